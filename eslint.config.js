@@ -1,0 +1,35 @@
+// ESLint with typescript-eslint; the import rules keep each folder to where its code can run:
+// src-main/common runs anywhere (no Node, no Electron), the engine never imports Electron, and the
+// renderer never imports Node or the engine.
+import tseslint from 'typescript-eslint';
+
+const nodeBuiltins = ['node:*', 'fs', 'path', 'os', 'child_process', 'net', 'worker_threads', 'crypto'];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'native/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['src-main/common/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [...nodeBuiltins, 'electron', 'lmdb', 'fuse-native', '**/engine/**', '**/cli/**'] },
+      ],
+    },
+  },
+  {
+    files: ['src-main/engine/**/*.ts', 'src-main/cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: ['electron', '**/electron-main/**', '**/src-renderer/**'] }],
+    },
+  },
+  {
+    files: ['src-renderer/**/*.{ts,tsx}'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [...nodeBuiltins, 'electron', 'lmdb', 'fuse-native', '**/engine/**', '**/cli/**'] },
+      ],
+    },
+  },
+);

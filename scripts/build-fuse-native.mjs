@@ -1,0 +1,252 @@
+#!/usr/bin/env node
+// Applies native/fuse-native/fuse-native.patch to node_modules/fuse-native
+// (2.2.6) and rebuilds its native binding from source with node-gyp.
+//
+// Idempotent: if node_modules/fuse-native/.bazil-patched holds the patch's
+// sha256 (and the build is there) nothing happens. Otherwise the pristine files
+// (saved the first time in node_modules/fuse-native/.pristine/) are restored,
+// the patch is applied, `node-gyp rebuild` runs, the result is load-tested and
+// the marker is written. Exits non-zero with an explanation on failure.
+//
+// Usage: node scripts/build-fuse-native.mjs   (also run from scripts/postinstall.mjs)
+
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const FUSE_NATIVE_VERSION = '2.2.6';
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const PATCH_FILE = path.join(ROOT, 'native', 'fuse-native', 'fuse-native.patch');
+const TAG = 'build-fuse-native:';
+
+const HELP = `
+To build fuse-native from source you need python3, make and a C compiler
+(Debian: apt-get install python3 make g++) plus Node's headers: the Debian/
+NodeSource nodejs package ships them in /usr/include/node, otherwise node-gyp
+downloads them (needs network, or set npm_config_nodedir).
+libfuse-dev is NOT needed: fuse-native brings the libfuse 2.9 headers with it
+(fuse-shared-library-linux). At runtime the binding links against libfuse.so.2,
+i.e. Debian's libfuse2 (apt-get install libfuse2), and unmounting needs
+fusermount (apt-get install fuse3) and /dev/fuse.`;
+
+class BuildError extends Error {}
+
+function log(msg) {
+  console.log(`${TAG} ${msg}`);
+}
+
+function sha256(buf) {
+  return createHash('sha256').update(buf).digest('hex');
+}
+
+function findPackageDir() {
+  const require = createRequire(path.join(ROOT, 'package.json'));
+  try {
+    return path.dirname(require.resolve('fuse-native/package.json'));
+  } catch {
+    throw new BuildError('fuse-native is not installed (run npm install first).');
+  }
+}
+
+// --- A strict unified-diff applier (no fuzz, no offsets): the patch is only
+// ever applied to the pristine 2.2.6 files, so anything else is an error.
+
+function parsePatch(text) {
+  const lines = text.split('\n');
+  const files = [];
+  let i = 0;
+  while (i < lines.length) {
+    if (!(lines[i].startsWith('--- ') && lines[i + 1]?.startsWith('+++ '))) {
+      i++;
+      continue;
+    }
+    const target = lines[i + 1].slice(4).split('\t')[0].trim();
+    const file = { name: target.split('/').slice(1).join('/'), hunks: [] }; // -p1
+    i += 2;
+    for (;;) {
+      const m = /^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@/.exec(lines[i] ?? '');
+      if (!m) break;
+      const hunk = { oldStart: +m[1], oldCount: m[2] === undefined ? 1 : +m[2], body: [] };
+      let oldLeft = hunk.oldCount;
+      let newLeft = m[4] === undefined ? 1 : +m[4];
+      i++;
+      while (oldLeft > 0 || newLeft > 0) {
+        const line = lines[i++];
+        if (line === undefined) throw new BuildError(`truncated hunk in ${file.name}`);
+        const op = line[0];
+        if (op === ' ' || op === '-') oldLeft--;
+        if (op === ' ' || op === '+') newLeft--;
+        if (op !== ' ' && op !== '-' && op !== '+') {
+          throw new BuildError(`unsupported patch line in ${file.name}: ${JSON.stringify(line)}`);
+        }
+        hunk.body.push({ op, text: line.slice(1) });
+      }
+      file.hunks.push(hunk);
+    }
+    files.push(file);
+  }
+  if (!files.length) throw new BuildError(`no file diffs found in ${PATCH_FILE}`);
+  return files;
+}
+
+function applyHunks(name, content, hunks) {
+  const lines = content.split('\n'); // a trailing '\n' leaves a final '' element, kept as is
+  const out = [];
+  let pos = 0;
+  for (const hunk of hunks) {
+    const start = hunk.oldCount === 0 ? hunk.oldStart : hunk.oldStart - 1;
+    if (start < pos) throw new BuildError(`overlapping hunks in ${name}`);
+    out.push(...lines.slice(pos, start));
+    let at = start;
+    for (const { op, text } of hunk.body) {
+      if (op === '+') {
+        out.push(text);
+        continue;
+      }
+      if (lines[at] !== text) {
+        throw new BuildError(
+          `${name} does not match pristine fuse-native ${FUSE_NATIVE_VERSION} at line ${at + 1}` +
+            ` (expected ${JSON.stringify(text)}). Reinstall it: rm -rf node_modules/fuse-native && npm install`,
+        );
+      }
+      if (op === ' ') out.push(text);
+      at++;
+    }
+    pos = at;
+  }
+  out.push(...lines.slice(pos));
+  return out.join('\n');
+}
+
+function writeFileAtomic(file, data) {
+  const tmp = `${file}.bazil-tmp`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+// --- node-gyp
+
+function findNodeGyp() {
+  const rel = path.join('node_modules', 'node-gyp', 'bin', 'node-gyp.js'); // inside npm's package dir
+  const env = process.env;
+  const candidates = [];
+  if (env.npm_config_node_gyp) candidates.push(env.npm_config_node_gyp); // set by npm in scripts
+  if (env.npm_execpath) candidates.push(path.join(path.dirname(env.npm_execpath), '..', rel));
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    const npm = dir && path.join(dir, 'npm');
+    if (!npm || !fs.existsSync(npm)) continue;
+    try {
+      const npmCli = fs.realpathSync(npm); // …/lib/node_modules/npm/bin/npm-cli.js
+      candidates.push(path.join(path.dirname(npmCli), '..', rel));
+    } catch {
+      /* dangling link */
+    }
+  }
+  const prefix = path.dirname(path.dirname(process.execPath));
+  candidates.push(path.join(prefix, 'lib', 'node_modules', 'npm', rel));
+  candidates.push(path.join(ROOT, rel));
+  const found = candidates.find((c) => c.endsWith('.js') && fs.existsSync(c));
+  if (!found) throw new BuildError('node-gyp not found (it ships with npm; is npm installed?).');
+  return found;
+}
+
+// Use the headers installed next to this node binary (e.g. /usr/include/node)
+// so no download is needed; node-gyp accepts an install prefix as --nodedir.
+function localNodeDir() {
+  if (process.env.npm_config_nodedir) return null; // the user chose already
+  const prefix = path.dirname(path.dirname(process.execPath));
+  const inc = path.join(prefix, 'include', 'node');
+  const ok = ['node_api.h', 'uv.h', 'common.gypi'].every((f) => fs.existsSync(path.join(inc, f)));
+  return ok ? prefix : null;
+}
+
+function run(cmd, args, opts) {
+  const res = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...opts });
+  if (res.error) throw new BuildError(`could not run ${cmd}: ${res.error.message}`);
+  return res;
+}
+
+function build(pkgDir) {
+  const nodeGyp = findNodeGyp();
+  const args = [nodeGyp, 'rebuild'];
+  const nodedir = localNodeDir();
+  if (nodedir) args.push(`--nodedir=${nodedir}`);
+  // binding.gyp shells out to `node -e …`: make sure that is this node.
+  const env = {
+    ...process.env,
+    PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`,
+  };
+  log(`running: ${process.execPath} ${args.join(' ')}  (cwd ${pkgDir})`);
+  const t0 = Date.now();
+  const res = run(process.execPath, args, { cwd: pkgDir, env });
+  if (res.status !== 0) {
+    process.stderr.write(res.stdout + res.stderr);
+    throw new BuildError(`node-gyp rebuild of fuse-native failed (exit ${res.status ?? res.signal}).${HELP}`);
+  }
+  log(`built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+// Load the patched package in a child (a dlopen failure must not take this
+// process down); the patched index.js itself refuses an unpatched binding.
+function loadTest(pkgDir) {
+  const code = `if (typeof require(${JSON.stringify(pkgDir)}) !== 'function') process.exit(2)`;
+  const res = run(process.execPath, ['-e', code], { cwd: pkgDir });
+  if (res.status !== 0) {
+    const why = (res.stderr || res.stdout).trim().split('\n').slice(0, 8).join('\n');
+    const hint = /libfuse\.so\.2/.test(why) ? '\nlibfuse.so.2 is missing: apt-get install libfuse2' : HELP;
+    throw new BuildError(`the patched fuse-native does not load:\n${why}${hint}`);
+  }
+}
+
+function main() {
+  const pkgDir = findPackageDir();
+  const patchText = fs.readFileSync(PATCH_FILE, 'utf8');
+  const digest = sha256(patchText);
+  const marker = path.join(pkgDir, '.bazil-patched');
+  const addon = path.join(pkgDir, 'build', 'Release', 'fuse.node');
+
+  if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').trim() === digest && fs.existsSync(addon)) {
+    log(`fuse-native already patched (${digest.slice(0, 12)}), nothing to do`);
+    return;
+  }
+
+  const version = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
+  if (version !== FUSE_NATIVE_VERSION) {
+    throw new BuildError(
+      `the patch is for fuse-native ${FUSE_NATIVE_VERSION} but ${version} is installed (${pkgDir}).`,
+    );
+  }
+
+  fs.rmSync(marker, { force: true }); // an interrupted run must not look finished
+  const pristineDir = path.join(pkgDir, '.pristine');
+  const files = parsePatch(patchText);
+  const patched = new Map();
+  for (const { name, hunks } of files) {
+    const live = path.join(pkgDir, name);
+    const saved = path.join(pristineDir, name);
+    // A file without a saved copy has never been patched, so it is pristine.
+    const original = fs.existsSync(saved) ? fs.readFileSync(saved, 'utf8') : fs.readFileSync(live, 'utf8');
+    patched.set(name, applyHunks(name, original, hunks)); // throws before anything is written
+    if (!fs.existsSync(saved)) {
+      fs.mkdirSync(path.dirname(saved), { recursive: true });
+      writeFileAtomic(saved, original);
+    }
+  }
+  for (const [name, text] of patched) writeFileAtomic(path.join(pkgDir, name), text);
+  log(`applied ${path.relative(ROOT, PATCH_FILE)} (${digest.slice(0, 12)}) to ${[...patched.keys()].join(', ')}`);
+
+  build(pkgDir);
+  loadTest(pkgDir);
+  fs.writeFileSync(marker, `${digest}\n`);
+  log('done');
+}
+
+try {
+  main();
+} catch (err) {
+  console.error(`${TAG} ERROR: ${err instanceof BuildError ? err.message : err.stack}`);
+  process.exit(1);
+}

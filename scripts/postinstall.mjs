@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Runs after `npm install` / `npm ci` in this folder:
+// 1. applies Bazil's patch to fuse-native and rebuilds it from source (see native/fuse-native);
+// 2. compiles the TypeScript (dist/), so `bazil` and `npm start` work right away;
+// 3. says whether Electron's binary is there. Dependency install scripts are off (package.json
+//    "allowScripts"), so Electron's own download never runs: machines that cannot reach its host
+//    (such as the project's build and CI machines) still install, and nothing in `npm test` needs it.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function run(what, args) {
+  const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error(`bazil postinstall: ${what} failed (exit ${result.status}); see the output above`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+run('building fuse-native', [join(root, 'scripts', 'build-fuse-native.mjs')]);
+run('compiling TypeScript', [
+  join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
+  '-p',
+  join(root, 'tsconfig.json'),
+]);
+
+if (!existsSync(join(root, 'node_modules', 'electron', 'dist'))) {
+  console.log(
+    "bazil postinstall: Electron's binary was not downloaded (its install script is not run); " +
+      'the engine, the `bazil` command and the tests do not need it.',
+  );
+}

@@ -1,0 +1,199 @@
+/**
+ * The `bazil` command: everything the window does, for scripts and power users. Each command is
+ * one API call to the engine of the data directory (started in the background when none runs);
+ * `daemon` runs the engine itself in the foreground.
+ */
+import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import type { StatsResult, VolumeInfo } from '../common/api.js';
+import { BazilError } from '../common/errors.js';
+import { serveControlSocket } from '../engine/control/control-server.js';
+import { Engine, defaultDataDir, socketPath } from '../engine/engine.js';
+import { connectToEngine } from './engine-connection.js';
+
+const USAGE = `usage: bazil [--data-dir DIR] COMMAND
+
+  daemon [--dirty-cap-mib N]   run the engine in the foreground
+  daemon stop                  store dirty data, unmount every volume, stop the engine
+  start                        run the engine with volume "home" mounted at ~/Bazil (npm start)
+  volume create NAME           create a volume
+  volume list [--json]         list volumes and where they are mounted
+  volume delete NAME           delete a volume (refused while mounted)
+  mount NAME DIR               mount a volume at an empty directory
+  unmount NAME                 unmount a volume
+  stats [--json]               store size, chunk count, dirty memory per volume and file
+
+The data directory is $BAZIL_DATA_DIR, else $XDG_DATA_HOME/bazil (~/.local/share/bazil).`;
+
+class UsageError extends Error {}
+
+interface Parsed {
+  dataDir: string;
+  json: boolean;
+  dirtyCapMib: number | null;
+  words: string[];
+}
+
+function parse(argv: string[]): Parsed {
+  const parsed: Parsed = { dataDir: defaultDataDir(), json: false, dirtyCapMib: null, words: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--data-dir') {
+      const dir = argv[++i];
+      if (!dir) throw new UsageError('--data-dir needs a directory');
+      parsed.dataDir = resolve(dir);
+    } else if (arg.startsWith('--data-dir=')) {
+      parsed.dataDir = resolve(arg.slice('--data-dir='.length));
+    } else if (arg === '--json') {
+      parsed.json = true;
+    } else if (arg === '--dirty-cap-mib') {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 8)
+        throw new UsageError('--dirty-cap-mib needs a whole number of MiB, at least 8');
+      parsed.dirtyCapMib = n;
+    } else if (arg === '-h' || arg === '--help') {
+      parsed.words = ['help'];
+      return parsed;
+    } else if (arg.startsWith('-')) {
+      throw new UsageError(`unknown option ${arg}`);
+    } else {
+      parsed.words.push(arg);
+    }
+  }
+  return parsed;
+}
+
+function expectWords(words: string[], count: number, form: string): void {
+  if (words.length !== count) throw new UsageError(`usage: bazil ${form}`);
+}
+
+const MiB = 1024 * 1024;
+const formatBytes = (n: number) =>
+  n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(2)} GiB` : n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${n} B`;
+
+function printVolumes(volumes: VolumeInfo[]): void {
+  if (volumes.length === 0) {
+    console.log('no volumes yet (bazil volume create NAME)');
+    return;
+  }
+  for (const v of volumes) console.log(`${v.name}\t${v.mountpoint ?? '(not mounted)'}`);
+}
+
+function printStats(stats: StatsResult): void {
+  console.log(`store:  ${formatBytes(stats.storeBytes)} on disk, ${stats.chunkCount} chunks`);
+  console.log(`dirty:  ${formatBytes(stats.dirty.totalBytes)} of ${formatBytes(stats.dirty.capBytes)} cap`);
+  for (const v of stats.dirty.volumes) console.log(`  volume ${v.name}: ${formatBytes(v.dirtyBytes)}`);
+  for (const f of stats.dirty.files) console.log(`    ${f.volume}:${f.path}: ${formatBytes(f.dirtyBytes)}`);
+}
+
+/** Runs the engine in this process until stopped (SIGINT, SIGTERM or `bazil daemon stop`). */
+async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promise<void>): Promise<void> {
+  const engine = await Engine.start({
+    dataDir: parsed.dataDir,
+    ...(parsed.dirtyCapMib ? { dirtyCapBytes: parsed.dirtyCapMib * MiB } : {}),
+  });
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    server.close();
+    engine.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error('bazil: engine stopped with an error:', error);
+        process.exit(1);
+      },
+    );
+  };
+  const server = await serveControlSocket(socketPath(parsed.dataDir), engine, stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  console.log(`bazil: engine running for ${parsed.dataDir} (pid ${process.pid})`);
+  if (afterStart) await afterStart(engine);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const parsed = parse(argv);
+  const [command, ...rest] = parsed.words;
+  if (!command || command === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  if (command === 'daemon' && rest.length === 0) return runDaemon(parsed);
+  if (command === 'start') {
+    expectWords(rest, 0, 'start');
+    return runDaemon(parsed, async (engine) => {
+      const volumes = await engine.volumeList();
+      if (!volumes.some((v) => v.name === 'home')) await engine.volumeCreate({ name: 'home' });
+      const mountpoint = resolve(homedir(), 'Bazil');
+      await mkdir(mountpoint, { recursive: true });
+      await engine.mount({ name: 'home', mountpoint });
+      console.log(`bazil: volume "home" is mounted at ${mountpoint}; press Ctrl-C to unmount and stop`);
+    });
+  }
+
+  const needsEngine = !(command === 'daemon' && rest[0] === 'stop');
+  const client = await connectToEngine(parsed.dataDir, { start: needsEngine });
+  try {
+    switch (command) {
+      case 'daemon':
+        expectWords(rest, 1, 'daemon stop');
+        await client.call('stop', {});
+        console.log('bazil: engine stopped');
+        return;
+      case 'volume': {
+        const [sub, ...names] = rest;
+        if (sub === 'create') {
+          expectWords(names, 1, 'volume create NAME');
+          const v = await client.call('volumeCreate', { name: names[0]! });
+          console.log(`created volume "${v.name}"`);
+        } else if (sub === 'list') {
+          expectWords(names, 0, 'volume list [--json]');
+          const volumes = await client.call('volumeList', {});
+          if (parsed.json) console.log(JSON.stringify(volumes, null, 2));
+          else printVolumes(volumes);
+        } else if (sub === 'delete') {
+          expectWords(names, 1, 'volume delete NAME');
+          await client.call('volumeDelete', { name: names[0]! });
+          console.log(`deleted volume "${names[0]}"`);
+        } else {
+          throw new UsageError('usage: bazil volume create|list|delete ...');
+        }
+        return;
+      }
+      case 'mount': {
+        expectWords(rest, 2, 'mount NAME DIR');
+        const v = await client.call('mount', { name: rest[0]!, mountpoint: resolve(rest[1]!) });
+        console.log(`mounted volume "${v.name}" at ${v.mountpoint}`);
+        return;
+      }
+      case 'unmount': {
+        expectWords(rest, 1, 'unmount NAME');
+        await client.call('unmount', { name: rest[0]! });
+        console.log(`unmounted volume "${rest[0]}"`);
+        return;
+      }
+      case 'stats': {
+        expectWords(rest, 0, 'stats [--json]');
+        const stats = await client.call('stats', {});
+        if (parsed.json) console.log(JSON.stringify(stats, null, 2));
+        else printStats(stats);
+        return;
+      }
+      default:
+        throw new UsageError(`unknown command "${command}"; see bazil --help`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError || error instanceof BazilError) {
+    console.error(`bazil: ${error.message}`);
+    process.exit(2);
+  }
+  console.error('bazil:', error);
+  process.exit(1);
+});

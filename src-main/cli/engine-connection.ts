@@ -1,0 +1,63 @@
+/**
+ * Reaches the engine of a data directory: connects to its control socket, or starts an engine in
+ * the background (its output goes to engine.log in the data directory) and waits for it.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BazilError } from '../common/errors.js';
+import { ControlClient } from '../engine/control/control-client.js';
+import { socketPath } from '../engine/engine.js';
+
+const START_TIMEOUT_MS = 15_000;
+const BIN = fileURLToPath(new URL('../../../bin/bazil.js', import.meta.url));
+
+export async function connectToEngine(dataDir: string, { start }: { start: boolean }): Promise<ControlClient> {
+  try {
+    return await ControlClient.connect(socketPath(dataDir));
+  } catch {
+    if (!start) throw new BazilError('ENOENGINE', `no engine runs for ${dataDir}`);
+  }
+  const engine = await startEngineInBackground(dataDir);
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    try {
+      return await ControlClient.connect(socketPath(dataDir));
+    } catch {
+      if (engine.exited) {
+        const log = await readFile(join(dataDir, 'engine.log'), 'utf8').catch(() => '');
+        const lastLine = log.trimEnd().split('\n').pop() ?? '';
+        throw new BazilError('ENOENGINE', `the engine did not start: ${lastLine.replace(/^bazil: /, '')}`);
+      }
+      if (Date.now() > deadline) {
+        throw new BazilError(
+          'ENOENGINE',
+          `the engine did not start within ${START_TIMEOUT_MS / 1000} s; see ${join(dataDir, 'engine.log')}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+async function startEngineInBackground(dataDir: string): Promise<{ exited: boolean }> {
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new BazilError(
+      'EACCES',
+      `cannot use data directory ${dataDir} (${(error as NodeJS.ErrnoException).code}); fix its permissions or choose another with --data-dir or BAZIL_DATA_DIR`,
+    );
+  }
+  const log = await open(join(dataDir, 'engine.log'), 'a', 0o600);
+  const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'daemon'], {
+    detached: true,
+    stdio: ['ignore', log.fd, log.fd],
+  });
+  const state = { exited: false };
+  child.on('exit', () => (state.exited = true));
+  child.unref();
+  await log.close();
+  return state;
+}

@@ -1,0 +1,77 @@
+/**
+ * The engine's API, declared once: method names, argument and result types, and the validation
+ * every transport (control socket now; Electron IPC and the HTTP bridge later) applies to input.
+ *
+ * Pure code: runs anywhere.
+ */
+import { BazilError } from './errors.js';
+
+export interface VolumeInfo {
+  name: string;
+  createdAt: string;
+  mountpoint: string | null;
+}
+
+export interface StatsResult {
+  storeBytes: number;
+  chunkCount: number;
+  dirty: {
+    capBytes: number;
+    totalBytes: number;
+    volumes: { name: string; dirtyBytes: number }[];
+    files: { volume: string; path: string; dirtyBytes: number }[];
+  };
+}
+
+export interface Api {
+  volumeCreate(args: { name: string }): Promise<VolumeInfo>;
+  volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
+  volumeDelete(args: { name: string }): Promise<void>;
+  mount(args: { name: string; mountpoint: string }): Promise<VolumeInfo>;
+  unmount(args: { name: string }): Promise<void>;
+  stats(args: Record<string, never>): Promise<StatsResult>;
+  stop(args: Record<string, never>): Promise<void>;
+}
+
+export type MethodName = keyof Api;
+
+type Field = 'string';
+const METHODS: { [M in MethodName]: Record<string, Field> } = {
+  volumeCreate: { name: 'string' },
+  volumeList: {},
+  volumeDelete: { name: 'string' },
+  mount: { name: 'string', mountpoint: 'string' },
+  unmount: { name: 'string' },
+  stats: {},
+  stop: {},
+};
+
+export function isMethodName(name: unknown): name is MethodName {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(METHODS, name);
+}
+
+/** Checks a call's arguments against the declaration; throws a BazilError naming the bad field. */
+export function validateArgs<M extends MethodName>(method: M, args: unknown): Parameters<Api[M]>[0] {
+  const shape = METHODS[method];
+  if (args === null || typeof args !== 'object' || Array.isArray(args)) {
+    throw new BazilError('EINVAL', `${method}: arguments must be an object`);
+  }
+  const record = args as Record<string, unknown>;
+  for (const [field, type] of Object.entries(shape)) {
+    if (typeof record[field] !== type) throw new BazilError('EINVAL', `${method}: "${field}" must be a ${type}`);
+  }
+  for (const field of Object.keys(record)) {
+    if (!(field in shape)) throw new BazilError('EINVAL', `${method}: unknown argument "${field}"`);
+  }
+  return record as Parameters<Api[M]>[0];
+}
+
+/** Volume names: what a person would type, safe in a path and a menu. */
+export function checkVolumeName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
+    throw new BazilError(
+      'EINVAL',
+      `invalid volume name "${name}": use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+    );
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Errors that carry a code, shared by the engine, the CLI and (later) the app.
+ *
+ * - FsError: a file-system call failed with a Linux errno (what a program on the mount sees).
+ * - BazilError: an API call failed; `code` is stable for scripts, `message` says what to do.
+ */
+
+/** Linux errno values (asm-generic/errno-base.h, errno.h). */
+export const ERRNO = {
+  EPERM: 1,
+  ENOENT: 2,
+  EIO: 5,
+  EBADF: 9,
+  EAGAIN: 11,
+  EACCES: 13,
+  EBUSY: 16,
+  EEXIST: 17,
+  EXDEV: 18,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  EFBIG: 27,
+  ENOSPC: 28,
+  EROFS: 30,
+  EMLINK: 31,
+  ERANGE: 34,
+  ENAMETOOLONG: 36,
+  ENOSYS: 38,
+  ENOTEMPTY: 39,
+  ELOOP: 40,
+  ENODATA: 61,
+  EOPNOTSUPP: 95,
+} as const;
+
+export type ErrnoName = keyof typeof ERRNO;
+
+export class FsError extends Error {
+  constructor(
+    readonly code: ErrnoName,
+    message: string = code,
+  ) {
+    super(message);
+  }
+
+  get errno(): number {
+    return ERRNO[this.code];
+  }
+}
+
+export type BazilErrorCode =
+  'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOTDIR' | 'ENOTEMPTY' | 'EACCES' | 'ELOCKED' | 'ENOENGINE' | 'EINTERNAL';
+
+export class BazilError extends Error {
+  constructor(
+    readonly code: BazilErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * A chunk worker thread: runs flush jobs (rechunk, hash, store) off the thread that serves FUSE.
+ * It opens the engine's LMDB environment itself, reads old chunks from it and writes new ones, and
+ * answers only when every chunk and the manifest are committed, so the inode that the engine then
+ * writes never points at data that a crash could lose.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { openStoreDbs, chunkKeyOf, putManifest } from '../store/store.js';
+import { rechunk } from './rechunk.js';
+import type { FlushRequest, FlushReply } from './chunk-pool.js';
+
+const { dataDir } = workerData as { dataDir: string };
+const { dbs } = openStoreDbs(dataDir);
+
+async function runFlush(request: FlushRequest): Promise<FlushReply> {
+  const pending: Promise<unknown>[] = [];
+  const storedThisJob = new Set<string>();
+  let newChunkCount = 0;
+  let newChunkBytes = 0;
+  const chunks = rechunk(request.input, {
+    readChunk(ref) {
+      const bytes = dbs.chunks.getBinary(Buffer.from(ref.key));
+      if (bytes === undefined)
+        throw new Error(`chunk ${Buffer.from(ref.key).toString('hex')} is missing from the store`);
+      return bytes;
+    },
+    storeChunk(bytes) {
+      const key = chunkKeyOf(bytes);
+      const hex = key.toString('hex');
+      if (!storedThisJob.has(hex) && !dbs.chunks.doesExist(key)) {
+        storedThisJob.add(hex);
+        newChunkCount++;
+        newChunkBytes += bytes.length;
+        pending.push(dbs.chunks.put(key, bytes));
+      }
+      return key;
+    },
+  });
+  await Promise.all(pending);
+  const manifestKey = chunks.length === 0 ? null : await putManifest(dbs, chunks);
+  return { id: request.id, chunks, manifestKey, newChunkCount, newChunkBytes };
+}
+
+parentPort!.on('message', (request: FlushRequest) => {
+  runFlush(request).then(
+    (reply) => parentPort!.postMessage(reply),
+    (error: unknown) =>
+      parentPort!.postMessage({ id: request.id, error: error instanceof Error ? error.message : String(error) }),
+  );
+});

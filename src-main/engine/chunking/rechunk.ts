@@ -1,0 +1,205 @@
+/**
+ * Rechunking: turns a file's stored content plus its dirty pages into the new list of chunks,
+ * cutting again only around what changed.
+ *
+ * Terms:
+ * - base: the file's stored chunks (its manifest) when the flush began.
+ * - base limit: bytes of the base still valid; bytes at or past it were truncated away and read
+ *   as zeros unless a page covers them.
+ * - page: a fixed-size window of dirty bytes that overlays the base.
+ * - resync: a new cut that falls on an old chunk boundary past the changed bytes; from there the
+ *   old chunks are reused as they are, because cuts depend only on the bytes since the last cut.
+ *
+ * The logic is plain code over two callbacks (read an old chunk, store a new one), so it runs in a
+ * worker thread against LMDB and in unit tests against a Map.
+ */
+import { CutFinder } from '../../common/chunker.js';
+import type { ChunkRef } from '../store/format.js';
+
+export interface RechunkInput {
+  base: readonly ChunkRef[];
+  baseLimitBytes: number;
+  /** The file's size when the flush began; the new content is exactly this long. */
+  sizeBytes: number;
+  pageBytes: number;
+  /** Dirty pages by index; a page covers [index * pageBytes, (index + 1) * pageBytes). */
+  pages: ReadonlyMap<number, Uint8Array>;
+}
+
+export interface ChunkIo {
+  /** The bytes of an old chunk (called in file order; caching the last one is enough). */
+  readChunk(ref: ChunkRef): Uint8Array;
+  /** Stores a new chunk's bytes (the callee owns `bytes`); returns its key. */
+  storeChunk(bytes: Buffer): Uint8Array;
+}
+
+interface Range {
+  start: number;
+  end: number;
+}
+
+/** The new chunk list of the file. */
+export function rechunk(input: RechunkInput, io: ChunkIo): ChunkRef[] {
+  const { base, sizeBytes } = input;
+  const baseStarts: number[] = new Array(base.length);
+  let baseSize = 0;
+  for (let i = 0; i < base.length; i++) {
+    baseStarts[i] = baseSize;
+    baseSize += base[i]!.sizeBytes;
+  }
+  const validBaseBytes = Math.min(input.baseLimitBytes, baseSize, sizeBytes);
+  const changed = changedRanges(input, baseSize, validBaseBytes);
+  const reader = new ContentReader(input, base, baseStarts, validBaseBytes, io);
+
+  const out: ChunkRef[] = [];
+  let pos = 0; // bytes before pos are emitted; pos is always on an old boundary or at the end
+  let k = 0; // index of the old chunk that starts at pos (when pos < validBaseBytes)
+  let r = 0;
+  while (r < changed.length) {
+    const range = changed[r]!;
+    if (range.end <= pos) {
+      r++;
+      continue;
+    }
+    // Old chunks wholly before the change are reused as they are.
+    while (k < base.length && baseStarts[k]! + base[k]!.sizeBytes <= range.start) {
+      out.push(base[k]!);
+      pos = baseStarts[k]! + base[k]!.sizeBytes;
+      k++;
+    }
+    // Cut again from pos until a cut lands on an old boundary past every change it overlapped.
+    const finder = new CutFinder();
+    let chunkStart = pos;
+    let parts: Uint8Array[] = [];
+    let changeEnd = range.end;
+    let resynced = false;
+    while (pos < sizeBytes && !resynced) {
+      const piece = reader.read(pos);
+      let from = 0;
+      while (from < piece.length) {
+        const cut = finder.next(piece, from, piece.length);
+        if (cut === -1) {
+          parts.push(piece.subarray(from));
+          pos += piece.length - from;
+          break;
+        }
+        parts.push(piece.subarray(from, cut));
+        pos += cut - from;
+        from = cut;
+        out.push(emit(parts, pos - chunkStart, io));
+        parts = [];
+        chunkStart = pos;
+        // Changes that begin at or before this cut are part of this run.
+        while (r + 1 < changed.length && changed[r + 1]!.start <= pos)
+          changeEnd = Math.max(changeEnd, changed[++r]!.end);
+        if (pos >= changeEnd && pos <= validBaseBytes) {
+          while (k < base.length && baseStarts[k]! < pos) k++;
+          if (k < base.length && baseStarts[k] === pos) {
+            resynced = true;
+            break;
+          }
+        }
+      }
+    }
+    if (!resynced) {
+      if (pos - chunkStart > 0) out.push(emit(parts, pos - chunkStart, io));
+      return out; // streamed to the end of the file
+    }
+    r++;
+  }
+  // No change after pos: the remaining old chunks are valid as they are (changedRanges makes sure
+  // a truncated tail is a change).
+  while (k < base.length && baseStarts[k]! + base[k]!.sizeBytes <= sizeBytes) {
+    out.push(base[k]!);
+    k++;
+  }
+  return out;
+}
+
+function emit(parts: Uint8Array[], sizeBytes: number, io: ChunkIo): ChunkRef {
+  const bytes = parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts, sizeBytes);
+  return { key: io.storeChunk(bytes), sizeBytes };
+}
+
+/** Sorted, merged ranges of bytes that differ from the base. */
+function changedRanges(input: RechunkInput, baseSize: number, validBaseBytes: number): Range[] {
+  const { sizeBytes, pageBytes } = input;
+  const ranges: Range[] = [];
+  const indexes = [...input.pages.keys()].sort((a, b) => a - b);
+  for (const index of indexes) {
+    const start = index * pageBytes;
+    if (start >= sizeBytes) continue;
+    ranges.push({ start, end: Math.min(start + pageBytes, sizeBytes) });
+  }
+  // Bytes past the valid base (truncated, then grown again, or appended) are new. The chunk that
+  // ends at the valid base is cut again too: its end was forced by the end of the file, not by
+  // content, and cutting it again keeps the chunks of a file written in several flushes the same
+  // as those of the file written at once (so a second copy deduplicates).
+  if (validBaseBytes < sizeBytes) ranges.push({ start: Math.max(0, validBaseBytes - 1), end: sizeBytes });
+  // A file cut short inside an old chunk: that chunk's surviving part must be cut again.
+  if (sizeBytes < baseSize && sizeBytes > 0) ranges.push({ start: sizeBytes - 1, end: sizeBytes });
+  ranges.sort((a, b) => a.start - b.start);
+  const merged: Range[] = [];
+  for (const range of ranges) {
+    const last = merged[merged.length - 1];
+    if (last && range.start <= last.end) last.end = Math.max(last.end, range.end);
+    else merged.push({ ...range });
+  }
+  return merged;
+}
+
+/** Reads the file's new content: pages over the valid base, zeros elsewhere. */
+class ContentReader {
+  private cachedIndex = -1;
+  private cachedBytes: Uint8Array | null = null;
+  private zeros: Uint8Array;
+
+  constructor(
+    private readonly input: RechunkInput,
+    private readonly base: readonly ChunkRef[],
+    private readonly baseStarts: readonly number[],
+    private readonly validBaseBytes: number,
+    private readonly io: ChunkIo,
+  ) {
+    this.zeros = new Uint8Array(input.pageBytes);
+  }
+
+  /** A run of bytes starting at `offset` (never empty before the end of the file). */
+  read(offset: number): Uint8Array {
+    const { pageBytes, sizeBytes } = this.input;
+    const pageIndex = Math.floor(offset / pageBytes);
+    const pageStart = pageIndex * pageBytes;
+    const pageEnd = Math.min(pageStart + pageBytes, sizeBytes);
+    const page = this.input.pages.get(pageIndex);
+    if (page) return page.subarray(offset - pageStart, pageEnd - pageStart);
+    if (offset >= this.validBaseBytes) return this.zeros.subarray(0, pageEnd - offset);
+    const k = this.chunkIndexAt(offset);
+    const start = this.baseStarts[k]!;
+    const bytes = this.chunkBytes(k);
+    const end = Math.min(start + this.base[k]!.sizeBytes, pageEnd, this.validBaseBytes);
+    return bytes.subarray(offset - start, end - start);
+  }
+
+  private chunkIndexAt(offset: number): number {
+    if (this.cachedIndex >= 0) {
+      const start = this.baseStarts[this.cachedIndex]!;
+      if (offset >= start && offset < start + this.base[this.cachedIndex]!.sizeBytes) return this.cachedIndex;
+    }
+    let lo = 0;
+    let hi = this.baseStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.baseStarts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private chunkBytes(k: number): Uint8Array {
+    if (k !== this.cachedIndex || !this.cachedBytes) {
+      this.cachedBytes = this.io.readChunk(this.base[k]!);
+      this.cachedIndex = k;
+    }
+    return this.cachedBytes;
+  }
+}

@@ -1,0 +1,314 @@
+/**
+ * The engine: owns one data directory's store, its chunk workers, its dirty-memory budget and the
+ * FUSE mounts of its volumes, and implements the API (../../common/api.ts) that the control socket,
+ * the CLI and the app use.
+ *
+ * Never call the mounts with synchronous file calls from here: this process serves them.
+ */
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, open, readFile, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { checkVolumeName, type Api, type StatsResult, type VolumeInfo } from '../common/api.js';
+import { BazilError } from '../common/errors.js';
+import { ChunkPool } from './chunking/chunk-pool.js';
+import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
+import { FuseMount, clearDeadMount } from './fs/fuse-mount.js';
+import { VolumeFs, nowNs, S_IFDIR } from './fs/volume-fs.js';
+import {
+  META_NEXT_VOLUME_ID_KEY,
+  ROOT_INO,
+  decodeU32,
+  decodeVolume,
+  encodeInode,
+  encodeU32,
+  encodeVolume,
+  inodeKey,
+  volumeKey,
+  volumePrefix,
+  type VolumeRecord,
+} from './store/format.js';
+import { Store } from './store/store.js';
+
+export interface EngineOptions {
+  dataDir: string;
+  dirtyCapBytes?: number;
+  workerCount?: number;
+}
+
+interface Mounted {
+  fs: VolumeFs;
+  mount: FuseMount;
+}
+
+/** Where Bazil keeps its data unless told otherwise. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.BAZIL_DATA_DIR) return resolve(env.BAZIL_DATA_DIR);
+  const dataHome = env.XDG_DATA_HOME || join(env.HOME ?? '/', '.local', 'share');
+  return join(dataHome, 'bazil');
+}
+
+export const socketPath = (dataDir: string) => join(dataDir, 'engine.sock');
+const lockPath = (dataDir: string) => join(dataDir, 'engine.pid');
+/** How often commits are synced to the disk when nothing asked sooner (ext4 commits every 5 s). */
+const SYNC_INTERVAL_MS = 5000;
+
+export class Engine implements Api {
+  private readonly mounts = new Map<string, Mounted>();
+  private readonly syncTimer: NodeJS.Timeout;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly store: Store,
+    private readonly pool: ChunkPool,
+    private readonly budget: DirtyBudget,
+  ) {
+    this.syncTimer = setInterval(() => {
+      this.store.syncToDisk().catch((error: unknown) => console.error('bazil: sync to disk failed:', error));
+    }, SYNC_INTERVAL_MS);
+    this.syncTimer.unref();
+  }
+
+  static async start(options: EngineOptions): Promise<Engine> {
+    const dataDir = resolve(options.dataDir);
+    await prepareDataDir(dataDir);
+    await acquireLock(dataDir);
+    try {
+      const store = new Store(dataDir);
+      const workers = options.workerCount ?? Math.min(2, Math.max(1, availableParallelism()));
+      const pool = new ChunkPool(dataDir, workers);
+      const budget = new DirtyBudget(options.dirtyCapBytes ?? DEFAULT_DIRTY_CAP_BYTES);
+      return new Engine(dataDir, store, pool, budget);
+    } catch (error) {
+      await unlink(lockPath(dataDir)).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  // ---- volumes ----
+
+  async volumeCreate({ name }: { name: string }): Promise<VolumeInfo> {
+    checkVolumeName(name);
+    const { dbs, env } = this.store;
+    if (dbs.volumes.doesExist(volumeKey(name))) throw new BazilError('EEXIST', `volume "${name}" already exists`);
+    const idBytes = dbs.meta.get(META_NEXT_VOLUME_ID_KEY);
+    const id = idBytes === undefined ? 1 : decodeU32(idBytes);
+    const now = nowNs();
+    const volume: VolumeRecord = { id, name, createdNs: now, nextIno: ROOT_INO + 1 };
+    const root = encodeInode({
+      ino: ROOT_INO,
+      mode: S_IFDIR | 0o755,
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      nlink: 2,
+      sizeBytes: 0,
+      atimeNs: now,
+      mtimeNs: now,
+      ctimeNs: now,
+      manifestKey: null,
+      symlinkTarget: null,
+      xattrs: new Map(),
+    });
+    await env.transaction(() => {
+      dbs.meta.putSync(META_NEXT_VOLUME_ID_KEY, encodeU32(id + 1));
+      dbs.volumes.putSync(volumeKey(name), encodeVolume(volume));
+      dbs.inodes.putSync(inodeKey(id, ROOT_INO), root);
+    });
+    await this.store.syncToDisk();
+    return this.info(volume);
+  }
+
+  async volumeList(): Promise<VolumeInfo[]> {
+    const list: VolumeInfo[] = [];
+    for (const { value } of this.store.dbs.volumes.getRange({})) list.push(this.info(decodeVolume(value)));
+    return list;
+  }
+
+  async volumeDelete({ name }: { name: string }): Promise<void> {
+    const volume = this.volume(name);
+    const mounted = this.mounts.get(name);
+    if (mounted) {
+      throw new BazilError(
+        'EBUSY',
+        `volume "${name}" is mounted at ${mounted.mount.mountpoint}; unmount it first (bazil unmount ${name})`,
+      );
+    }
+    const { dbs, env } = this.store;
+    const start = volumePrefix(volume.id);
+    const end = volumePrefix(volume.id + 1);
+    // File data stays in the chunk store until garbage collection (chunks may be shared).
+    await env.transaction(() => {
+      for (const db of [dbs.inodes, dbs.dirents, dbs.orphans]) {
+        for (const key of db.getKeys({ start, end })) db.removeSync(key as Buffer);
+      }
+      dbs.volumes.removeSync(volumeKey(name));
+    });
+    await this.store.syncToDisk();
+  }
+
+  // ---- mounts ----
+
+  async mount({ name, mountpoint }: { name: string; mountpoint: string }): Promise<VolumeInfo> {
+    const volume = this.volume(name);
+    const dir = resolve(mountpoint);
+    const already = this.mounts.get(name);
+    if (already) {
+      throw new BazilError('EBUSY', `volume "${name}" is already mounted at ${already.mount.mountpoint}`);
+    }
+    for (const [other, m] of this.mounts) {
+      if (m.mount.mountpoint === dir)
+        throw new BazilError('EBUSY', `${dir} already holds volume "${other}"; choose another directory`);
+    }
+    await checkMountpoint(dir);
+    const fs = new VolumeFs(volume, { store: this.store, pool: this.pool, budget: this.budget, dataDir: this.dataDir });
+    await fs.meta.sweepOrphans();
+    const mount = new FuseMount(dir, fs);
+    try {
+      await mount.mount();
+    } catch (error) {
+      throw new BazilError('EINTERNAL', `could not mount volume "${name}" at ${dir}: ${(error as Error).message}`);
+    }
+    this.mounts.set(name, { fs, mount });
+    return this.info(volume);
+  }
+
+  async unmount({ name }: { name: string }): Promise<void> {
+    this.volume(name);
+    const mounted = this.mounts.get(name);
+    if (!mounted) throw new BazilError('EINVAL', `volume "${name}" is not mounted`);
+    await mounted.mount.unmount();
+    this.mounts.delete(name);
+    await this.store.syncToDisk();
+  }
+
+  async stats(): Promise<StatsResult> {
+    return { ...this.store.stats(), dirty: this.budget.stats() };
+  }
+
+  /** Stores every dirty file, unmounts every volume, closes the store and frees the data dir. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      clearInterval(this.syncTimer);
+      const failures: string[] = [];
+      for (const [name, mounted] of this.mounts) {
+        try {
+          await mounted.mount.unmount();
+          this.mounts.delete(name);
+        } catch (error) {
+          failures.push(`${name}: ${(error as Error).message}`);
+        }
+      }
+      await this.pool.close();
+      await this.store.close();
+      await unlink(lockPath(this.dataDir)).catch(() => undefined);
+      if (failures.length > 0) console.error(`bazil: some volumes did not unmount cleanly: ${failures.join('; ')}`);
+    })();
+    return this.stopping;
+  }
+
+  private volume(name: string): VolumeRecord {
+    const bytes = this.store.dbs.volumes.get(volumeKey(name));
+    if (bytes === undefined) throw new BazilError('ENOENT', `no volume named "${name}" (bazil volume list shows them)`);
+    return this.mounts.get(name)?.fs.meta.volume ?? decodeVolume(bytes);
+  }
+
+  private info(volume: VolumeRecord): VolumeInfo {
+    return {
+      name: volume.name,
+      createdAt: new Date(Number(volume.createdNs / 1_000_000n)).toISOString(),
+      mountpoint: this.mounts.get(volume.name)?.mount.mountpoint ?? null,
+    };
+  }
+}
+
+async function prepareDataDir(dataDir: string): Promise<void> {
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await access(dataDir, fsConstants.W_OK | fsConstants.R_OK | fsConstants.X_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new BazilError(
+      'EACCES',
+      `cannot use data directory ${dataDir} (${code}); fix its permissions or choose another with --data-dir or BAZIL_DATA_DIR`,
+    );
+  }
+}
+
+/** One engine per data directory: a pid file, taken over only when its process is gone. */
+async function acquireLock(dataDir: string): Promise<void> {
+  const path = lockPath(dataDir);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+    if (Number.isInteger(pid) && pid > 0 && (await isAlive(pid))) {
+      throw new BazilError(
+        'ELOCKED',
+        `an engine (pid ${pid}) already runs for ${dataDir}; stop it with: bazil daemon stop`,
+      );
+    }
+    await rm(path, { force: true });
+  }
+  throw new BazilError('ELOCKED', `could not take the engine lock ${path}`);
+}
+
+async function isAlive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed engine not yet reaped by its parent is a zombie: it answers kill(0) but is gone.
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
+}
+
+/** Refuses a mountpoint a user would not want used; clears a dead mount a crash left there. */
+async function checkMountpoint(dir: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOTCONN') {
+      // A mount whose engine died: clear it, then use the directory as usual.
+      await clearDeadMount(dir);
+      return checkMountpoint(dir);
+    }
+    if (code === 'ENOENT')
+      throw new BazilError('ENOENT', `mountpoint ${dir} does not exist; create it first (mkdir -p ${dir})`);
+    throw new BazilError('EACCES', `cannot use mountpoint ${dir}: ${code}`);
+  }
+  if (!info.isDirectory()) throw new BazilError('ENOTDIR', `mountpoint ${dir} is not a directory`);
+  if (await isMountpoint(dir)) {
+    throw new BazilError('EBUSY', `${dir} is already a mountpoint; unmount what is there or choose another directory`);
+  }
+  const entries = await readdir(dir);
+  if (entries.length > 0) {
+    throw new BazilError(
+      'ENOTEMPTY',
+      `mountpoint ${dir} is not empty; choose an empty directory (nothing in it was touched)`,
+    );
+  }
+}
+
+async function isMountpoint(dir: string): Promise<boolean> {
+  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+  for (const line of mountinfo.split('\n')) {
+    const field = line.split(' ')[4];
+    if (field !== undefined && unescapeMountPath(field) === dir) return true;
+  }
+  return false;
+}
+
+function unescapeMountPath(path: string): string {
+  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+}

@@ -1,0 +1,204 @@
+/**
+ * The FUSE adapter: binds a VolumeFs to a mountpoint with fuse-native (patched, see
+ * native/fuse-native). It only translates: callbacks to calls, FsError to errno, and it copies the
+ * bytes of a write out of libfuse's memory (valid only until the callback).
+ *
+ * fuse-native must run on the process's main JS thread, and nothing in this process may make a
+ * synchronous file call into the mount (the request would wait on the thread that must answer it).
+ */
+import { createRequire } from 'node:module';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { FsError } from '../../common/errors.js';
+import type { VolumeFs } from './volume-fs.js';
+
+const require = createRequire(import.meta.url);
+const execFileAsync = promisify(execFile);
+
+type Callback = (result: number, ...values: unknown[]) => void;
+
+interface FuseInstance {
+  mount(cb: (error: Error | null) => void): void;
+  unmount(cb: (error: Error | null) => void): void;
+}
+
+type FuseConstructor = new (mnt: string, ops: Record<string, unknown>, opts: Record<string, unknown>) => FuseInstance;
+
+function loadFuse(): FuseConstructor {
+  return require('fuse-native') as FuseConstructor;
+}
+
+/**
+ * libfuse options: 128 KiB writes and our inode numbers (so hard links share one). Not
+ * `hard_remove`: with it, fstat(2) on a file unlinked while open fails with ENOENT (the kernel
+ * asks for its attributes by inode and libfuse 2.9 has no path for it); without it, libfuse
+ * renames such a file to `.fuse_hidden*`, which VolumeFs turns into a true unlink.
+ */
+const MOUNT_OPTIONS = ['big_writes', 'use_ino', 'default_permissions', 'max_read=131072'];
+
+function errnoOf(error: unknown): number {
+  if (error instanceof FsError) return -error.errno;
+  console.error('bazil: file-system call failed:', error);
+  return -5; // EIO
+}
+
+/** Runs a call and answers FUSE: an error as -errno, a result through `answer`. */
+function serve<T>(cb: Callback, run: () => T | Promise<T>, answer: (value: T) => void = () => cb(0)): void {
+  let result: T | Promise<T>;
+  try {
+    result = run();
+  } catch (error) {
+    cb(errnoOf(error));
+    return;
+  }
+  if (result instanceof Promise) {
+    result.then(answer, (error: unknown) => cb(errnoOf(error)));
+  } else {
+    answer(result);
+  }
+}
+
+function opsFor(fs: VolumeFs): Record<string, unknown> {
+  return {
+    init: (cb: Callback) => cb(0),
+    statfs: (_path: string, cb: Callback) =>
+      serve(
+        cb,
+        () => fs.statfs(),
+        (s) => cb(0, s),
+      ),
+    getattr: (path: string, cb: Callback) =>
+      serve(
+        cb,
+        () => fs.getattr(path),
+        (s) => cb(0, s),
+      ),
+    fgetattr: (path: string | null, fd: number, cb: Callback) =>
+      serve(
+        cb,
+        () => fs.fgetattr(path, fd),
+        (s) => cb(0, s),
+      ),
+    access: (path: string, _mode: number, cb: Callback) => serve(cb, () => fs.access(path)),
+    readdir: (path: string, cb: Callback) =>
+      serve(
+        cb,
+        () => fs.readdir(path),
+        ({ names, stats }) => cb(0, names, stats),
+      ),
+    mkdir: (path: string, mode: number, cb: Callback) => serve(cb, () => fs.mkdir(path, mode)),
+    rmdir: (path: string, cb: Callback) => serve(cb, () => fs.rmdir(path)),
+    create: (path: string, mode: number, cb: Callback) =>
+      serve(
+        cb,
+        () => fs.create(path, mode, 0),
+        (fd) => cb(0, fd),
+      ),
+    open: (path: string, flags: number, cb: Callback) =>
+      serve(
+        cb,
+        () => fs.open(path, flags),
+        (fd) => cb(0, fd),
+      ),
+    read: (path: string | null, fd: number, buf: Buffer, len: number, pos: number, cb: Callback) =>
+      serve(
+        cb,
+        () => fs.read(path, fd, buf, len, pos),
+        (n) => cb(n),
+      ),
+    write: (path: string | null, fd: number, buf: Buffer, len: number, pos: number, cb: Callback) => {
+      const room = fs.waitForWriteRoom();
+      if (room === null) {
+        serve(
+          cb,
+          () => fs.write(path, fd, buf.subarray(0, len), pos),
+          (n) => cb(n),
+        );
+        return;
+      }
+      // Over the dirty cap: libfuse's buffer stays valid until we answer, so the copy can wait.
+      room.then(() =>
+        serve(
+          cb,
+          () => fs.write(path, fd, buf.subarray(0, len), pos),
+          (n) => cb(n),
+        ),
+      );
+    },
+    flush: (path: string | null, fd: number, cb: Callback) => serve(cb, () => fs.flush(path, fd)),
+    fsync: (path: string | null, _datasync: number, fd: number, cb: Callback) => serve(cb, () => fs.fsync(path, fd)),
+    release: (path: string | null, fd: number, cb: Callback) => serve(cb, () => fs.release(path, fd)),
+    truncate: (path: string, size: number, cb: Callback) => serve(cb, () => fs.truncate(path, size)),
+    ftruncate: (path: string | null, fd: number, size: number, cb: Callback) =>
+      serve(cb, () => fs.ftruncate(path, fd, size)),
+    unlink: (path: string, cb: Callback) => serve(cb, () => fs.unlink(path)),
+    rename: (from: string, to: string, cb: Callback) => serve(cb, () => fs.rename(from, to)),
+    link: (existing: string, path: string, cb: Callback) => serve(cb, () => fs.link(existing, path)),
+    symlink: (target: string, path: string, cb: Callback) => serve(cb, () => fs.symlink(target, path)),
+    readlink: (path: string, cb: Callback) =>
+      serve(
+        cb,
+        () => fs.readlink(path),
+        (target) => cb(0, target),
+      ),
+    chmod: (path: string, mode: number, cb: Callback) => serve(cb, () => fs.chmod(path, mode)),
+    chown: (path: string, uid: number, gid: number, cb: Callback) => serve(cb, () => fs.chown(path, uid, gid)),
+    utimens: (path: string, atimeNs: bigint | null, mtimeNs: bigint | null, cb: Callback) =>
+      serve(cb, () => fs.utimens(path, atimeNs, mtimeNs)),
+    setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Callback) =>
+      serve(cb, () => fs.setxattr(path, name, value, flags)),
+    getxattr: (path: string, name: string, _position: number, cb: Callback) =>
+      serve(
+        cb,
+        () => fs.getxattr(path, name),
+        (value) => cb(0, Buffer.from(value)),
+      ),
+    listxattr: (path: string, cb: Callback) =>
+      serve(
+        cb,
+        () => fs.listxattr(path),
+        (names) => cb(0, names),
+      ),
+    removexattr: (path: string, name: string, cb: Callback) => serve(cb, () => fs.removexattr(path, name)),
+  };
+}
+
+export class FuseMount {
+  private fuse: FuseInstance | null = null;
+
+  constructor(
+    readonly mountpoint: string,
+    private readonly fs: VolumeFs,
+  ) {}
+
+  async mount(): Promise<void> {
+    const Fuse = loadFuse();
+    const fuse = new Fuse(this.mountpoint, opsFor(this.fs), {
+      // A flush of a large dirty file may take longer than fuse-native's 15 s default.
+      timeout: false,
+      fsname: `bazil:${this.fs.volumeName}`,
+      subtype: 'bazil',
+      options: MOUNT_OPTIONS,
+    });
+    await new Promise<void>((resolve, reject) => fuse.mount((error) => (error ? reject(error) : resolve())));
+    this.fuse = fuse;
+  }
+
+  /** Unmounts (the kernel refuses while a program has a file open in the mount: EBUSY). */
+  async unmount(): Promise<void> {
+    const fuse = this.fuse;
+    if (!fuse) return;
+    await this.fs.flushAll();
+    await new Promise<void>((resolve, reject) => fuse.unmount((error) => (error ? reject(error) : resolve())));
+    this.fuse = null;
+  }
+}
+
+/** Clears a mount left by a crashed engine ("Transport endpoint is not connected"). */
+export async function clearDeadMount(mountpoint: string): Promise<void> {
+  try {
+    await execFileAsync('fusermount', ['-u', mountpoint]);
+  } catch {
+    await execFileAsync('umount', ['-l', mountpoint]);
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The metadata of one volume in memory, backed by LMDB: inodes and directory entries are loaded on
+ * first use and every change is written behind, in order, in batched transactions.
+ *
+ * Why write-behind: an LMDB write is visible to readers only once committed, and a commit per
+ * file-system call would serialise every call behind a disk write. Memory is the truth for what
+ * is loaded; the batch that a change joins commits within one turn of the event loop, all of its
+ * changes atomically (a rename's removal and addition land together). `committed()` resolves when
+ * every change made so far is in LMDB: close and fsync wait for it.
+ */
+import {
+  ROOT_INO,
+  decodeDirentValue,
+  decodeInode,
+  direntKey,
+  direntNameFromKey,
+  direntPrefix,
+  encodeDirentValue,
+  encodeInode,
+  encodeVolume,
+  inodeKey,
+  volumeKey,
+  type InodeRecord,
+  type VolumeRecord,
+} from '../store/format.js';
+import type { Store } from '../store/store.js';
+import type { FileContent } from './file-content.js';
+
+export interface Inode extends InodeRecord {
+  /** Open handles on this inode. */
+  openCount: number;
+  /** Content of an open or dirty file. */
+  content: FileContent | null;
+}
+
+export class VolumeMeta {
+  private readonly inodes = new Map<number, Inode>();
+  private readonly dirs = new Map<number, Map<string, number>>();
+  private readonly pendingInodes = new Set<number>();
+  private readonly pendingDirents = new Map<string, { dir: number; name: string; child: number | null }>();
+  private readonly pendingOrphans = new Map<number, boolean>();
+  /** Inodes deleted in memory whose deletion may not be committed yet: never reloaded. */
+  private readonly dropped = new Set<number>();
+  private volumeDirty = false;
+  private batch: Promise<void> | null = null;
+  private lastCommit: Promise<void> = Promise.resolve();
+  private writeError: Error | null = null;
+
+  constructor(
+    private readonly store: Store,
+    readonly volume: VolumeRecord,
+  ) {}
+
+  // ---- reads ----
+
+  inode(ino: number): Inode | undefined {
+    let inode = this.inodes.get(ino);
+    if (inode) return inode;
+    if (this.dropped.has(ino)) return undefined;
+    const bytes = this.store.dbs.inodes.getBinary(inodeKey(this.volume.id, ino));
+    if (bytes === undefined) return undefined;
+    inode = { ...decodeInode(ino, bytes), openCount: 0, content: null };
+    this.inodes.set(ino, inode);
+    return inode;
+  }
+
+  /** The entries of a directory, name to inode number (loaded once, then kept in memory). */
+  entries(dirIno: number): Map<string, number> {
+    let entries = this.dirs.get(dirIno);
+    if (entries) return entries;
+    entries = new Map();
+    const prefix = direntPrefix(this.volume.id, dirIno);
+    const end = Buffer.from(prefix);
+    end.writeBigUInt64BE(BigInt(dirIno) + 1n, 4);
+    for (const { key, value } of this.store.dbs.dirents.getRange({ start: prefix, end })) {
+      entries.set(direntNameFromKey(key), decodeDirentValue(value));
+    }
+    this.dirs.set(dirIno, entries);
+    return entries;
+  }
+
+  // ---- changes (memory now, LMDB in the next batch) ----
+
+  allocateIno(): number {
+    const ino = this.volume.nextIno++;
+    this.volumeDirty = true;
+    this.schedule();
+    return ino;
+  }
+
+  /** Adds a new inode (kept in memory and written in the next batch). */
+  addInode(inode: Inode): void {
+    this.inodes.set(inode.ino, inode);
+    if (inode.mode & 0o040000) this.dirs.set(inode.ino, new Map());
+    this.touchInode(inode.ino);
+  }
+
+  /** Marks an inode's record as changed. */
+  touchInode(ino: number): void {
+    this.pendingInodes.add(ino);
+    this.schedule();
+  }
+
+  setEntry(dirIno: number, name: string, childIno: number): void {
+    this.entries(dirIno).set(name, childIno);
+    this.pendingDirents.set(`${dirIno}/${name}`, { dir: dirIno, name, child: childIno });
+    this.schedule();
+  }
+
+  removeEntry(dirIno: number, name: string): void {
+    this.entries(dirIno).delete(name);
+    this.pendingDirents.set(`${dirIno}/${name}`, { dir: dirIno, name, child: null });
+    this.schedule();
+  }
+
+  /** Forgets an inode whose last link and handle are gone (its record is deleted). */
+  dropInode(ino: number): void {
+    const inode = this.inodes.get(ino);
+    inode?.content?.discard();
+    this.inodes.delete(ino);
+    this.dirs.delete(ino);
+    this.dropped.add(ino);
+    this.pendingInodes.add(ino);
+    this.setOrphan(ino, false);
+  }
+
+  /** An orphan has no name but is still open; a restart deletes the orphans left by a crash. */
+  setOrphan(ino: number, orphan: boolean): void {
+    this.pendingOrphans.set(ino, orphan);
+    this.schedule();
+  }
+
+  /** Resolves when every change made so far is committed to LMDB. */
+  async committed(): Promise<void> {
+    if (this.writeError) throw this.writeError;
+    await (this.batch ?? this.lastCommit);
+    if (this.writeError) throw this.writeError;
+  }
+
+  /** Deletes the inodes that a crash left without a name (unlinked while open). */
+  async sweepOrphans(): Promise<number> {
+    const prefix = inodeKey(this.volume.id, 0).subarray(0, 4);
+    const end = Buffer.from(prefix);
+    end.writeUInt32BE(this.volume.id + 1, 0);
+    const orphans: number[] = [];
+    for (const key of this.store.dbs.orphans.getKeys({ start: prefix, end })) {
+      orphans.push(Number((key as Buffer).readBigUInt64BE(4)));
+    }
+    for (const ino of orphans) this.dropInode(ino);
+    await this.committed();
+    return orphans.length;
+  }
+
+  private schedule(): void {
+    if (this.batch) return;
+    this.batch = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.writeBatch());
+  }
+
+  private writeBatch(): Promise<void> {
+    this.batch = null;
+    const { dbs } = this.store;
+    const volumeId = this.volume.id;
+    const inodes = [...this.pendingInodes];
+    const dirents = [...this.pendingDirents.values()];
+    const orphans = [...this.pendingOrphans];
+    const volume = this.volumeDirty ? encodeVolume(this.volume) : null;
+    this.pendingInodes.clear();
+    this.pendingDirents.clear();
+    this.pendingOrphans.clear();
+    this.volumeDirty = false;
+    // Records are encoded now, in this turn, so the batch holds one consistent state.
+    const inodeWrites = inodes.map((ino) => {
+      const inode = this.inodes.get(ino);
+      return { ino, key: inodeKey(volumeId, ino), value: inode ? encodeInode(inode) : null };
+    });
+    const commit = this.store.env
+      .transaction(() => {
+        if (volume) dbs.volumes.putSync(volumeKey(this.volume.name), volume);
+        for (const { key, value } of inodeWrites) {
+          if (value) dbs.inodes.putSync(key, value);
+          else dbs.inodes.removeSync(key);
+        }
+        for (const { dir, name, child } of dirents) {
+          const key = direntKey(volumeId, dir, name);
+          if (child === null) dbs.dirents.removeSync(key);
+          else dbs.dirents.putSync(key, encodeDirentValue(child));
+        }
+        for (const [ino, orphan] of orphans) {
+          const key = inodeKey(volumeId, ino);
+          if (orphan) dbs.orphans.putSync(key, Buffer.alloc(0));
+          else dbs.orphans.removeSync(key);
+        }
+      })
+      .then(
+        () => {
+          for (const { ino, value } of inodeWrites) if (!value) this.dropped.delete(ino);
+        },
+        (error: unknown) => {
+          // The engine keeps serving from memory; every later close and fsync reports this.
+          this.writeError = error instanceof Error ? error : new Error(String(error));
+        },
+      );
+    this.lastCommit = commit;
+    return commit;
+  }
+}
+
+export { ROOT_INO };

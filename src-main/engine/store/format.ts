@@ -1,0 +1,269 @@
+/**
+ * The on-disk format: every key and record Bazil writes to LMDB is encoded and decoded here, and
+ * nowhere else. FORMAT.md beside this file states the invariants.
+ *
+ * Terms:
+ * - chunk: a run of file bytes, stored once under its key, the SHA-256 of its bytes.
+ * - manifest: a file's content, the ordered list of (chunk key, length); stored as a blob in the
+ *   chunks database under the SHA-256 of its encoding (tagged, so it can't pass for file data).
+ * - inode: one file, directory or symlink of a volume (its attributes and, for a file, its
+ *   manifest key); keyed by volume id and inode number.
+ * - dirent: a name in a directory, keyed by volume id, parent inode number and name.
+ */
+
+export const FORMAT_VERSION = 1;
+export const KEY_BYTES = 32;
+
+export interface ChunkRef {
+  key: Uint8Array;
+  sizeBytes: number;
+}
+
+export type InodeKind = 'file' | 'dir' | 'symlink';
+
+export interface InodeRecord {
+  ino: number;
+  /** st_mode: type bits and permission bits. */
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  sizeBytes: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  /** Content of a file: null when empty. */
+  manifestKey: Uint8Array | null;
+  /** Target of a symlink. */
+  symlinkTarget: string | null;
+  /** Extended attributes, name to value. */
+  xattrs: Map<string, Uint8Array>;
+}
+
+export interface VolumeRecord {
+  id: number;
+  name: string;
+  createdNs: bigint;
+  /** The next inode number to hand out; the root directory is inode 1. */
+  nextIno: number;
+}
+
+export const ROOT_INO = 1;
+
+// ---- keys ----
+
+export function inodeKey(volumeId: number, ino: number): Buffer {
+  const key = Buffer.allocUnsafe(12);
+  key.writeUInt32BE(volumeId, 0);
+  key.writeBigUInt64BE(BigInt(ino), 4);
+  return key;
+}
+
+/** All inode keys of a volume fall in [volumePrefix(id), volumePrefix(id + 1)). */
+export function volumePrefix(volumeId: number): Buffer {
+  const key = Buffer.allocUnsafe(4);
+  key.writeUInt32BE(volumeId, 0);
+  return key;
+}
+
+export function direntKey(volumeId: number, parentIno: number, name: string): Buffer {
+  const nameBytes = Buffer.from(name, 'utf8');
+  const key = Buffer.allocUnsafe(12 + nameBytes.length);
+  key.writeUInt32BE(volumeId, 0);
+  key.writeBigUInt64BE(BigInt(parentIno), 4);
+  nameBytes.copy(key, 12);
+  return key;
+}
+
+/** Every dirent key of a directory starts with this 12-byte prefix. */
+export function direntPrefix(volumeId: number, parentIno: number): Buffer {
+  return inodeKey(volumeId, parentIno);
+}
+
+export function direntNameFromKey(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset + 12, key.byteLength - 12).toString('utf8');
+}
+
+export function encodeDirentValue(childIno: number): Buffer {
+  const value = Buffer.allocUnsafe(8);
+  value.writeBigUInt64BE(BigInt(childIno), 0);
+  return value;
+}
+
+export function decodeDirentValue(value: Uint8Array): number {
+  return Number(Buffer.from(value.buffer, value.byteOffset, 8).readBigUInt64BE(0));
+}
+
+// ---- inode record ----
+// Layout (little endian): u8 version, u32 mode, u32 uid, u32 gid, u32 nlink, f64 size (a safe
+// integer), i64 atime ns, i64 mtime ns, i64 ctime ns, u8 hasManifest, [32 bytes manifest key],
+// u32 symlink target length (0xffffffff: none), [target utf8], u32 xattr count,
+// { u16 name length, name utf8, u32 value length, value }*.
+const INODE_RECORD_VERSION = 1;
+const NO_TARGET = 0xffffffff;
+
+export function encodeInode(record: InodeRecord): Buffer {
+  const target = record.symlinkTarget === null ? null : Buffer.from(record.symlinkTarget, 'utf8');
+  const xattrs = [...record.xattrs].map(([name, value]) => [Buffer.from(name, 'utf8'), value] as const);
+  let size = 1 + 4 * 4 + 8 + 3 * 8 + 1 + (record.manifestKey ? KEY_BYTES : 0) + 4 + (target?.length ?? 0) + 4;
+  for (const [name, value] of xattrs) size += 2 + name.length + 4 + value.byteLength;
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  at = out.writeUInt8(INODE_RECORD_VERSION, at);
+  at = out.writeUInt32LE(record.mode >>> 0, at);
+  at = out.writeUInt32LE(record.uid >>> 0, at);
+  at = out.writeUInt32LE(record.gid >>> 0, at);
+  at = out.writeUInt32LE(record.nlink >>> 0, at);
+  at = out.writeDoubleLE(record.sizeBytes, at);
+  at = out.writeBigInt64LE(record.atimeNs, at);
+  at = out.writeBigInt64LE(record.mtimeNs, at);
+  at = out.writeBigInt64LE(record.ctimeNs, at);
+  if (record.manifestKey) {
+    at = out.writeUInt8(1, at);
+    out.set(record.manifestKey, at);
+    at += KEY_BYTES;
+  } else {
+    at = out.writeUInt8(0, at);
+  }
+  if (target) {
+    at = out.writeUInt32LE(target.length, at);
+    at += target.copy(out, at);
+  } else {
+    at = out.writeUInt32LE(NO_TARGET, at);
+  }
+  at = out.writeUInt32LE(xattrs.length, at);
+  for (const [name, value] of xattrs) {
+    at = out.writeUInt16LE(name.length, at);
+    at += name.copy(out, at);
+    at = out.writeUInt32LE(value.byteLength, at);
+    out.set(value, at);
+    at += value.byteLength;
+  }
+  return out;
+}
+
+export function decodeInode(ino: number, bytes: Uint8Array): InodeRecord {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  const version = b.readUInt8(at);
+  at += 1;
+  if (version !== INODE_RECORD_VERSION) throw new FormatError(`inode ${ino} has record version ${version}`);
+  const mode = b.readUInt32LE(at);
+  const uid = b.readUInt32LE(at + 4);
+  const gid = b.readUInt32LE(at + 8);
+  const nlink = b.readUInt32LE(at + 12);
+  at += 16;
+  const sizeBytes = b.readDoubleLE(at);
+  at += 8;
+  const atimeNs = b.readBigInt64LE(at);
+  const mtimeNs = b.readBigInt64LE(at + 8);
+  const ctimeNs = b.readBigInt64LE(at + 16);
+  at += 24;
+  let manifestKey: Uint8Array | null = null;
+  if (b.readUInt8(at++) === 1) {
+    manifestKey = Uint8Array.prototype.slice.call(b, at, at + KEY_BYTES);
+    at += KEY_BYTES;
+  }
+  let symlinkTarget: string | null = null;
+  const targetLength = b.readUInt32LE(at);
+  at += 4;
+  if (targetLength !== NO_TARGET) {
+    symlinkTarget = b.toString('utf8', at, at + targetLength);
+    at += targetLength;
+  }
+  const xattrCount = b.readUInt32LE(at);
+  at += 4;
+  const xattrs = new Map<string, Uint8Array>();
+  for (let i = 0; i < xattrCount; i++) {
+    const nameLength = b.readUInt16LE(at);
+    at += 2;
+    const name = b.toString('utf8', at, at + nameLength);
+    at += nameLength;
+    const valueLength = b.readUInt32LE(at);
+    at += 4;
+    xattrs.set(name, Uint8Array.prototype.slice.call(b, at, at + valueLength));
+    at += valueLength;
+  }
+  return { ino, mode, uid, gid, nlink, sizeBytes, atimeNs, mtimeNs, ctimeNs, manifestKey, symlinkTarget, xattrs };
+}
+
+// ---- manifest ----
+// Layout: 8-byte tag "bzlmnf01", u32 count, { 32-byte chunk key, u32 length }*.
+const MANIFEST_TAG = Buffer.from('bzlmnf01', 'latin1');
+const MANIFEST_ENTRY_BYTES = KEY_BYTES + 4;
+
+export function encodeManifest(chunks: readonly ChunkRef[]): Buffer {
+  const out = Buffer.allocUnsafe(MANIFEST_TAG.length + 4 + chunks.length * MANIFEST_ENTRY_BYTES);
+  MANIFEST_TAG.copy(out, 0);
+  let at = out.writeUInt32LE(chunks.length, MANIFEST_TAG.length);
+  for (const chunk of chunks) {
+    out.set(chunk.key, at);
+    at = out.writeUInt32LE(chunk.sizeBytes, at + KEY_BYTES);
+  }
+  return out;
+}
+
+export function decodeManifest(bytes: Uint8Array): ChunkRef[] {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length < MANIFEST_TAG.length + 4 || !b.subarray(0, MANIFEST_TAG.length).equals(MANIFEST_TAG)) {
+    throw new FormatError('manifest blob has no manifest tag');
+  }
+  const count = b.readUInt32LE(MANIFEST_TAG.length);
+  const chunks: ChunkRef[] = new Array(count);
+  let at = MANIFEST_TAG.length + 4;
+  for (let i = 0; i < count; i++) {
+    const key = Uint8Array.prototype.slice.call(b, at, at + KEY_BYTES);
+    chunks[i] = { key, sizeBytes: b.readUInt32LE(at + KEY_BYTES) };
+    at += MANIFEST_ENTRY_BYTES;
+  }
+  return chunks;
+}
+
+// ---- volume record ----
+// Layout: u8 version, u32 id, i64 created ns, f64 next inode number, name utf8 (rest).
+const VOLUME_RECORD_VERSION = 1;
+
+export function encodeVolume(record: VolumeRecord): Buffer {
+  const name = Buffer.from(record.name, 'utf8');
+  const out = Buffer.allocUnsafe(1 + 4 + 8 + 8 + name.length);
+  let at = out.writeUInt8(VOLUME_RECORD_VERSION, 0);
+  at = out.writeUInt32LE(record.id, at);
+  at = out.writeBigInt64LE(record.createdNs, at);
+  at = out.writeDoubleLE(record.nextIno, at);
+  name.copy(out, at);
+  return out;
+}
+
+export function decodeVolume(bytes: Uint8Array): VolumeRecord {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = b.readUInt8(0);
+  if (version !== VOLUME_RECORD_VERSION) throw new FormatError(`volume record version ${version}`);
+  return {
+    id: b.readUInt32LE(1),
+    createdNs: b.readBigInt64LE(5),
+    nextIno: b.readDoubleLE(13),
+    name: b.toString('utf8', 21),
+  };
+}
+
+export function volumeKey(name: string): Buffer {
+  return Buffer.from(name, 'utf8');
+}
+
+// ---- store metadata ----
+export const META_FORMAT_KEY = Buffer.from('format', 'latin1');
+export const META_NEXT_VOLUME_ID_KEY = Buffer.from('next-volume-id', 'latin1');
+
+export function encodeU32(n: number): Buffer {
+  const out = Buffer.allocUnsafe(4);
+  out.writeUInt32LE(n, 0);
+  return out;
+}
+
+export function decodeU32(bytes: Uint8Array): number {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt32LE(0);
+}
+
+export class FormatError extends Error {
+  readonly code = 'EFORMAT';
+}
