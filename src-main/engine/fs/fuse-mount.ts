@@ -34,7 +34,7 @@ function loadFuse(): FuseConstructor {
  * asks for its attributes by inode and libfuse 2.9 has no path for it); without it, libfuse
  * renames such a file to `.fuse_hidden*`, which VolumeFs turns into a true unlink.
  */
-const MOUNT_OPTIONS = ['big_writes', 'use_ino', 'default_permissions', 'max_read=131072'];
+export const MOUNT_OPTIONS = ['big_writes', 'use_ino', 'default_permissions', 'max_read=131072'];
 
 function errnoOf(error: unknown): number {
   if (error instanceof FsError) return -error.errno;

@@ -1,0 +1,158 @@
+/**
+ * Test harness: a real engine in a child process (`bazil daemon`) with its own data directory,
+ * and real FUSE mounts in temporary directories. Tests drive the mount from child processes (sh,
+ * cp, dd, ...) the way a user's tools do. `stop()` always leaves no mount and no process behind.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ControlClient } from '../../src-main/engine/control/control-client.js';
+import { socketPath } from '../../src-main/engine/engine.js';
+
+const execFileAsync = promisify(execFile);
+export const BAZIL_BIN = fileURLToPath(new URL('../../../bin/bazil.js', import.meta.url));
+
+export interface ShResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** Runs a shell command (in `cwd`); never throws for a non-zero exit. */
+export async function sh(command: string, cwd?: string, timeoutMs = 120_000): Promise<ShResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync('sh', ['-c', command], {
+      cwd,
+      timeout: timeoutMs,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; code?: number | string };
+    return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: typeof e.code === 'number' ? e.code : 1 };
+  }
+}
+
+/** Runs a shell command and returns its stdout; throws with stderr when it fails. */
+export async function ok(command: string, cwd?: string): Promise<string> {
+  const result = await sh(command, cwd);
+  if (result.code !== 0) throw new Error(`\`${command}\` exited ${result.code}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Runs `bazil --data-dir DIR ...args`. */
+export async function bazil(dataDir: string, ...args: string[]): Promise<ShResult> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [BAZIL_BIN, '--data-dir', dataDir, ...args], {
+      timeout: 60_000,
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const e = error as { stdout?: string; stderr?: string; code?: number | string };
+    return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: typeof e.code === 'number' ? e.code : 1 };
+  }
+}
+
+export class EngineHarness {
+  private child: ChildProcess | null = null;
+  private readonly mountpoints = new Set<string>();
+  client: ControlClient | null = null;
+
+  private constructor(
+    readonly root: string,
+    readonly dataDir: string,
+  ) {}
+
+  /** A fresh data directory under a temporary root (nothing started yet). */
+  static async create(): Promise<EngineHarness> {
+    const root = await mkdtemp(join(tmpdir(), 'bazil-test-'));
+    return new EngineHarness(root, join(root, 'data'));
+  }
+
+  /** Starts `bazil daemon` in the foreground of a child process and connects to it. */
+  async start(extraArgs: string[] = []): Promise<ControlClient> {
+    const child = spawn(process.execPath, [BAZIL_BIN, '--data-dir', this.dataDir, 'daemon', ...extraArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        this.client = await ControlClient.connect(socketPath(this.dataDir));
+        return this.client;
+      } catch {
+        if (child.exitCode !== null || Date.now() > deadline) {
+          throw new Error(`engine did not start: ${output}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  get pid(): number {
+    return this.child!.pid!;
+  }
+
+  /** A new empty directory under the harness root, to mount on. */
+  async dir(name: string): Promise<string> {
+    const path = join(this.root, name);
+    await mkdir(path, { recursive: true });
+    return path;
+  }
+
+  /** Creates a volume and mounts it at a new directory; returns the mountpoint. */
+  async volume(name: string): Promise<string> {
+    const client = this.client!;
+    await client.call('volumeCreate', { name });
+    const mountpoint = await this.dir(`mnt-${name}`);
+    await client.call('mount', { name, mountpoint });
+    this.mountpoints.add(mountpoint);
+    return mountpoint;
+  }
+
+  async mount(name: string, mountpoint: string): Promise<void> {
+    await this.client!.call('mount', { name, mountpoint });
+    this.mountpoints.add(mountpoint);
+  }
+
+  /** kill -9 of the engine: leaves its mounts dead, as a crash would. */
+  async crash(): Promise<void> {
+    const child = this.child!;
+    this.client?.close();
+    this.client = null;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    this.child = null;
+  }
+
+  /** Stops the engine cleanly if it runs; then clears any mount left; then removes the files. */
+  async stop({ keepFiles = false } = {}): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        await this.client?.call('stop', {});
+      } catch {
+        // the engine may close the socket before answering
+      }
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    this.client?.close();
+    this.client = null;
+    this.child = null;
+    const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+    for (const mountpoint of this.mountpoints) {
+      if (mounts.includes(` ${mountpoint} `)) await sh(`fusermount -uz '${mountpoint}' || umount -l '${mountpoint}'`);
+    }
+    if (!keepFiles) await rm(this.root, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The `bazil` command as a user runs it: each call a separate process, the engine started in the
+ * background on first use, one clear line and a non-zero exit for bad input.
+ */
+import assert from 'node:assert/strict';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { EngineHarness, bazil, ok, sh } from '../helpers/engine-harness.js';
+
+let h: EngineHarness;
+
+before(async () => {
+  h = await EngineHarness.create();
+});
+
+after(async () => {
+  await bazil(h.dataDir, 'daemon', 'stop');
+  // The background engine's mounts are cleared by stop; anything left is cleared here.
+  await sh(`grep -o '${h.root}[^ ]*' /proc/mounts | xargs -r -n1 fusermount -uz`);
+  await h.stop();
+});
+
+/** One line on stderr, exit code 2, and the words a user needs. */
+function assertRefused(result: { code: number; stderr: string }, words: RegExp): void {
+  assert.equal(result.code, 2, `expected exit 2, got ${result.code}: ${result.stderr}`);
+  assert.equal(result.stderr.trim().split('\n').length, 1, `more than one line: ${result.stderr}`);
+  assert.match(result.stderr, words);
+}
+
+test('the first command starts an engine in the background; volumes are created, listed and mounted', async () => {
+  const created = await bazil(h.dataDir, 'volume', 'create', 'photos');
+  assert.equal(created.code, 0, created.stderr);
+  const mnt = await h.dir('photos');
+  const mounted = await bazil(h.dataDir, 'mount', 'photos', mnt);
+  assert.equal(mounted.code, 0, mounted.stderr);
+  assert.match(mounted.stdout, new RegExp(`mounted volume "photos" at ${mnt}`));
+  await ok(`echo hello > '${mnt}/greeting'`);
+  assert.equal(await ok(`cat '${mnt}/greeting'`), 'hello\n');
+  const list = JSON.parse((await bazil(h.dataDir, 'volume', 'list', '--json')).stdout) as {
+    name: string;
+    mountpoint: string;
+  }[];
+  assert.deepEqual(
+    list.map((v) => [v.name, v.mountpoint]),
+    [['photos', mnt]],
+  );
+});
+
+test('bad names and unknown volumes are refused with one clear line', async () => {
+  assertRefused(await bazil(h.dataDir, 'volume', 'create', 'bad/name'), /invalid volume name "bad\/name"/);
+  assertRefused(await bazil(h.dataDir, 'volume', 'create', 'photos'), /volume "photos" already exists/);
+  assertRefused(await bazil(h.dataDir, 'mount', 'nosuch', await h.dir('x')), /no volume named "nosuch"/);
+  assertRefused(await bazil(h.dataDir, 'unmount', 'nosuch'), /no volume named "nosuch"/);
+  assertRefused(await bazil(h.dataDir, 'frobnicate'), /unknown command "frobnicate"/);
+  assertRefused(await bazil(h.dataDir, 'mount', 'photos'), /usage: bazil mount NAME DIR/);
+});
+
+test('mountpoints that are missing, files, not empty or in use are refused and left untouched', async () => {
+  await bazil(h.dataDir, 'volume', 'create', 'docs');
+  assertRefused(await bazil(h.dataDir, 'mount', 'docs', join(h.root, 'missing')), /does not exist; create it first/);
+  const file = join(h.root, 'a-file');
+  await writeFile(file, 'keep me');
+  assertRefused(await bazil(h.dataDir, 'mount', 'docs', file), /is not a directory/);
+  const full = await h.dir('full');
+  await writeFile(join(full, 'precious'), 'keep me too');
+  assertRefused(await bazil(h.dataDir, 'mount', 'docs', full), /is not empty/);
+  assert.equal(await ok(`cat '${join(full, 'precious')}' '${file}'`), 'keep me tookeep me');
+  const photos = join(h.root, 'photos');
+  assertRefused(await bazil(h.dataDir, 'mount', 'docs', photos), /already holds volume "photos"/);
+  assertRefused(await bazil(h.dataDir, 'mount', 'photos', await h.dir('again')), /already mounted at/);
+});
+
+test('a mounted volume cannot be deleted; unmounted, it can', async () => {
+  assertRefused(await bazil(h.dataDir, 'volume', 'delete', 'photos'), /is mounted at .*; unmount it first/);
+  assert.equal((await bazil(h.dataDir, 'unmount', 'photos')).code, 0);
+  assert.equal((await sh(`ls '${join(h.root, 'photos')}'`)).stdout, '', 'the mountpoint is an empty directory again');
+  assert.equal((await bazil(h.dataDir, 'volume', 'delete', 'docs')).code, 0);
+  const list = (await bazil(h.dataDir, 'volume', 'list')).stdout;
+  assert.match(list, /photos\t\(not mounted\)/);
+  assert.doesNotMatch(list, /docs/);
+});
+
+test('stats reports the store and the dirty memory cap', async () => {
+  const stats = JSON.parse((await bazil(h.dataDir, 'stats', '--json')).stdout) as {
+    storeBytes: number;
+    chunkCount: number;
+    dirty: { capBytes: number; totalBytes: number };
+  };
+  assert.ok(stats.storeBytes > 0);
+  assert.ok(stats.chunkCount >= 1, 'the greeting is stored');
+  assert.equal(stats.dirty.capBytes, 256 * 1024 * 1024);
+  assert.equal(stats.dirty.totalBytes, 0);
+});
+
+test('a second engine for the same data directory is refused', async () => {
+  const second = await bazil(h.dataDir, 'daemon');
+  assert.equal(second.code, 2);
+  assert.match(second.stderr, /an engine \(pid \d+\) already runs for .*; stop it with: bazil daemon stop/);
+});
+
+test('a data directory that cannot be written gets a clear error', async () => {
+  const locked = join(h.root, 'locked');
+  await mkdir(locked);
+  await chmod(locked, 0o500);
+  // root ignores permission bits: make the directory unusable another way when running as root
+  const target = process.getuid?.() === 0 ? join(h.root, 'a-file', 'data') : join(locked, 'data');
+  assertRefused(await bazil(target, 'volume', 'list'), /cannot use data directory .*(--data-dir|BAZIL_DATA_DIR)/);
+});
+
+test('daemon stop unmounts every volume and stops the engine', async () => {
+  const mnt = join(h.root, 'photos');
+  await bazil(h.dataDir, 'mount', 'photos', mnt);
+  assert.equal(await ok(`cat '${mnt}/greeting'`), 'hello\n');
+  const stopped = await bazil(h.dataDir, 'daemon', 'stop');
+  assert.equal(stopped.code, 0, stopped.stderr);
+  const mounts = await ok('cat /proc/mounts');
+  assert.ok(!mounts.includes(mnt), 'no mount left');
+  const none = await bazil(h.dataDir, 'daemon', 'stop');
+  assert.notEqual(none.code, 0);
+  assert.match(none.stderr, /no engine runs/);
+});

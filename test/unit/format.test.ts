@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import {
+  FormatError,
+  decodeInode,
+  decodeManifest,
+  decodeVolume,
+  direntKey,
+  direntNameFromKey,
+  encodeInode,
+  encodeManifest,
+  encodeVolume,
+  type InodeRecord,
+} from '../../src-main/engine/store/format.js';
+
+test('an inode record round-trips with nanosecond times, xattrs and a symlink target', () => {
+  const record: InodeRecord = {
+    ino: 42,
+    mode: 0o120777,
+    uid: 1000,
+    gid: 1000,
+    nlink: 3,
+    sizeBytes: 5 * 2 ** 32 + 7,
+    atimeNs: 981173106123456789n,
+    mtimeNs: -1n,
+    ctimeNs: 1764000000000000001n,
+    manifestKey: randomBytes(32),
+    symlinkTarget: 'ünïcode/target',
+    xattrs: new Map([
+      ['user.a', Buffer.from('x')],
+      ['user.empty', new Uint8Array(0)],
+    ]),
+  };
+  const decoded = decodeInode(42, encodeInode(record));
+  const comparable = (r: InodeRecord) => ({
+    ...r,
+    manifestKey: Buffer.from(r.manifestKey!).toString('hex'),
+    xattrs: [...r.xattrs].map(([k, v]) => [k, Buffer.from(v).toString('hex')]),
+  });
+  assert.deepEqual(comparable(decoded), comparable(record));
+});
+
+test('a manifest round-trips, and data that is not a manifest is refused', () => {
+  const chunks = [
+    { key: randomBytes(32), sizeBytes: 65536 },
+    { key: randomBytes(32), sizeBytes: 1 },
+  ];
+  assert.deepEqual(
+    decodeManifest(encodeManifest(chunks)).map((c) => [Buffer.from(c.key).toString('hex'), c.sizeBytes]),
+    chunks.map((c) => [c.key.toString('hex'), c.sizeBytes]),
+  );
+  assert.throws(() => decodeManifest(Buffer.from('hello world, not a manifest')), FormatError);
+});
+
+test('a volume record round-trips', () => {
+  const volume = { id: 7, name: 'photos', createdNs: 1764000000123456789n, nextIno: 123456 };
+  assert.deepEqual(decodeVolume(encodeVolume(volume)), volume);
+});
+
+test('directory entry keys sort by parent, then name bytes, and give the name back', () => {
+  const a = direntKey(1, 2, 'a');
+  const b = direntKey(1, 2, 'b');
+  const other = direntKey(1, 3, '0');
+  assert.ok(Buffer.compare(a, b) < 0 && Buffer.compare(b, other) < 0);
+  assert.equal(direntNameFromKey(direntKey(1, 2, 'naïve name')), 'naïve name');
+});
