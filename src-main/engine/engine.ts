@@ -177,7 +177,17 @@ export class Engine implements Api {
     this.volume(name);
     const mounted = this.mounts.get(name);
     if (!mounted) throw new BazilError('EINVAL', `volume "${name}" is not mounted`);
-    await mounted.mount.unmount();
+    try {
+      await mounted.mount.unmount();
+    } catch (error) {
+      if (/busy/i.test((error as Error).message)) {
+        throw new BazilError(
+          'EBUSY',
+          `volume "${name}" is in use at ${mounted.mount.mountpoint} (a program has a file or directory open there; \`fuser -vm ${mounted.mount.mountpoint}\` shows which); close it and try again`,
+        );
+      }
+      throw error;
+    }
     this.mounts.delete(name);
     await this.store.syncToDisk();
   }

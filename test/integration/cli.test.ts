@@ -71,6 +71,15 @@ test('mountpoints that are missing, files, not empty or in use are refused and l
   assertRefused(await bazil(h.dataDir, 'mount', 'photos', await h.dir('again')), /already mounted at/);
 });
 
+test('a volume in use is not unmounted, and stays usable', async () => {
+  const mnt = join(h.root, 'photos');
+  const holder = sh(`cd '${mnt}' && exec 3<greeting && sleep 3`);
+  await new Promise((r) => setTimeout(r, 500));
+  assertRefused(await bazil(h.dataDir, 'unmount', 'photos'), /volume "photos" is in use at .*close it and try again/);
+  assert.equal(await ok(`cat '${mnt}/greeting'`), 'hello\n');
+  await holder;
+});
+
 test('a mounted volume cannot be deleted; unmounted, it can', async () => {
   assertRefused(await bazil(h.dataDir, 'volume', 'delete', 'photos'), /is mounted at .*; unmount it first/);
   assert.equal((await bazil(h.dataDir, 'unmount', 'photos')).code, 0);
