@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { META_FORMAT_KEY, encodeU32 } from '../../src-main/engine/store/format.js';
+import { Store, chunkKeyOf, putManifest } from '../../src-main/engine/store/store.js';
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bazil-store-'));
+  dirs.push(dir);
+  return dir;
+}
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+test('a chunk key is the SHA-256 of the chunk', () => {
+  const bytes = randomBytes(1000);
+  assert.deepEqual(chunkKeyOf(bytes), createHash('sha256').update(bytes).digest());
+});
+
+test('a manifest is stored once under its own hash and read back', async () => {
+  const store = new Store(await tempDir());
+  const chunks = [{ key: randomBytes(32), sizeBytes: 70000 }];
+  const key = await putManifest(store.dbs, chunks);
+  assert.deepEqual(await putManifest(store.dbs, chunks), key);
+  assert.equal([...store.dbs.manifests.getKeys({})].length, 1);
+  assert.deepEqual(
+    store.getManifest(key).map((c) => [Buffer.from(c.key).toString('hex'), c.sizeBytes]),
+    chunks.map((c) => [c.key.toString('hex'), c.sizeBytes]),
+  );
+  await store.close();
+});
+
+test('a missing manifest is an error that names it', async () => {
+  const store = new Store(await tempDir());
+  assert.throws(() => store.getManifest(Buffer.alloc(32, 7)), /manifest 0707.* is missing from the store/);
+  await store.close();
+});
+
+test('what is committed and synced is there when the store is opened again', async () => {
+  const dir = await tempDir();
+  const store = new Store(dir);
+  const bytes = randomBytes(300_000);
+  const key = chunkKeyOf(bytes);
+  await store.dbs.chunks.put(key, bytes);
+  await store.close();
+  const again = new Store(dir);
+  assert.deepEqual(again.getChunk(key), bytes);
+  assert.ok(again.stats().chunkCount === 1 && again.stats().storeBytes > 300_000);
+  await again.close();
+});
+
+test('a store written by another format version is refused with what to do', async () => {
+  const dir = await tempDir();
+  const store = new Store(dir);
+  await store.dbs.meta.put(META_FORMAT_KEY, encodeU32(99));
+  await store.close();
+  assert.throws(() => new Store(dir), /has format 99; this Bazil reads format 1: upgrade Bazil/);
+});

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ROOT_INO, encodeInode, inodeKey, type VolumeRecord } from '../../src-main/engine/store/format.js';
+import { Store } from '../../src-main/engine/store/store.js';
+import { VolumeMeta, type Inode } from '../../src-main/engine/fs/volume-meta.js';
+
+const dirs: string[] = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+function inode(ino: number, mode: number): Inode {
+  return {
+    ino,
+    mode,
+    uid: 0,
+    gid: 0,
+    nlink: mode & 0o040000 ? 2 : 1,
+    sizeBytes: 0,
+    atimeNs: 1n,
+    mtimeNs: 2n,
+    ctimeNs: 3n,
+    manifestKey: null,
+    symlinkTarget: null,
+    xattrs: new Map(),
+    openCount: 0,
+    content: null,
+  };
+}
+
+async function openVolume(): Promise<{ dir: string; store: Store; meta: VolumeMeta }> {
+  const dir = await mkdtemp(join(tmpdir(), 'bazil-meta-'));
+  dirs.push(dir);
+  const store = new Store(dir);
+  const volume: VolumeRecord = { id: 1, name: 'v', createdNs: 0n, nextIno: ROOT_INO + 1 };
+  await store.dbs.inodes.put(inodeKey(1, ROOT_INO), encodeInode(inode(ROOT_INO, 0o040755)));
+  return { dir, store, meta: new VolumeMeta(store, volume) };
+}
+
+test('changes are visible at once and in LMDB once committed', async () => {
+  const { dir, store, meta } = await openVolume();
+  const ino = meta.allocateIno();
+  meta.addInode(inode(ino, 0o100644));
+  meta.setEntry(ROOT_INO, 'file', ino);
+  assert.equal(meta.entries(ROOT_INO).get('file'), ino, 'visible before the commit');
+  assert.equal(store.dbs.inodes.get(inodeKey(1, ino)), undefined, 'not in LMDB yet');
+  await meta.committed();
+  await store.close();
+  const reopened = new Store(dir);
+  const fresh = new VolumeMeta(reopened, { id: 1, name: 'v', createdNs: 0n, nextIno: 0 });
+  assert.equal(fresh.entries(ROOT_INO).get('file'), ino);
+  assert.equal(fresh.inode(ino)?.mode, 0o100644);
+  await reopened.close();
+});
+
+test('a rename lands as one change: never both names, never neither', async () => {
+  const { store, meta } = await openVolume();
+  const ino = meta.allocateIno();
+  meta.addInode(inode(ino, 0o100644));
+  meta.setEntry(ROOT_INO, 'old', ino);
+  await meta.committed();
+  meta.removeEntry(ROOT_INO, 'old');
+  meta.setEntry(ROOT_INO, 'new', ino);
+  const names = () => [...store.dbs.dirents.getKeys({})].map((k) => (k as Buffer).subarray(12).toString());
+  assert.deepEqual(names(), ['old']);
+  await meta.committed();
+  assert.deepEqual(names(), ['new']);
+  await store.close();
+});
+
+test('a deleted inode is not read back from LMDB before its deletion commits', async () => {
+  const { store, meta } = await openVolume();
+  const ino = meta.allocateIno();
+  meta.addInode(inode(ino, 0o100644));
+  await meta.committed();
+  meta.dropInode(ino);
+  assert.equal(meta.inode(ino), undefined);
+  await meta.committed();
+  assert.equal(store.dbs.inodes.get(inodeKey(1, ino)), undefined);
+  await store.close();
+});
+
+test('orphans left by a crash are swept at the next mount', async () => {
+  const { store, meta } = await openVolume();
+  const ino = meta.allocateIno();
+  meta.addInode({ ...inode(ino, 0o100644), nlink: 0 });
+  meta.setOrphan(ino, true);
+  await meta.committed();
+  const next = new VolumeMeta(store, meta.volume);
+  assert.equal(await next.sweepOrphans(), 1);
+  assert.equal(store.dbs.inodes.get(inodeKey(1, ino)), undefined);
+  assert.equal([...store.dbs.orphans.getKeys({})].length, 0);
+  await store.close();
+});
