@@ -121,3 +121,20 @@ test('a file truncated to nothing has no chunks', () => {
   const base = store.storeFile(randomBytes(MiB));
   assert.deepEqual(rechunk(input(base, Buffer.alloc(0), new Map(), 0), store), []);
 });
+
+test('a hole is stored as the same all-zero chunk without being scanned, and reads back as zeros', () => {
+  const store = new MemoryChunks();
+  // 1 byte at 5 MiB + 3: everything before it is a hole
+  const data = Buffer.alloc(5 * MiB + 4);
+  data[5 * MiB + 3] = 0x58;
+  const refs = rechunk(input([], data, pagesOf(data, [Math.floor((5 * MiB + 3) / PAGE)])), store);
+  assert.deepEqual(store.content(refs), data);
+  const zeroKeys = new Set(refs.slice(0, 4).map((r) => Buffer.from(r.key).toString('hex')));
+  assert.equal(zeroKeys.size, 1, 'the hole is one chunk key repeated');
+  assert.ok(store.stored <= 3, `${store.stored} chunks stored`);
+  // the same cuts as chunking the whole buffer
+  assert.deepEqual(
+    refs.map((r) => r.sizeBytes),
+    cutAll(data).map((cut, i, all) => cut - (i === 0 ? 0 : all[i - 1]!)),
+  );
+});

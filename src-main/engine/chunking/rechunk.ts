@@ -13,7 +13,7 @@
  * The logic is plain code over two callbacks (read an old chunk, store a new one), so it runs in a
  * worker thread against LMDB and in unit tests against a Map.
  */
-import { CutFinder } from '../../common/chunker.js';
+import { CHUNK_MAX_BYTES, CutFinder } from '../../common/chunker.js';
 import type { ChunkRef } from '../store/format.js';
 
 export interface RechunkInput {
@@ -73,7 +73,26 @@ export function rechunk(input: RechunkInput, io: ChunkIo): ChunkRef[] {
     let parts: Uint8Array[] = [];
     let changeEnd = range.end;
     let resynced = false;
+    /** After a cut at pos: takes in changes that begin by it; true when it is a resync point. */
+    const resyncsAt = (): boolean => {
+      while (r + 1 < changed.length && changed[r + 1]!.start <= pos) {
+        changeEnd = Math.max(changeEnd, changed[++r]!.end);
+      }
+      if (pos < changeEnd || pos > validBaseBytes) return false;
+      while (k < base.length && baseStarts[k]! < pos) k++;
+      return k < base.length && baseStarts[k] === pos;
+    };
     while (pos < sizeBytes && !resynced) {
+      if (finder.pendingBytes === 0 && reader.zerosAt(pos) >= CHUNK_MAX_BYTES) {
+        // A hole (or a file grown by truncate): zeros never cut before the maximum size (the
+        // chunker's unit tests check it), so each such chunk is the same all-zero chunk, stored
+        // once, without scanning or hashing the run.
+        out.push({ key: zeroChunkKey(io), sizeBytes: CHUNK_MAX_BYTES });
+        pos += CHUNK_MAX_BYTES;
+        chunkStart = pos;
+        resynced = resyncsAt();
+        continue;
+      }
       const piece = reader.read(pos);
       let from = 0;
       while (from < piece.length) {
@@ -89,15 +108,9 @@ export function rechunk(input: RechunkInput, io: ChunkIo): ChunkRef[] {
         out.push(emit(parts, pos - chunkStart, io));
         parts = [];
         chunkStart = pos;
-        // Changes that begin at or before this cut are part of this run.
-        while (r + 1 < changed.length && changed[r + 1]!.start <= pos)
-          changeEnd = Math.max(changeEnd, changed[++r]!.end);
-        if (pos >= changeEnd && pos <= validBaseBytes) {
-          while (k < base.length && baseStarts[k]! < pos) k++;
-          if (k < base.length && baseStarts[k] === pos) {
-            resynced = true;
-            break;
-          }
+        if (resyncsAt()) {
+          resynced = true;
+          break;
         }
       }
     }
@@ -114,6 +127,18 @@ export function rechunk(input: RechunkInput, io: ChunkIo): ChunkRef[] {
     k++;
   }
   return out;
+}
+
+const zeroKeys = new WeakMap<ChunkIo, Uint8Array>();
+
+/** The key of the all-zero chunk of maximum size, stored through `io` once. */
+function zeroChunkKey(io: ChunkIo): Uint8Array {
+  let key = zeroKeys.get(io);
+  if (!key) {
+    key = io.storeChunk(Buffer.alloc(CHUNK_MAX_BYTES));
+    zeroKeys.set(io, key);
+  }
+  return key;
 }
 
 function emit(parts: Uint8Array[], sizeBytes: number, io: ChunkIo): ChunkRef {
@@ -153,6 +178,7 @@ class ContentReader {
   private cachedIndex = -1;
   private cachedBytes: Uint8Array | null = null;
   private zeros: Uint8Array;
+  private readonly pageIndexes: number[];
 
   constructor(
     private readonly input: RechunkInput,
@@ -162,6 +188,25 @@ class ContentReader {
     private readonly io: ChunkIo,
   ) {
     this.zeros = new Uint8Array(input.pageBytes);
+    this.pageIndexes = [...input.pages.keys()].sort((a, b) => a - b);
+  }
+
+  /** How many bytes from `offset` are known to be zeros without reading (past the valid base, no page). */
+  zerosAt(offset: number): number {
+    if (offset < this.validBaseBytes) return 0;
+    const { pageBytes, sizeBytes } = this.input;
+    const pageIndex = Math.floor(offset / pageBytes);
+    if (this.input.pages.has(pageIndex)) return 0;
+    // The first dirty page after this one ends the run.
+    let lo = 0;
+    let hi = this.pageIndexes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.pageIndexes[mid]! <= pageIndex) lo = mid + 1;
+      else hi = mid;
+    }
+    const runEnd = lo < this.pageIndexes.length ? this.pageIndexes[lo]! * pageBytes : sizeBytes;
+    return Math.min(runEnd, sizeBytes) - offset;
   }
 
   /** A run of bytes starting at `offset` (never empty before the end of the file). */

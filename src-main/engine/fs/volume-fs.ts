@@ -29,6 +29,7 @@ const NAME_MAX_BYTES = 255;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const XATTR_VALUE_MAX_BYTES = 64 * 1024;
+const POSIX_ACL_PREFIX = 'system.posix_acl_';
 const O_ACCMODE = 3;
 /** The names libfuse 2.9 gives files unlinked while open (fuse.c, hidden_name). */
 const HIDDEN_NAME = /^\.fuse_hidden[0-9a-f]{16}$/;
@@ -290,6 +291,11 @@ export class VolumeFs {
 
   setxattr(path: string, name: string, value: Uint8Array, flags: number): void {
     const inode = this.resolve(path);
+    // POSIX ACLs are not supported. Without FUSE_POSIX_ACL the kernel passes `system.posix_acl_*`
+    // through as plain xattrs; storing them would let `cp -a`/`cp -p` (libacl's perm_copy_fd)
+    // "set" the mode through an ACL that changes nothing, so the copy kept mode 0600. EOPNOTSUPP
+    // makes them fall back to fchmod(2), as on any file system without ACLs.
+    if (name.startsWith(POSIX_ACL_PREFIX)) throw new FsError('EOPNOTSUPP');
     if (value.byteLength > XATTR_VALUE_MAX_BYTES) throw new FsError('ERANGE');
     const exists = inode.xattrs.has(name);
     if (flags & XATTR_CREATE && exists) throw new FsError('EEXIST');

@@ -1,0 +1,91 @@
+/**
+ * Small tools for the file-system tests: run a Python script in a child process (for system calls
+ * the shell has no command for: xattrs, open descriptors, exact errnos), quote shell arguments,
+ * and read stat fields. Everything here touches the mount only from child processes.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import { ok } from './engine-harness.js';
+
+const execFileAsync = promisify(execFile);
+
+/** The distribution's python3 when present: a version manager's shim costs ~200 ms a run. */
+export const PYTHON = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+
+/**
+ * Helpers every script gets: `err(f, *args)` runs a call and returns "ok" or the errno's name,
+ * and `out(value)` prints a value as JSON (what `py` returns).
+ */
+const PRELUDE = `
+import errno, json, os, sys
+def err(f, *args, **kwargs):
+    try:
+        f(*args, **kwargs)
+        return 'ok'
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+def out(value):
+    sys.stdout.write(json.dumps(value))
+`;
+
+/** Runs a Python script (with the prelude above) in `cwd`; returns what it passed to `out()`. */
+export async function py<T = unknown>(script: string, cwd: string, timeoutMs = 120_000): Promise<T> {
+  try {
+    const { stdout } = await execFileAsync(PYTHON, ['-c', PRELUDE + dedent(script)], {
+      cwd,
+      timeout: timeoutMs,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return (stdout === '' ? undefined : JSON.parse(stdout)) as T;
+  } catch (error) {
+    const e = error as { stderr?: string; message: string };
+    throw new Error(`python script failed: ${e.stderr || e.message}\n${script}`);
+  }
+}
+
+function dedent(text: string): string {
+  const lines = text.replace(/^\n/, '').split('\n');
+  const indents = lines.filter((l) => l.trim() !== '').map((l) => /^ */.exec(l)![0].length);
+  const cut = Math.min(...indents, Infinity);
+  return lines.map((l) => l.slice(cut === Infinity ? 0 : cut)).join('\n');
+}
+
+/** Single-quotes a shell argument. */
+export function q(arg: string): string {
+  return `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * `stat -c FORMAT` of paths, one output line each. `fresh` asks the kernel to fetch the attributes
+ * from the file system instead of its attribute cache (statx AT_STATX_FORCE_SYNC), which shows
+ * what the engine holds.
+ */
+export async function stat(
+  format: string,
+  paths: string[],
+  { fresh = false, cwd = undefined as string | undefined } = {},
+) {
+  const cached = fresh ? '--cached=never ' : '';
+  const output = await ok(`stat ${cached}-c ${q(format)} ${paths.map(q).join(' ')}`, cwd);
+  return output.trimEnd().split('\n');
+}
+
+/** One stat field of one path, as a bigint (times as `%.9Y` etc. are converted to ns). */
+export async function statNum(format: string, path: string, options: { fresh?: boolean; cwd?: string } = {}) {
+  const [line] = await stat(format, [path], options);
+  return toBigInt(line!);
+}
+
+/** "1234.567891234" (seconds with 9 decimals) or "1234" to a bigint (ns for the former). */
+export function toBigInt(text: string): bigint {
+  const m = /^(-?\d+)(?:\.(\d{9}))?$/.exec(text.trim());
+  if (!m) throw new Error(`not a number: ${text}`);
+  return m[2] === undefined ? BigInt(m[1]!) : BigInt(m[1]!) * 1_000_000_000n + BigInt(m[2]);
+}
+
+/** A fresh directory name for one test inside a mount. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}

@@ -1,0 +1,678 @@
+/**
+ * Linux file-system semantics on a real Bazil mount, the way a file-system test suite checks them:
+ * open-but-unlinked files, atomic rename, rename and link errors, holes, O_APPEND, truncation,
+ * 64-bit offsets, times, link counts, errnos, durability across a stop, a restart and a crash,
+ * and deduplication in the chunk store.
+ *
+ * The mount is driven only from child processes (sh, stat, dd, python3). A test marked `todo`
+ * shows a known defect whose fix is outside the file system's own code (the reason says where);
+ * it still runs, and its output says whether it failed.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { EngineHarness, ok, sh } from '../helpers/engine-harness.js';
+import { py, q, stat, statNum, uniqueName } from '../helpers/fs-tools.js';
+import type { StatsResult } from '../../src-main/common/api.js';
+
+/** Why hard links can show stale attributes: see the todo tests below. */
+const HARD_LINK_ATTR_CACHE =
+  'libfuse 2.9 high-level API gives every name its own kernel inode, so the kernel caches the ' +
+  'attributes (size too, which limits reads) of each hard link separately for attr_timeout (1 s); ' +
+  'needs the low-level API (the mount option attr_timeout=0 fixes this but then a stat racing a ' +
+  'rename onto its name fails with ENOENT now and then)';
+
+let harness: EngineHarness;
+let mnt: string;
+let mntB: string;
+
+before(async () => {
+  harness = await EngineHarness.create();
+  await harness.start();
+  mnt = await harness.volume('posix');
+  mntB = await harness.volume('other');
+});
+
+after(async () => {
+  await harness?.stop();
+});
+
+/** A new empty directory in the mount for one test; returns its path. */
+async function scratch(prefix: string): Promise<string> {
+  const dir = join(mnt, uniqueName(prefix));
+  await ok(`mkdir ${q(dir)}`);
+  return dir;
+}
+
+async function stats(): Promise<StatsResult> {
+  return harness.client!.call('stats', {});
+}
+
+async function sha256(path: string): Promise<string> {
+  return (await ok(`sha256sum ${q(path)}`)).split(' ')[0]!;
+}
+
+// ---- files unlinked while open ----
+
+test('an unlinked file stays readable and writable through an open descriptor until closed', async () => {
+  const dir = await scratch('unlinked');
+  const result = await py<Record<string, unknown>>(
+    `
+    fd = os.open('f', os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(fd, b'hello')
+    os.unlink('f')
+    listed = os.listdir('.')
+    st = os.fstat(fd)
+    first = os.pread(fd, 100, 0).decode()
+    os.pwrite(fd, b' world', 5)
+    second = os.pread(fd, 100, 0).decode()
+    size = os.fstat(fd).st_size
+    os.close(fd)
+    out({'listed': listed, 'nlink': st.st_nlink, 'size': st.st_size, 'first': first, 'second': second,
+         'sizeAfter': size, 'exists': os.path.exists('f'), 'listedAfter': os.listdir('.')})
+    `,
+    dir,
+  );
+  assert.deepEqual(result, {
+    listed: [],
+    nlink: 0,
+    size: 5,
+    first: 'hello',
+    second: 'hello world',
+    sizeAfter: 11,
+    exists: false,
+    listedAfter: [],
+  });
+});
+
+test('the directory of an unlinked open file can be removed once it holds no other name', async () => {
+  const dir = await scratch('unlinked-dir');
+  const result = await py<Record<string, unknown>>(
+    `
+    os.mkdir('d')
+    fd = os.open('d/f', os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(fd, b'data')
+    open('d/other', 'w').close()
+    os.unlink('d/f')
+    busy = err(os.rmdir, 'd')
+    os.unlink('d/other')
+    removed = err(os.rmdir, 'd')
+    os.pwrite(fd, b'!', 4)
+    content = os.pread(fd, 100, 0).decode()
+    os.close(fd)
+    out({'busy': busy, 'removed': removed, 'content': content, 'listed': os.listdir('.')})
+    `,
+    dir,
+  );
+  assert.deepEqual(result, { busy: 'ENOTEMPTY', removed: 'ok', content: 'data!', listed: [] });
+});
+
+test('fstat of an unlinked open file still reports nlink 0 after ftruncate', async () => {
+  const dir = await scratch('unlinked-ftruncate');
+  const result = await py<Record<string, unknown>>(
+    `
+      fd = os.open('f', os.O_RDWR | os.O_CREAT, 0o644)
+      os.write(fd, b'hello')
+      os.unlink('f')
+      os.ftruncate(fd, 2)
+      st = os.fstat(fd)
+      os.close(fd)
+      out({'nlink': st.st_nlink, 'size': st.st_size})
+      `,
+    dir,
+  );
+  assert.deepEqual(result, { nlink: 0, size: 2 });
+});
+
+// ---- rename ----
+
+/** Renames 200 new files onto one name while a second process checks the name; returns its counts. */
+async function renameRace(dir: string, check: string): Promise<{ checks: number; missing: number }> {
+  await ok(`echo start > target`, dir);
+  const checker = py<{ checks: number; missing: number }>(
+    `
+    checks = 0
+    missing = 0
+    open('started', 'w').close()
+    while not os.path.exists('done'):
+        checks += 1
+        try:
+            ${check}
+        except FileNotFoundError:
+            missing += 1
+    out({'checks': checks, 'missing': missing})
+    `,
+    dir,
+  );
+  const renamer = py(
+    `
+    import time
+    deadline = time.time() + 30
+    while not os.path.exists('started') and time.time() < deadline:
+        time.sleep(0.001)
+    for i in range(200):
+        with open('new%d' % i, 'w') as f:
+            f.write(str(i))
+        os.rename('new%d' % i, 'target')
+    open('done', 'w').close()
+    `,
+    dir,
+  );
+  const [result] = await Promise.all([checker, renamer]);
+  assert.equal(await ok(`cat target`, dir), '199');
+  return result;
+}
+
+test('rename replaces its target atomically: a concurrent stat loop never sees the name missing', async () => {
+  const dir = await scratch('rename-stat');
+  const { checks, missing } = await renameRace(dir, "os.stat('target')");
+  assert.ok(checks > 0, 'the checker ran');
+  assert.equal(missing, 0, `stat found no "target" ${missing} times in ${checks} checks`);
+});
+
+test(
+  'rename replaces its target atomically: a concurrent stat-then-open loop never sees the name missing',
+  {
+    todo:
+      'the ENOENT comes from libfuse 2.9 (the engine answers every lookup of the name): an OPEN that ' +
+      'reaches it for the node a concurrent rename has just replaced finds no path for that node ' +
+      '(its high-level API works on paths); needs the low-level API',
+  },
+  async () => {
+    const dir = await scratch('rename-open');
+    // stat, then open: the OPEN often reaches libfuse for the file that the rename has just replaced.
+    const { checks, missing } = await renameRace(dir, "os.stat('target'); open('target', 'rb').read()");
+    assert.ok(checks > 0, 'the checker ran');
+    assert.equal(missing, 0, `open found no "target" ${missing} times in ${checks} checks`);
+  },
+);
+
+test('rename of a directory onto an empty directory replaces it', async () => {
+  const dir = await scratch('rename-dir');
+  const result = await py(
+    `
+    os.makedirs('a/inner')
+    os.mkdir('b')
+    r = err(os.rename, 'a', 'b')
+    out({'r': r, 'names': sorted(os.listdir('.')), 'inner': os.listdir('b'), 'nlink': os.stat('.').st_nlink})
+    `,
+    dir,
+  );
+  assert.deepEqual(result, { r: 'ok', names: ['b'], inner: ['inner'], nlink: 3 });
+});
+
+test('rename of a directory onto a non-empty directory fails with ENOTEMPTY', async () => {
+  const dir = await scratch('rename-notempty');
+  const result = await py(
+    `
+    os.mkdir('a')
+    os.makedirs('b/x')
+    out([err(os.rename, 'a', 'b'), sorted(os.listdir('.')), os.listdir('b')])
+    `,
+    dir,
+  );
+  assert.deepEqual(result, ['ENOTEMPTY', ['a', 'b'], ['x']]);
+});
+
+test('rename of a file onto a directory fails with EISDIR', async () => {
+  const dir = await scratch('rename-eisdir');
+  const result = await py(`open('f', 'w').close(); os.mkdir('d'); out(err(os.rename, 'f', 'd'))`, dir);
+  assert.equal(result, 'EISDIR');
+});
+
+test('rename of a directory onto a file fails with ENOTDIR', async () => {
+  const dir = await scratch('rename-enotdir');
+  const result = await py(`open('f', 'w').close(); os.mkdir('d'); out(err(os.rename, 'd', 'f'))`, dir);
+  assert.equal(result, 'ENOTDIR');
+});
+
+test('rename of a directory into its own subdirectory fails with EINVAL', async () => {
+  const dir = await scratch('rename-einval');
+  const result = await py(`os.makedirs('d/sub'); out([err(os.rename, 'd', 'd/sub/x'), os.listdir('d/sub')])`, dir);
+  assert.deepEqual(result, ['EINVAL', []]);
+});
+
+// ---- sizes, holes, appends ----
+
+test('writes past the end leave a hole that reads as zeros', async () => {
+  const dir = await scratch('hole');
+  const result = await py(
+    `
+    with open('f', 'wb') as f:
+        f.write(b'head')
+        f.seek(1_000_000)
+        f.write(b'tail')
+    data = open('f', 'rb').read()
+    out({'size': os.stat('f').st_size, 'head': data[:4].decode(), 'zeros': data[4:1_000_000] == bytes(999_996),
+         'tail': data[1_000_000:].decode()})
+    `,
+    dir,
+  );
+  assert.deepEqual(result, { size: 1_000_004, head: 'head', zeros: true, tail: 'tail' });
+});
+
+test('O_APPEND writes land at the end of the file (two appenders)', async () => {
+  const dir = await scratch('append');
+  const result = await py(
+    `
+    open('f', 'wb').write(b'start')
+    a = os.open('f', os.O_WRONLY | os.O_APPEND)
+    b = os.open('f', os.O_WRONLY | os.O_APPEND)
+    for i in range(50):
+        os.write(a, b'a' * 100)
+        os.write(b, b'b' * 100)
+    os.close(a)
+    os.close(b)
+    data = open('f', 'rb').read()
+    out({'size': len(data), 'start': data[:5].decode(), 'pairs': data[5:] == (b'a' * 100 + b'b' * 100) * 50})
+    `,
+    dir,
+  );
+  assert.deepEqual(result, { size: 10_005, start: 'start', pairs: true });
+});
+
+test('truncate up reads zeros', async () => {
+  const dir = await scratch('truncate-up');
+  const result = await py(
+    `
+    open('f', 'wb').write(b'abc')
+    os.truncate('f', 200_000)
+    data = open('f', 'rb').read()
+    out([len(data), data[:3].decode(), data[3:] == bytes(200_000 - 3)])
+    `,
+    dir,
+  );
+  assert.deepEqual(result, [200_000, 'abc', true]);
+});
+
+test('truncate down then up reads zeros, not the old data', async () => {
+  const dir = await scratch('truncate-down-up');
+  const result = await py(
+    `
+    # A stored file (closed), cut inside its first page and grown past several pages.
+    open('stored', 'wb').write(b'A' * 400_000)
+    os.truncate('stored', 10)
+    os.truncate('stored', 400_000)
+    stored = open('stored', 'rb').read()
+    # The same on dirty data of an open file, through the path.
+    fd = os.open('dirty', os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(fd, b'B' * 400_000)
+    os.truncate('dirty', 150_000)
+    os.truncate('dirty', 400_000)
+    dirty = os.pread(fd, 500_000, 0)
+    os.close(fd)
+    dirty_closed = open('dirty', 'rb').read()
+    out({
+      'stored': [len(stored), stored[:10] == b'A' * 10, stored[10:] == bytes(399_990)],
+      'dirty': [len(dirty), dirty[:150_000] == b'B' * 150_000, dirty[150_000:] == bytes(250_000)],
+      'dirtyClosed': dirty_closed == dirty,
+    })
+    `,
+    dir,
+  );
+  assert.deepEqual(result, { stored: [400_000, true, true], dirty: [400_000, true, true], dirtyClosed: true });
+});
+
+test('ftruncate on an open descriptor shrinks and grows the file', async () => {
+  const dir = await scratch('ftruncate');
+  const result = await py(
+    `
+    fd = os.open('f', os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(fd, b'0123456789')
+    os.ftruncate(fd, 4)
+    shrunk = [os.fstat(fd).st_size, os.pread(fd, 100, 0).decode()]
+    os.ftruncate(fd, 8)
+    grown = os.pread(fd, 100, 0)
+    os.close(fd)
+    out({'shrunk': shrunk, 'grown': grown.hex(), 'size': os.stat('f').st_size, 'file': open('f', 'rb').read().hex()})
+    `,
+    dir,
+  );
+  assert.deepEqual(result, {
+    shrunk: [4, '0123'],
+    grown: '3031323300000000',
+    size: 8,
+    file: '3031323300000000',
+  });
+});
+
+test('offsets beyond 4 GiB work: a byte written at 5 GiB reads back, the rest reads as zeros', async () => {
+  const dir = await scratch('5gib');
+  const result = await py(
+    `
+    at = 5 * 2**30
+    fd = os.open('f', os.O_RDWR | os.O_CREAT, 0o644)
+    os.pwrite(fd, b'Z', at)
+    open_size = os.fstat(fd).st_size
+    os.close(fd)
+    fd = os.open('f', os.O_RDONLY)
+    back = os.pread(fd, 2, at - 1)
+    low = os.pread(fd, 4096, 4 * 2**30 - 2048)
+    os.close(fd)
+    out({'openSize': open_size, 'size': os.stat('f').st_size, 'back': back.hex(), 'lowZeros': low == bytes(4096)})
+    `,
+    dir,
+  );
+  assert.deepEqual(result, { openSize: 5 * 2 ** 30 + 1, size: 5 * 2 ** 30 + 1, back: '005a', lowZeros: true });
+});
+
+// ---- times ----
+
+async function times(path: string, fresh = false): Promise<{ m: bigint; c: bigint }> {
+  const [line] = await stat('%.9Y %.9Z', [path], { fresh });
+  const [m, c] = line!.split(' ');
+  const ns = (s: string) => BigInt(s.replace('.', ''));
+  return { m: ns(m!), c: ns(c!) };
+}
+
+test('a write changes mtime and ctime', async () => {
+  const dir = await scratch('times-write');
+  const f = join(dir, 'f');
+  await ok(`echo one > ${q(f)}`);
+  const before = await times(f);
+  await ok(`echo two >> ${q(f)}`);
+  const afterWrite = await times(f);
+  assert.ok(afterWrite.m > before.m, 'mtime moved');
+  assert.ok(afterWrite.c > before.c, 'ctime moved');
+});
+
+test('a truncate changes mtime and ctime', async () => {
+  const dir = await scratch('times-truncate');
+  const f = join(dir, 'f');
+  await ok(`echo one > ${q(f)}`);
+  const before = await times(f);
+  await ok(`truncate -s 1 ${q(f)}`);
+  const afterTruncate = await times(f);
+  assert.ok(afterTruncate.m > before.m, 'mtime moved');
+  assert.ok(afterTruncate.c > before.c, 'ctime moved');
+});
+
+test('chmod and chown change ctime only', async () => {
+  const dir = await scratch('times-chmod');
+  const f = join(dir, 'f');
+  await ok(`echo one > ${q(f)}`);
+  const before = await times(f);
+  await ok(`chmod 600 ${q(f)}`);
+  const afterChmod = await times(f);
+  assert.equal(afterChmod.m, before.m, 'mtime kept');
+  assert.ok(afterChmod.c > before.c, 'ctime moved');
+  await ok(`chown 12:34 ${q(f)}`);
+  const afterChown = await times(f);
+  assert.equal(afterChown.m, before.m, 'mtime kept');
+  assert.ok(afterChown.c > afterChmod.c, 'ctime moved');
+});
+
+test('reading does not change mtime or ctime', async () => {
+  const dir = await scratch('times-read');
+  const f = join(dir, 'f');
+  await ok(`echo one > ${q(f)}`);
+  const before = await times(f);
+  await ok(`cat ${q(f)} > /dev/null && head -c 1 ${q(f)} > /dev/null`);
+  assert.deepEqual(await times(f, true), before);
+});
+
+test("link and unlink change the target's ctime and the directory's mtime and ctime", async () => {
+  // Attributes fetched from the file system (stat --cached=never): what the engine holds.
+  const dir = await scratch('times-link');
+  const f = join(dir, 'f');
+  await ok(`echo one > ${q(f)}`);
+  const file0 = await times(f, true);
+  const dir0 = await times(dir, true);
+  await ok(`ln ${q(f)} ${q(join(dir, 'g'))}`);
+  const file1 = await times(f, true);
+  const dir1 = await times(dir, true);
+  assert.equal(file1.m, file0.m, 'link keeps the mtime of the file');
+  assert.ok(file1.c > file0.c, 'link changes the ctime of the file');
+  assert.ok(dir1.m > dir0.m && dir1.c > dir0.c, 'link changes mtime and ctime of the directory');
+  await ok(`rm ${q(join(dir, 'g'))}`);
+  const file2 = await times(f, true);
+  const dir2 = await times(dir, true);
+  assert.equal(file2.m, file0.m, 'unlink keeps the mtime of the file');
+  assert.ok(file2.c > file1.c, 'unlink changes the ctime of the file');
+  assert.ok(dir2.m > dir1.m && dir2.c > dir1.c, 'unlink changes mtime and ctime of the directory');
+});
+
+test(
+  'right after ln, rm or a write through one hard link, the other name shows the new nlink, ctime, size and data',
+  { todo: HARD_LINK_ATTR_CACHE },
+  async () => {
+    const dir = await scratch('link-cache');
+    const f = join(dir, 'f');
+    await ok(`echo one > ${q(f)} && stat ${q(f)} > /dev/null`);
+    const c0 = (await times(f)).c;
+    await ok(`ln ${q(f)} ${q(join(dir, 'g'))}`);
+    assert.equal(await statNum('%h', f), 2n, 'nlink after ln');
+    const c1 = (await times(f)).c;
+    assert.ok(c1 > c0, 'ctime after ln');
+    await ok(`echo more >> ${q(join(dir, 'g'))}`);
+    assert.equal(await statNum('%s', f), 9n, 'size after a write through the other name');
+    assert.equal(await ok(`cat ${q(f)}`), 'one\nmore\n', 'content after a write through the other name');
+    await ok(`rm ${q(join(dir, 'g'))}`);
+    assert.equal(await statNum('%h', f), 1n, 'nlink after rm');
+  },
+);
+
+test("rename changes the directories' mtime and ctime", async () => {
+  const dir = await scratch('times-rename');
+  await ok(`mkdir a b && echo x > a/f`, dir);
+  const a0 = await times(join(dir, 'a'));
+  await ok(`mv a/f a/g`, dir);
+  const a1 = await times(join(dir, 'a'));
+  assert.ok(a1.m > a0.m && a1.c > a0.c, 'rename within a directory changes it');
+  const b0 = await times(join(dir, 'b'));
+  await ok(`mv a/g b/g`, dir);
+  const a2 = await times(join(dir, 'a'));
+  const b1 = await times(join(dir, 'b'));
+  assert.ok(a2.m > a1.m && a2.c > a1.c, 'the source directory changes');
+  assert.ok(b1.m > b0.m && b1.c > b0.c, 'the target directory changes');
+});
+
+// ---- link counts and inode numbers ----
+
+test('the nlink of a directory is 2 plus its subdirectories', async () => {
+  const dir = await scratch('nlink-dir');
+  assert.equal(await statNum('%h', dir), 2n);
+  await ok(`mkdir a b c && touch f && ln -s a s`, dir);
+  assert.equal(await statNum('%h', dir), 5n, 'three subdirectories; files and symlinks do not count');
+  await ok(`rmdir b && mv c a/`, dir);
+  assert.equal(await statNum('%h', dir), 3n, 'after rmdir and a move out');
+  assert.equal(await statNum('%h', join(dir, 'a')), 3n, 'the moved directory counts in its new parent');
+});
+
+test('the nlink of a file counts its hard links, which share one inode number', async () => {
+  const dir = await scratch('nlink-file');
+  await ok(`echo x > f && ln f g && ln f h`, dir);
+  const lines = await stat('%i %h', ['f', 'g', 'h'], { fresh: true, cwd: dir });
+  const [ino] = lines[0]!.split(' ');
+  assert.deepEqual(lines, [`${ino} 3`, `${ino} 3`, `${ino} 3`]);
+  await ok(`rm g`, dir);
+  assert.deepEqual(await stat('%i %h', ['f', 'h'], { fresh: true, cwd: dir }), [`${ino} 2`, `${ino} 2`]);
+});
+
+// ---- errors ----
+
+test('ENOENT: a missing name', async () => {
+  const dir = await scratch('enoent');
+  const result = await py(
+    `out([err(os.stat, 'nope'), err(open, 'nope'), err(os.unlink, 'nope'), err(os.rmdir, 'nope'),
+          err(os.rename, 'nope', 'x'), err(os.mkdir, 'nope/x'), err(os.readlink, 'nope')])`,
+    dir,
+  );
+  assert.deepEqual(result, Array(7).fill('ENOENT'));
+});
+
+test('EEXIST: mkdir of an existing name, ln onto an existing name', async () => {
+  const dir = await scratch('eexist');
+  const result = await py(
+    `
+    os.mkdir('d')
+    open('f', 'w').close()
+    open('g', 'w').close()
+    out([err(os.mkdir, 'd'), err(os.mkdir, 'f'), err(os.link, 'f', 'g'), err(os.symlink, 'x', 'g'),
+         err(os.open, 'f', os.O_CREAT | os.O_EXCL | os.O_WRONLY)])
+    `,
+    dir,
+  );
+  assert.deepEqual(result, Array(5).fill('EEXIST'));
+});
+
+test('ENOTEMPTY: rmdir of a non-empty directory', async () => {
+  const dir = await scratch('enotempty');
+  const result = await py(`os.makedirs('d/e'); out([err(os.rmdir, 'd'), os.listdir('d')])`, dir);
+  assert.deepEqual(result, ['ENOTEMPTY', ['e']]);
+});
+
+test('ENOTDIR: a path through a file, rmdir of a file', async () => {
+  const dir = await scratch('enotdir');
+  const result = await py(
+    `open('f', 'w').close(); out([err(os.stat, 'f/x'), err(open, 'f/x', 'w'), err(os.mkdir, 'f/x'), err(os.rmdir, 'f')])`,
+    dir,
+  );
+  assert.deepEqual(result, Array(4).fill('ENOTDIR'));
+});
+
+test('EISDIR: opening a directory for writing, unlink of a directory', async () => {
+  const dir = await scratch('eisdir');
+  const result = await py(
+    `os.mkdir('d'); out([err(os.open, 'd', os.O_WRONLY), err(os.open, 'd', os.O_RDWR), err(os.unlink, 'd')])`,
+    dir,
+  );
+  assert.deepEqual(result, Array(3).fill('EISDIR'));
+});
+
+test('ENAMETOOLONG: a 256-byte name (255 bytes work)', async () => {
+  const dir = await scratch('enametoolong');
+  const result = await py(
+    `
+    long = 'a' * 256
+    ok255 = 'b' * 255
+    multibyte = 'é' * 128  # 256 bytes in UTF-8
+    out([err(open, long, 'w'), err(os.mkdir, long), err(os.stat, long), err(open, multibyte, 'w'),
+         err(open, ok255, 'w'), os.listdir('.') == [ok255]])
+    `,
+    dir,
+  );
+  assert.deepEqual(result, ['ENAMETOOLONG', 'ENAMETOOLONG', 'ENAMETOOLONG', 'ENAMETOOLONG', 'ok', true]);
+});
+
+test('EXDEV: rename and link between two mounted volumes', async () => {
+  const dir = await scratch('exdev');
+  const other = join(mntB, uniqueName('exdev'));
+  const result = await py(
+    `
+    open('f', 'w').close()
+    os.mkdir(${JSON.stringify(other)})
+    target = os.path.join(${JSON.stringify(other)}, 'f')
+    out([err(os.rename, 'f', target), err(os.link, 'f', target), os.path.exists('f'), os.path.exists(target)])
+    `,
+    dir,
+  );
+  assert.deepEqual(result, ['EXDEV', 'EXDEV', true, false]);
+  // mv falls back to copy and delete, as between any two file systems.
+  await ok(`echo moved > f2 && mv f2 ${q(join(other, 'f2'))}`, dir);
+  assert.equal(await ok(`cat ${q(join(other, 'f2'))}`), 'moved\n');
+});
+
+test('EPERM: a hard link to a directory', async () => {
+  const dir = await scratch('eperm');
+  const result = await py(`os.mkdir('d'); out(err(os.link, 'd', 'e'))`, dir);
+  assert.equal(result, 'EPERM');
+});
+
+// ---- durability ----
+
+test('data survives a clean engine stop and restart', async (t) => {
+  const h = await EngineHarness.create();
+  t.after(() => h.stop());
+  await h.start();
+  const m = await h.volume('keep');
+  const local = await h.dir('local');
+  await writeFile(join(local, 'random'), randomBytes(700_000));
+  await ok(
+    `mkdir -p d/e && cp ${q(join(local, 'random'))} d/e/r && echo text > d/t && ln -s e/r d/s && ln d/t d/hard` +
+      ` && chmod 640 d/t && touch -d '2009-02-13 23:31:30.123456789' d/e/r`,
+    m,
+  );
+  await py(`os.setxattr('d/t', 'user.k', b'v')`, m);
+  // Attributes from the file system, not the kernel's cache (see HARD_LINK_ATTR_CACHE).
+  const listing = `find . | sort | xargs stat --cached=never -c '%n %F %a %s %h %i %.9Y' && sha256sum d/e/r d/t`;
+  const before = await ok(listing, m);
+  await h.stop({ keepFiles: true });
+  assert.ok(!(await readFile('/proc/self/mountinfo', 'utf8')).includes(` ${m} `), 'stop unmounted the volume');
+  await h.start();
+  await h.mount('keep', m);
+  const afterRestart = await ok(listing, m);
+  assert.equal(afterRestart, before);
+  assert.equal(await ok(`readlink d/s`, m), 'e/r\n');
+  assert.equal(await py(`out(os.getxattr('d/t', 'user.k').decode())`, m), 'v');
+});
+
+test('a file fsynced (dd conv=fsync) or closed survives kill -9; the next mount clears the dead mount', async (t) => {
+  const h = await EngineHarness.create();
+  t.after(() => h.stop());
+  await h.start();
+  const m = await h.volume('crash');
+  const local = await h.dir('local');
+  const data = randomBytes(3_000_000);
+  await writeFile(join(local, 'src'), data);
+  const sum = createHash('sha256').update(data).digest('hex');
+  await ok(`dd if=${q(join(local, 'src'))} of=fsynced bs=1M conv=fsync status=none`, m);
+  await ok(`cp ${q(join(local, 'src'))} closed && mkdir -p dir && echo small > dir/small`, m);
+  await h.crash();
+  const dead = await sh(`stat ${q(m)}`);
+  assert.notEqual(dead.code, 0, 'the mount is dead after the crash');
+  assert.match(dead.stderr, /Transport endpoint is not connected/);
+  await h.start();
+  await h.mount('crash', m);
+  assert.equal(await sha256(join(m, 'fsynced')), sum);
+  assert.equal(await sha256(join(m, 'closed')), sum);
+  assert.equal(await ok(`cat dir/small`, m), 'small\n');
+  const mounts = (await readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(` ${m} `));
+  assert.equal(mounts.length, 1, 'one live mount, the dead one cleared');
+});
+
+// ---- the chunk store ----
+
+test('an edit in the middle of a 20 MiB file stores only a few new chunks', async () => {
+  const dir = await scratch('edit-middle');
+  const local = await harness.dir(uniqueName('local'));
+  const size = 20 * 1024 * 1024;
+  await writeFile(join(local, 'big'), randomBytes(size));
+  const s0 = await stats();
+  await ok(`cp ${q(join(local, 'big'))} big`, dir);
+  const s1 = await stats();
+  const written = s1.chunkCount - s0.chunkCount;
+  assert.ok(written >= 40 && written <= 330, `a 20 MiB file is stored as tens of chunks (${written})`);
+  const edit = `printf EDIT | dd of=big bs=1 seek=10000000 conv=notrunc status=none`;
+  await ok(edit, dir);
+  await ok(edit, local);
+  const s2 = await stats();
+  const added = s2.chunkCount - s1.chunkCount;
+  assert.ok(added >= 1 && added <= 6, `the edit added ${added} chunks`);
+  assert.ok(s2.storeBytes - s1.storeBytes < 6 * 1024 * 1024, `the store grew ${s2.storeBytes - s1.storeBytes} bytes`);
+  assert.equal(await sha256(join(dir, 'big')), await sha256(join(local, 'big')));
+});
+
+test('identical content written twice (two names, two volumes) adds no chunks', async () => {
+  const dir = await scratch('dedup');
+  const otherDir = join(mntB, uniqueName('dedup'));
+  const local = await harness.dir(uniqueName('local'));
+  await writeFile(join(local, 'f'), randomBytes(3 * 1024 * 1024 + 12345));
+  const s0 = await stats();
+  await ok(`cp ${q(join(local, 'f'))} one`, dir);
+  const s1 = await stats();
+  assert.ok(s1.chunkCount > s0.chunkCount, 'the first copy is stored');
+  await ok(
+    `cp ${q(join(local, 'f'))} two && mkdir ${q(otherDir)} && cp ${q(join(local, 'f'))} ${q(otherDir)}/three`,
+    dir,
+  );
+  await ok(`cat one > four`, dir);
+  const s2 = await stats();
+  assert.equal(s2.chunkCount, s1.chunkCount, 'no chunk added by three more copies');
+  const sums = await Promise.all(
+    [join(dir, 'one'), join(dir, 'two'), join(dir, 'four'), join(otherDir, 'three')].map(sha256),
+  );
+  assert.equal(new Set(sums).size, 1);
+});
