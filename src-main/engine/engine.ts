@@ -14,7 +14,9 @@ import { BazilError } from '../common/errors.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
 import { FuseMount, clearDeadMount } from './fs/fuse-mount.js';
-import { VolumeFs, nowNs, S_IFDIR } from './fs/volume-fs.js';
+import { VolumeFs, S_IFDIR } from './fs/volume-fs.js';
+import { newInode } from './fs/volume-meta.js';
+import { nowNs } from '../common/time.js';
 import {
   META_NEXT_VOLUME_ID_KEY,
   ROOT_INO,
@@ -94,22 +96,8 @@ export class Engine implements Api {
     if (dbs.volumes.doesExist(volumeKey(name))) throw new BazilError('EEXIST', `volume "${name}" already exists`);
     const idBytes = dbs.meta.get(META_NEXT_VOLUME_ID_KEY);
     const id = idBytes === undefined ? 1 : decodeU32(idBytes);
-    const now = nowNs();
-    const volume: VolumeRecord = { id, name, createdNs: now, nextIno: ROOT_INO + 1 };
-    const root = encodeInode({
-      ino: ROOT_INO,
-      mode: S_IFDIR | 0o755,
-      uid: process.getuid?.() ?? 0,
-      gid: process.getgid?.() ?? 0,
-      nlink: 2,
-      sizeBytes: 0,
-      atimeNs: now,
-      mtimeNs: now,
-      ctimeNs: now,
-      manifestKey: null,
-      symlinkTarget: null,
-      xattrs: new Map(),
-    });
+    const volume: VolumeRecord = { id, name, createdNs: nowNs(), nextIno: ROOT_INO + 1 };
+    const root = encodeInode(newInode(ROOT_INO, S_IFDIR | 0o755, 2));
     await env.transaction(() => {
       dbs.meta.putSync(META_NEXT_VOLUME_ID_KEY, encodeU32(id + 1));
       dbs.volumes.putSync(volumeKey(name), encodeVolume(volume));

@@ -14,6 +14,7 @@
  * worker thread against LMDB and in unit tests against a Map.
  */
 import { CHUNK_MAX_BYTES, CutFinder } from '../../common/chunker.js';
+import { ChunkReader } from './chunk-reader.js';
 import type { ChunkRef } from '../store/format.js';
 
 export interface RechunkInput {
@@ -41,15 +42,12 @@ interface Range {
 /** The new chunk list of the file. */
 export function rechunk(input: RechunkInput, io: ChunkIo): ChunkRef[] {
   const { base, sizeBytes } = input;
-  const baseStarts: number[] = new Array(base.length);
-  let baseSize = 0;
-  for (let i = 0; i < base.length; i++) {
-    baseStarts[i] = baseSize;
-    baseSize += base[i]!.sizeBytes;
-  }
+  const stored = new ChunkReader(base, (ref) => io.readChunk(ref));
+  const baseStarts = stored.starts;
+  const baseSize = stored.sizeBytes;
   const validBaseBytes = Math.min(input.baseLimitBytes, baseSize, sizeBytes);
   const changed = changedRanges(input, baseSize, validBaseBytes);
-  const reader = new ContentReader(input, base, baseStarts, validBaseBytes, io);
+  const reader = new ContentReader(input, stored, validBaseBytes);
 
   const out: ChunkRef[] = [];
   let pos = 0; // bytes before pos are emitted; pos is always on an old boundary or at the end
@@ -62,9 +60,9 @@ export function rechunk(input: RechunkInput, io: ChunkIo): ChunkRef[] {
       continue;
     }
     // Old chunks wholly before the change are reused as they are.
-    while (k < base.length && baseStarts[k]! + base[k]!.sizeBytes <= range.start) {
+    while (k < base.length && stored.endOf(k) <= range.start) {
       out.push(base[k]!);
-      pos = baseStarts[k]! + base[k]!.sizeBytes;
+      pos = stored.endOf(k);
       k++;
     }
     // Cut again from pos until a cut lands on an old boundary past every change it overlapped.
@@ -122,7 +120,7 @@ export function rechunk(input: RechunkInput, io: ChunkIo): ChunkRef[] {
   }
   // No change after pos: the remaining old chunks are valid as they are (changedRanges makes sure
   // a truncated tail is a change).
-  while (k < base.length && baseStarts[k]! + base[k]!.sizeBytes <= sizeBytes) {
+  while (k < base.length && stored.endOf(k) <= sizeBytes) {
     out.push(base[k]!);
     k++;
   }
@@ -175,17 +173,13 @@ function changedRanges(input: RechunkInput, baseSize: number, validBaseBytes: nu
 
 /** Reads the file's new content: pages over the valid base, zeros elsewhere. */
 class ContentReader {
-  private cachedIndex = -1;
-  private cachedBytes: Uint8Array | null = null;
   private zeros: Uint8Array;
   private readonly pageIndexes: number[];
 
   constructor(
     private readonly input: RechunkInput,
-    private readonly base: readonly ChunkRef[],
-    private readonly baseStarts: readonly number[],
+    private readonly stored: ChunkReader,
     private readonly validBaseBytes: number,
-    private readonly io: ChunkIo,
   ) {
     this.zeros = new Uint8Array(input.pageBytes);
     this.pageIndexes = [...input.pages.keys()].sort((a, b) => a - b);
@@ -218,33 +212,8 @@ class ContentReader {
     const page = this.input.pages.get(pageIndex);
     if (page) return page.subarray(offset - pageStart, pageEnd - pageStart);
     if (offset >= this.validBaseBytes) return this.zeros.subarray(0, pageEnd - offset);
-    const k = this.chunkIndexAt(offset);
-    const start = this.baseStarts[k]!;
-    const bytes = this.chunkBytes(k);
-    const end = Math.min(start + this.base[k]!.sizeBytes, pageEnd, this.validBaseBytes);
+    const { bytes, start } = this.stored.chunkAt(offset);
+    const end = Math.min(start + bytes.length, pageEnd, this.validBaseBytes);
     return bytes.subarray(offset - start, end - start);
-  }
-
-  private chunkIndexAt(offset: number): number {
-    if (this.cachedIndex >= 0) {
-      const start = this.baseStarts[this.cachedIndex]!;
-      if (offset >= start && offset < start + this.base[this.cachedIndex]!.sizeBytes) return this.cachedIndex;
-    }
-    let lo = 0;
-    let hi = this.baseStarts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (this.baseStarts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
-  private chunkBytes(k: number): Uint8Array {
-    if (k !== this.cachedIndex || !this.cachedBytes) {
-      this.cachedBytes = this.io.readChunk(this.base[k]!);
-      this.cachedIndex = k;
-    }
-    return this.cachedBytes;
   }
 }

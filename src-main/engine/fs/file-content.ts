@@ -9,6 +9,7 @@
  * Terms: see ../chunking/rechunk.ts (base, base limit, page).
  */
 import type { ChunkPool } from '../chunking/chunk-pool.js';
+import { ChunkReader } from '../chunking/chunk-reader.js';
 import type { ChunkRef } from '../store/format.js';
 import type { DirtyBudget, DirtyFile } from './dirty-budget.js';
 
@@ -37,9 +38,7 @@ function newPage(): Buffer {
 }
 
 export class FileContent implements DirtyFile {
-  private base: ChunkRef[];
-  private baseStarts: number[] = [];
-  private baseSize = 0;
+  private base: ChunkReader;
   /** Bytes of the base still valid (truncation lowers it until the next flush). */
   private baseLimit: number;
   private size: number;
@@ -49,8 +48,6 @@ export class FileContent implements DirtyFile {
   private lowestSizeDuringFlush = Infinity;
   private changeSeq = 0;
   private storedSeq = 0;
-  private cachedChunk = -1;
-  private cachedBytes: Buffer | null = null;
   private lastError: Error | null = null;
 
   constructor(
@@ -59,9 +56,8 @@ export class FileContent implements DirtyFile {
     stored: StoredContent,
     private readonly deps: ContentDeps,
   ) {
-    this.base = stored.chunks;
-    this.setBase(stored.chunks);
-    this.baseLimit = this.baseSize;
+    this.base = new ChunkReader(stored.chunks, deps.readChunk);
+    this.baseLimit = this.base.sizeBytes;
     this.size = stored.sizeBytes;
     deps.budget.track(this);
   }
@@ -176,7 +172,7 @@ export class FileContent implements DirtyFile {
     const run = (async () => {
       try {
         const reply = await this.deps.pool.flush({
-          base: this.base,
+          base: this.base.chunks,
           baseLimitBytes: this.baseLimit,
           sizeBytes: sizeAtStart,
           pageBytes: PAGE_BYTES,
@@ -184,9 +180,9 @@ export class FileContent implements DirtyFile {
         });
         const stored: StoredContent = { manifestKey: reply.manifestKey, chunks: reply.chunks, sizeBytes: sizeAtStart };
         await this.deps.onStored(stored);
-        this.setBase(reply.chunks);
+        this.base = new ChunkReader(reply.chunks, this.deps.readChunk);
         // Truncation while the flush ran invalidates the stored bytes past the lowest size.
-        this.baseLimit = Math.min(this.baseSize, this.lowestSizeDuringFlush);
+        this.baseLimit = Math.min(this.base.sizeBytes, this.lowestSizeDuringFlush);
         for (const index of [...this.frozen.keys()]) this.dropPage(this.frozen, index);
         this.storedSeq = seq;
       } catch (error) {
@@ -204,19 +200,6 @@ export class FileContent implements DirtyFile {
     })();
     this.flushing = run;
     return run;
-  }
-
-  private setBase(chunks: ChunkRef[]): void {
-    this.base = chunks;
-    this.baseStarts = new Array(chunks.length);
-    let at = 0;
-    for (let i = 0; i < chunks.length; i++) {
-      this.baseStarts[i] = at;
-      at += chunks[i]!.sizeBytes;
-    }
-    this.baseSize = at;
-    this.cachedChunk = -1;
-    this.cachedBytes = null;
   }
 
   /** The live page at `index`, made from the frozen one, the base or zeros when missing. */
@@ -246,35 +229,9 @@ export class FileContent implements DirtyFile {
       out.fill(0, at - outOffset, end - outOffset);
       return end;
     }
-    const k = this.chunkIndexAt(at);
-    const chunkStart = this.baseStarts[k]!;
-    const bytes = this.chunkBytes(k);
+    const { bytes, start: chunkStart } = this.base.chunkAt(at);
     const stop = Math.min(end, chunkStart + bytes.length, this.baseLimit);
     out.set(bytes.subarray(at - chunkStart, stop - chunkStart), at - outOffset);
     return stop;
-  }
-
-  private chunkIndexAt(offset: number): number {
-    const starts = this.baseStarts;
-    if (this.cachedChunk >= 0) {
-      const start = starts[this.cachedChunk]!;
-      if (offset >= start && offset < start + this.base[this.cachedChunk]!.sizeBytes) return this.cachedChunk;
-    }
-    let lo = 0;
-    let hi = starts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (starts[mid]! <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-
-  private chunkBytes(k: number): Buffer {
-    if (k !== this.cachedChunk || !this.cachedBytes) {
-      this.cachedBytes = this.deps.readChunk(this.base[k]!);
-      this.cachedChunk = k;
-    }
-    return this.cachedBytes;
   }
 }

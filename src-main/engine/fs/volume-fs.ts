@@ -19,7 +19,8 @@ import { ROOT_INO, type ChunkRef, type VolumeRecord } from '../store/format.js';
 import type { Store } from '../store/store.js';
 import type { DirtyBudget } from './dirty-budget.js';
 import { FileContent, type StoredContent } from './file-content.js';
-import { VolumeMeta, type Inode } from './volume-meta.js';
+import { VolumeMeta, newInode, type Inode } from './volume-meta.js';
+import { nowNs } from '../../common/time.js';
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
@@ -77,11 +78,6 @@ export interface VolumeFsDeps {
   dataDir: string;
 }
 
-export function nowNs(): bigint {
-  // Wall clock with sub-millisecond precision.
-  return BigInt(Math.round((performance.timeOrigin + performance.now()) * 1000)) * 1000n;
-}
-
 const isDir = (inode: Inode) => (inode.mode & S_IFMT) === S_IFDIR;
 const isFile = (inode: Inode) => (inode.mode & S_IFMT) === S_IFREG;
 
@@ -89,8 +85,6 @@ export class VolumeFs {
   readonly meta: VolumeMeta;
   private readonly handles = new Map<number, Handle>();
   private nextFh = 1;
-  private readonly uid = process.getuid?.() ?? 0;
-  private readonly gid = process.getgid?.() ?? 0;
 
   constructor(
     volume: VolumeRecord,
@@ -556,23 +550,7 @@ export class VolumeFs {
   }
 
   private newInode(mode: number, nlink: number): Inode {
-    const now = nowNs();
-    return {
-      ino: this.meta.allocateIno(),
-      mode,
-      uid: this.uid,
-      gid: this.gid,
-      nlink,
-      sizeBytes: 0,
-      atimeNs: now,
-      mtimeNs: now,
-      ctimeNs: now,
-      manifestKey: null,
-      symlinkTarget: null,
-      xattrs: new Map(),
-      openCount: 0,
-      content: null,
-    };
+    return newInode(this.meta.allocateIno(), mode, nlink);
   }
 
   /** Attributes changed: ctime. */

@@ -24,6 +24,7 @@ import {
   type VolumeRecord,
 } from '../store/format.js';
 import type { Store } from '../store/store.js';
+import { nowNs } from '../../common/time.js';
 import type { FileContent } from './file-content.js';
 
 export interface Inode extends InodeRecord {
@@ -31,6 +32,27 @@ export interface Inode extends InodeRecord {
   openCount: number;
   /** Content of an open or dirty file. */
   content: FileContent | null;
+}
+
+/** A new inode owned by the user running the engine, all its times now. */
+export function newInode(ino: number, mode: number, nlink: number): Inode {
+  const now = nowNs();
+  return {
+    ino,
+    mode,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+    nlink,
+    sizeBytes: 0,
+    atimeNs: now,
+    mtimeNs: now,
+    ctimeNs: now,
+    manifestKey: null,
+    symlinkTarget: null,
+    xattrs: new Map(),
+    openCount: 0,
+    content: null,
+  };
 }
 
 export class VolumeMeta {

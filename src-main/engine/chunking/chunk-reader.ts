@@ -1,0 +1,54 @@
+/**
+ * Reads a file's stored content by offset: where each chunk of its manifest starts, which chunk
+ * holds an offset, and that chunk's bytes (the last one read is kept, as reads go in order).
+ */
+import type { ChunkRef } from '../store/format.js';
+
+export class ChunkReader {
+  /** Offset in the file where each chunk starts. */
+  readonly starts: number[];
+  readonly sizeBytes: number;
+  private cachedIndex = -1;
+  private cachedBytes: Uint8Array | null = null;
+
+  constructor(
+    readonly chunks: readonly ChunkRef[],
+    private readonly readChunk: (ref: ChunkRef) => Uint8Array,
+  ) {
+    this.starts = new Array(chunks.length);
+    let at = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      this.starts[i] = at;
+      at += chunks[i]!.sizeBytes;
+    }
+    this.sizeBytes = at;
+  }
+
+  /** End offset of chunk `index`. */
+  endOf(index: number): number {
+    return this.starts[index]! + this.chunks[index]!.sizeBytes;
+  }
+
+  /** The chunk holding `offset` (< sizeBytes): its bytes and its start in the file. */
+  chunkAt(offset: number): { bytes: Uint8Array; start: number } {
+    const index = this.indexAt(offset);
+    if (index !== this.cachedIndex || !this.cachedBytes) {
+      this.cachedBytes = this.readChunk(this.chunks[index]!);
+      this.cachedIndex = index;
+    }
+    return { bytes: this.cachedBytes, start: this.starts[index]! };
+  }
+
+  private indexAt(offset: number): number {
+    const cached = this.cachedIndex;
+    if (cached >= 0 && offset >= this.starts[cached]! && offset < this.endOf(cached)) return cached;
+    let lo = 0;
+    let hi = this.starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid]! <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+}
