@@ -1,0 +1,810 @@
+/**
+ * `npm run bench` (add `-- --quick` for a fast sanity run): Bazil's throughput, small-file rate,
+ * memory and deduplication, each figure next to a ceiling or reference measured in the same run on
+ * the same machine, and a verdict against the targets.
+ *
+ * - Ceiling: a do-nothing FUSE file system (./sink-fs.ts) on the same patched binding with the
+ *   same mount options, in its own process.
+ * - Bazil: `bazil daemon` in a child process with a fresh data directory, one volume mounted.
+ * - Every mount is driven from child processes (dd, node scripts), never from this process' own
+ *   synchronous file calls, the way a user's programs use it.
+ *
+ * Data is incompressible and non-repeating (AES-CTR keystream from openssl, else node's
+ * crypto), because zeros would deduplicate to nearly nothing in a content-addressed store.
+ * MB/s means 10^6 bytes per second (as dd prints it). Reads are measured with cold caches
+ * (`echo 3 > /proc/sys/vm/drop_caches`, which needs root).
+ *
+ * Exit code: 0 every target met, 1 a target failed, 2 the bench could not run, 130 interrupted.
+ * Whatever happens, both mounts are unmounted, the child processes stopped and the temporary
+ * files deleted.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, openSync, closeSync, statSync, statfsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { StatsResult } from '../src-main/common/api.js';
+import { ControlClient } from '../src-main/engine/control/control-client.js';
+import { socketPath } from '../src-main/engine/engine.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+
+const BAZIL_BIN = fileURLToPath(new URL('../../bin/bazil.js', import.meta.url));
+const SINK_JS = fileURLToPath(new URL('./sink-fs.js', import.meta.url));
+
+const QUICK = process.argv.includes('--quick');
+const FILE_BYTES = QUICK ? 128 * MiB : GiB;
+const SMALL_FILES = QUICK ? 2_000 : 20_000;
+const SMALL_FILE_BYTES = 4 * KiB;
+const BIG_BYTES = QUICK ? 512 * MiB : 4 * GiB;
+const NEED_FREE_BYTES = 3 * FILE_BYTES + BIG_BYTES + GiB;
+
+const TARGET_WRITE = 0.8;
+const TARGET_READ = 0.7;
+const TARGET_MEMORY_SLACK = 200 * MiB;
+const TARGET_GROWTH = 0.01;
+
+const DD_TIMEOUT_MS = 20 * 60_000;
+const CLK_TCK = 100;
+
+// ---------------------------------------------------------------- child processes and cleanup
+
+interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+const running = new Set<ChildProcess>();
+let aborted = false;
+
+/** Runs a program (no shell unless asked for); never throws for a non-zero exit. */
+function run(command: string, args: string[], timeoutMs = DD_TIMEOUT_MS, duringCleanup = false): Promise<RunResult> {
+  if (aborted && !duringCleanup) return Promise.reject(new Error('interrupted'));
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      stderr += `\n(killed after ${timeoutMs / 1000} s)`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      running.delete(child);
+      reject(error);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, ms });
+    });
+  });
+}
+
+const sh = (command: string, timeoutMs?: number) => run('sh', ['-c', command], timeoutMs);
+
+async function ok(command: string, timeoutMs?: number): Promise<RunResult> {
+  const result = await sh(command, timeoutMs);
+  if (result.code !== 0) throw new Error(`\`${command}\` exited ${result.code}: ${result.stderr.trim()}`);
+  return result;
+}
+
+const q = (path: string) => `'${path.replace(/'/g, `'\\''`)}'`;
+
+interface Served {
+  child: ChildProcess;
+  mountpoint: string;
+  exited: Promise<void>;
+}
+
+let tempRoot: string | null = null;
+let sink: Served | null = null;
+let engine: (Served & { client: ControlClient | null; dataDir: string }) | null = null;
+const mountpoints = new Set<string>();
+let cleaning: Promise<void> | null = null;
+
+/** Starts a node program whose output goes to a log file. */
+function spawnLogged(args: string[], logPath: string): ChildProcess {
+  const log = openSync(logPath, 'a');
+  // The engine runs with its default dirty cap, whatever this shell sets.
+  const env = { ...process.env };
+  delete env.BAZIL_DIRTY_CAP_MIB;
+  const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env });
+  closeSync(log);
+  return child;
+}
+
+function exitOf(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
+}
+
+async function waitOrKill(served: Served, graceMs: number): Promise<void> {
+  const timer = setTimeout(() => served.child.kill('SIGKILL'), graceMs);
+  await served.exited;
+  clearTimeout(timer);
+}
+
+async function isMounted(mountpoint: string): Promise<boolean> {
+  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+  return mounts.split('\n').some((line) => line.split(' ')[4] === mountpoint);
+}
+
+async function stopSink(): Promise<void> {
+  const served = sink;
+  if (!served) return;
+  sink = null;
+  served.child.kill('SIGTERM');
+  await waitOrKill(served, 15_000);
+}
+
+async function stopEngine(): Promise<void> {
+  const served = engine;
+  if (!served) return;
+  engine = null;
+  if (served.child.exitCode === null && served.child.signalCode === null) {
+    // `stop` stores dirty data and unmounts; the engine may close the socket before answering.
+    await served.client?.call('stop', {}).catch(() => undefined);
+    await waitOrKill(served, 60_000);
+  }
+  served.client?.close();
+}
+
+/** Idempotent: kills measurement processes, stops both servers, clears mounts, deletes files. */
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    aborted = true;
+    for (const child of running) child.kill('SIGKILL');
+    await Promise.all([stopEngine().catch(() => undefined), stopSink().catch(() => undefined)]);
+    for (const mountpoint of mountpoints) {
+      if (await isMounted(mountpoint).catch(() => false)) {
+        const command = `fusermount -uz ${q(mountpoint)} || umount -l ${q(mountpoint)}`;
+        await run('sh', ['-c', command], 30_000, true).catch(() => undefined);
+      }
+    }
+    if (tempRoot) {
+      // Never delete through a mount that is still there.
+      const left: string[] = [];
+      for (const mountpoint of mountpoints) if (await isMounted(mountpoint).catch(() => true)) left.push(mountpoint);
+      if (left.length > 0) console.error(`bench: still mounted, so ${tempRoot} was kept: ${left.join(', ')}`);
+      else await rm(tempRoot, { recursive: true, force: true }).catch(() => undefined);
+    }
+  })();
+  return cleaning;
+}
+
+let interrupted = false;
+function onSignal(signal: string): void {
+  if (interrupted) {
+    console.error(`bench: ${signal} again; still cleaning up, please wait`);
+    return;
+  }
+  interrupted = true;
+  console.error(`\nbench: ${signal}: stopping, unmounting and deleting temporary files...`);
+  cleanup().then(
+    () => process.exit(130),
+    () => process.exit(130),
+  );
+}
+
+// ---------------------------------------------------------------- measuring helpers
+
+function mbps(bytes: number, ms: number): number {
+  return bytes / 1e6 / (ms / 1000);
+}
+
+/** Runs dd (or a shell pipeline ending in dd) and returns bytes copied and the wall time. */
+async function timedDd(command: string): Promise<{ bytes: number; ms: number }> {
+  const result = await sh(command);
+  if (result.code !== 0) throw new Error(`\`${command}\` exited ${result.code}: ${result.stderr.trim()}`);
+  const match = /(\d+) bytes/.exec(result.stderr);
+  if (!match) throw new Error(`no byte count in dd's output: ${result.stderr.trim()}`);
+  return { bytes: Number(match[1]), ms: result.ms };
+}
+
+let canDropCaches = true;
+async function dropCaches(): Promise<void> {
+  await ok('sync');
+  if (!canDropCaches) return;
+  const result = await sh('echo 3 > /proc/sys/vm/drop_caches');
+  if (result.code !== 0) {
+    canDropCaches = false;
+    console.log(`  ! cannot drop caches (${result.stderr.trim()}): reads below may be served from the page cache`);
+  }
+}
+
+/** CPU ticks of the host: busy (not idle or iowait) and total. */
+async function hostTicks(): Promise<{ busy: number; total: number }> {
+  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
+  const fields = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** utime + stime ticks of each thread of a process. */
+async function threadTicks(pid: number): Promise<Map<number, number>> {
+  const ticks = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = await readdir(`/proc/${pid}/task`);
+  } catch {
+    return ticks;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(Number(tid), Number(rest[11]) + Number(rest[12]));
+    } catch {
+      // the thread ended
+    }
+  }
+  return ticks;
+}
+
+interface CpuReport {
+  label: string;
+  wallMs: number;
+  hostBusyPct: number;
+  processPct: number;
+  mainPct: number;
+  otherPcts: number[];
+  threads: number;
+}
+
+/** Measures a process' CPU per thread and the host's CPU while `work` runs. */
+async function withCpu<T>(label: string, pid: number, work: () => Promise<T>): Promise<{ value: T; cpu: CpuReport }> {
+  const host0 = await hostTicks();
+  const threads0 = await threadTicks(pid);
+  const start = Date.now();
+  const value = await work();
+  const wallMs = Date.now() - start;
+  const threads1 = await threadTicks(pid);
+  const host1 = await hostTicks();
+  const pct = (ticks: number) => ((ticks / CLK_TCK) * 1000 * 100) / wallMs;
+  const deltas: { tid: number; ticks: number }[] = [];
+  for (const [tid, t1] of threads1) deltas.push({ tid, ticks: t1 - (threads0.get(tid) ?? 0) });
+  const main = deltas.find((d) => d.tid === pid)?.ticks ?? 0;
+  const others = deltas
+    .filter((d) => d.tid !== pid && d.ticks > 0)
+    .map((d) => d.ticks)
+    .sort((a, b) => b - a);
+  const total = deltas.reduce((a, d) => a + d.ticks, 0);
+  const hostTotal = host1.total - host0.total;
+  return {
+    value,
+    cpu: {
+      label,
+      wallMs,
+      hostBusyPct: hostTotal > 0 ? ((host1.busy - host0.busy) / hostTotal) * 100 * cpus().length : 0,
+      processPct: pct(total),
+      mainPct: pct(main),
+      otherPcts: others.map(pct),
+      threads: threads1.size,
+    },
+  };
+}
+
+interface Memory {
+  rss: number;
+  hwm: number;
+  anon: number;
+  file: number;
+  shmem: number;
+}
+
+/** A process' resident memory in bytes, from /proc/PID/status. */
+async function memory(pid: number): Promise<Memory> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * KiB;
+  return {
+    rss: field('VmRSS'),
+    hwm: field('VmHWM'),
+    anon: field('RssAnon'),
+    file: field('RssFile'),
+    shmem: field('RssShmem'),
+  };
+}
+
+/** The generator of incompressible, non-repeating bytes: a command writing them to stdout. */
+let generatorCommand = '';
+async function pickGenerator(): Promise<string> {
+  const probe = await sh('command -v openssl');
+  if (probe.code === 0) return 'openssl AES-128-CTR keystream';
+  return 'node crypto.randomFillSync';
+}
+function generator(seed: number): string {
+  if (generatorCommand.startsWith('openssl')) {
+    const key = seed.toString(16).padStart(32, '0');
+    return `openssl enc -aes-128-ctr -nosalt -K ${key} -iv 00000000000000000000000000000000 < /dev/zero`;
+  }
+  const script = `const b=Buffer.alloc(1<<20);const w=()=>{require('crypto').randomFillSync(b);process.stdout.write(b,()=>w())};w()`;
+  return `${q(process.execPath)} -e ${q(script)}`;
+}
+
+/** A child node process that writes `count` files of 4 KiB (distinct random bytes) into `dir`. */
+async function smallFiles(dir: string, count: number): Promise<number> {
+  const script = [
+    `const fs=require('fs'),crypto=require('crypto');`,
+    `const [dir,n,size]=[process.argv[1],Number(process.argv[2]),Number(process.argv[3])];`,
+    `const data=crypto.randomBytes(n*size);fs.mkdirSync(dir);`,
+    `const t=process.hrtime.bigint();`,
+    `for(let i=0;i<n;i++)fs.writeFileSync(dir+'/f'+String(i).padStart(6,'0'),data.subarray(i*size,(i+1)*size));`,
+    `console.log(Number(process.hrtime.bigint()-t)/1e6);`,
+  ].join('');
+  const result = await run(process.execPath, ['-e', script, dir, String(count), String(SMALL_FILE_BYTES)]);
+  if (result.code !== 0) throw new Error(`small-file writer exited ${result.code}: ${result.stderr.trim()}`);
+  const ms = Number(result.stdout.trim());
+  return count / (ms / 1000);
+}
+
+/**
+ * Samples the engine's dirty memory (stats API) every 200 ms while `work` runs: how often writes
+ * had to wait at the dirty cap for the store to catch up.
+ */
+async function withDirty<T>(client: ControlClient, work: () => Promise<T>): Promise<{ value: T; atCapPct: number }> {
+  let samples = 0;
+  let atCap = 0;
+  const timer = setInterval(() => {
+    client.call('stats', {}).then(
+      (s) => {
+        samples++;
+        if (s.dirty.totalBytes >= s.dirty.capBytes - 2 * MiB) atCap++;
+      },
+      () => undefined,
+    );
+  }, 200);
+  try {
+    const value = await work();
+    return { value, atCapPct: samples > 0 ? (atCap / samples) * 100 : 0 };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+// ---------------------------------------------------------------- servers
+
+async function startSink(mountpoint: string): Promise<void> {
+  await mkdir(mountpoint, { recursive: true });
+  // The IPC channel lets the sink unmount itself if the bench dies without cleaning up.
+  const child = spawn(process.execPath, [SINK_JS, mountpoint], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  sink = { child, mountpoint, exited: exitOf(child) };
+  mountpoints.add(mountpoint);
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the sink did not mount within 15 s: ${output}`)), 15_000);
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => {
+      output += d.toString();
+      if (output.includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the sink exited (${code}) before mounting: ${output}`));
+    });
+  });
+}
+
+async function startEngine(root: string): Promise<{ client: ControlClient; pid: number; logPath: string }> {
+  const dataDir = join(root, 'bazil-data');
+  const logPath = join(root, 'engine.log');
+  const child = spawnLogged([BAZIL_BIN, '--data-dir', dataDir, 'daemon'], logPath);
+  engine = { child, mountpoint: '', exited: exitOf(child), client: null, dataDir };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      const client = await ControlClient.connect(socketPath(dataDir));
+      engine.client = client;
+      return { client, pid: child.pid!, logPath };
+    } catch {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        throw new Error(`the engine did not start: ${await readFile(logPath, 'utf8').catch(() => '')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- output
+
+const fmtMBps = (v: number) => `${v.toFixed(0)} MB/s`;
+const fmtInt = (v: number) => Math.round(v).toLocaleString('en-US');
+const fmtMiB = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
+const fmtPct = (v: number, digits = 0) => `${(v * 100).toFixed(digits)}%`;
+const fmtSize = (bytes: number) => (bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`);
+
+interface Row {
+  figure: string;
+  bazil: string;
+  reference: string;
+  ratio: string;
+  target: string;
+  verdict: 'PASS' | 'FAIL' | 'INFO';
+}
+
+function printTable(rows: Row[]): void {
+  const cells = [
+    ['figure', 'Bazil', 'ceiling / reference', 'ratio', 'target', 'verdict'],
+    ...rows.map((r) => [r.figure, r.bazil, r.reference, r.ratio, r.target, r.verdict]),
+  ];
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
+  const line = (row: string[]) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join(' | ')
+      .trimEnd();
+  console.log(line(cells[0]!));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const row of cells.slice(1)) console.log(line(row));
+}
+
+function printCpu(cpu: CpuReport): void {
+  const others = cpu.otherPcts.slice(0, 6).map((p) => `${p.toFixed(0)}%`);
+  const rest = cpu.otherPcts.slice(6).reduce((a, b) => a + b, 0);
+  console.log(
+    `  ${cpu.label}: ${(cpu.wallMs / 1000).toFixed(1)} s; process ${cpu.processPct.toFixed(0)}% ` +
+      `(main JS thread ${cpu.mainPct.toFixed(0)}%; other threads ${others.join(', ') || 'idle'}` +
+      `${rest > 0 ? `, ${cpu.otherPcts.length - 6} more ${rest.toFixed(0)}%` : ''}); ` +
+      `host ${cpu.hostBusyPct.toFixed(0)}% of ${cpus().length * 100}%`,
+  );
+}
+
+// ---------------------------------------------------------------- the bench
+
+async function main(): Promise<number> {
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGHUP', () => onSignal('SIGHUP'));
+
+  console.log(`Bazil bench${QUICK ? ' (--quick: a sanity run, not the figures to quote)' : ''}`);
+  console.log(
+    `  sizes: sequential file ${fmtSize(FILE_BYTES)}, ${fmtInt(SMALL_FILES)} small files of 4 KiB, ` +
+      `memory test file ${fmtSize(BIG_BYTES)}`,
+  );
+
+  // ---- machine
+  const cpuModel = cpus()[0]?.model ?? 'unknown';
+  const meminfo = await readFile('/proc/meminfo', 'utf8');
+  const memAvailable = Number(/^MemAvailable:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) * KiB;
+  console.log(`\nMachine`);
+  console.log(`  nproc ${cpus().length} (${cpuModel}); kernel ${release()}; node ${process.version}`);
+  console.log(`  memory: ${fmtMiB(totalmem())} total, ${fmtMiB(freemem())} free, ${fmtMiB(memAvailable)} available`);
+  const load0 = await hostTicks();
+  await new Promise((r) => setTimeout(r, 1000));
+  const load1 = await hostTicks();
+  const idleLoad = ((load1.busy - load0.busy) / Math.max(1, load1.total - load0.total)) * 100 * cpus().length;
+  console.log(
+    `  CPU already busy before the bench: ${idleLoad.toFixed(0)}% of ${cpus().length * 100}%` +
+      (idleLoad > 20 ? '  <-- other work on this machine: figures below are noisier' : ''),
+  );
+
+  // ---- preconditions
+  const base = tmpdir();
+  const fsStat = statfsSync(base);
+  const free = fsStat.bavail * fsStat.bsize;
+  console.log(`  disk: ${fmtMiB(free)} free in ${base}; this run needs about ${fmtMiB(NEED_FREE_BYTES)}`);
+  if (free < NEED_FREE_BYTES) {
+    console.log(
+      `\nNOT ENOUGH DISK SPACE in ${base}: ${(free / GiB).toFixed(1)} GiB free, the bench needs about ` +
+        `${(NEED_FREE_BYTES / GiB).toFixed(1)} GiB (set TMPDIR to a roomier directory, or use --quick). Nothing was run.`,
+    );
+    return 2;
+  }
+  if (!existsSync('/dev/fuse')) {
+    console.log('\n/dev/fuse is missing: FUSE is not available here. Nothing was run.');
+    return 2;
+  }
+  if (process.getuid?.() !== 0) {
+    canDropCaches = false;
+    console.log('  ! not root: caches cannot be dropped, so reads may be served from the page cache');
+  }
+  generatorCommand = await pickGenerator();
+
+  tempRoot = await mkdtemp(join(base, 'bazil-bench-'));
+  console.log(`  temporary directory: ${tempRoot}`);
+  const src = join(tempRoot, 'source.bin');
+
+  // ---- source data
+  console.log(`\nSource data (${generatorCommand})`);
+  const gen = await timedDd(
+    `${generator(1)} | dd of=${q(src)} bs=1M count=${FILE_BYTES / MiB} iflag=fullblock status=none; ` +
+      `stat -c '%s bytes' ${q(src)} >&2`,
+  );
+  if (gen.bytes !== FILE_BYTES) throw new Error(`source file has ${gen.bytes} bytes, expected ${FILE_BYTES}`);
+  await ok('sync');
+  const srcRead = await timedDd(`dd if=${q(src)} of=/dev/null bs=1M`);
+  const srcReadMBps = mbps(srcRead.bytes, srcRead.ms);
+  const genMBps = mbps(FILE_BYTES, gen.ms);
+  console.log(
+    `  generated ${fmtSize(FILE_BYTES)} at ${fmtMBps(genMBps)}; reading it (page cache): ${fmtMBps(srcReadMBps)}`,
+  );
+
+  // ---- ext4 reference
+  console.log(`\next4 directly (reference)`);
+  const ext4File = join(tempRoot, 'ext4-copy.bin');
+  const ext4Write = await timedDd(`dd if=${q(src)} of=${q(ext4File)} bs=1M conv=fsync`);
+  await dropCaches();
+  const ext4Read = await timedDd(`dd if=${q(ext4File)} of=/dev/null bs=1M`);
+  await rm(ext4File);
+  const ext4Small = await smallFiles(join(tempRoot, 'ext4-small'), SMALL_FILES);
+  await rm(join(tempRoot, 'ext4-small'), { recursive: true });
+  const ext4WriteMBps = mbps(ext4Write.bytes, ext4Write.ms);
+  const ext4ReadMBps = mbps(ext4Read.bytes, ext4Read.ms);
+  console.log(
+    `  write ${fmtMBps(ext4WriteMBps)}, cold read ${fmtMBps(ext4ReadMBps)}, small files ${fmtInt(ext4Small)}/s`,
+  );
+
+  // ---- sink
+  console.log(`\nSink: do-nothing FUSE file system (same binding, same mount options)`);
+  const sinkMnt = join(tempRoot, 'mnt-sink');
+  await startSink(sinkMnt);
+  console.log(`  mounted at ${sinkMnt} (pid ${sink!.child.pid})`);
+  const sinkPid = sink!.child.pid!;
+  const sinkWriteRun = await withCpu('sink during write', sinkPid, () =>
+    timedDd(`dd if=${q(src)} of=${q(join(sinkMnt, 'file'))} bs=1M conv=fsync`),
+  );
+  await dropCaches();
+  const sinkReadRun = await withCpu('sink during read', sinkPid, () =>
+    timedDd(`dd if=${q(join(sinkMnt, 'file'))} of=/dev/null bs=1M`),
+  );
+  const sinkSmall = await smallFiles(join(sinkMnt, 'small'), SMALL_FILES);
+  const sinkWriteMBps = mbps(sinkWriteRun.value.bytes, sinkWriteRun.value.ms);
+  const sinkReadMBps = mbps(sinkReadRun.value.bytes, sinkReadRun.value.ms);
+  if (sinkReadRun.value.bytes !== FILE_BYTES) throw new Error(`sink read ${sinkReadRun.value.bytes} bytes`);
+  console.log(
+    `  write ${fmtMBps(sinkWriteMBps)}, cold read ${fmtMBps(sinkReadMBps)}, small files ${fmtInt(sinkSmall)}/s`,
+  );
+  printCpu(sinkWriteRun.cpu);
+  printCpu(sinkReadRun.cpu);
+  await stopSink();
+
+  // ---- Bazil
+  console.log(`\nBazil: engine in a child process, fresh data directory, one volume`);
+  const { client, pid, logPath } = await startEngine(tempRoot);
+  const mnt = join(tempRoot, 'mnt-bazil');
+  await mkdir(mnt);
+  await client.call('volumeCreate', { name: 'bench' });
+  mountpoints.add(mnt);
+  await client.call('mount', { name: 'bench', mountpoint: mnt });
+  const capBytes = (await client.call('stats', {})).dirty.capBytes;
+  console.log(`  engine pid ${pid}, dirty cap ${fmtMiB(capBytes)}, mounted at ${mnt}`);
+
+  const writeRun = await withCpu('engine during write', pid, () =>
+    withDirty(client, () => timedDd(`dd if=${q(src)} of=${q(join(mnt, 'first.bin'))} bs=1M conv=fsync`)),
+  );
+  await dropCaches();
+  const readRun = await withCpu('engine during read', pid, () =>
+    timedDd(`dd if=${q(join(mnt, 'first.bin'))} of=/dev/null bs=1M`),
+  );
+  if (readRun.value.bytes !== FILE_BYTES) throw new Error(`Bazil read back ${readRun.value.bytes} bytes`);
+  const writeMBps = mbps(writeRun.value.value.bytes, writeRun.value.value.ms);
+  const readMBps = mbps(readRun.value.bytes, readRun.value.ms);
+  console.log(`  write ${fmtMBps(writeMBps)}, cold read ${fmtMBps(readMBps)}`);
+  printCpu(writeRun.cpu);
+  console.log(
+    `  dirty memory at the cap in ${writeRun.value.atCapPct.toFixed(0)}% of the write's 200 ms samples ` +
+      `(writes waiting for the store to catch up)`,
+  );
+  printCpu(readRun.cpu);
+
+  // Verify the content once (outside the timings): the figures mean nothing if the bytes are wrong.
+  const sums = await ok(`sha256sum ${q(src)} ${q(join(mnt, 'first.bin'))}`);
+  const [sumSrc, sumBazil] = sums.stdout.split('\n').map((l) => l.split(' ')[0]);
+  const contentOk = sumSrc === sumBazil;
+  console.log(`  content read back ${contentOk ? 'matches the source (sha256)' : 'DIFFERS FROM THE SOURCE'}`);
+
+  // Deduplication: the same bytes under another name.
+  const storePath = join(engine!.dataDir, 'store.mdb');
+  const allocated = () => statSync(storePath).blocks * 512;
+  const before: StatsResult = await client.call('stats', {});
+  const allocatedBefore = allocated();
+  const copy = await timedDd(`dd if=${q(src)} of=${q(join(mnt, 'second.bin'))} bs=1M conv=fsync`);
+  const after: StatsResult = await client.call('stats', {});
+  const allocatedAfter = allocated();
+  const chunkGrowth = (after.chunkCount - before.chunkCount) / before.chunkCount;
+  const bytesGrowth = (after.storeBytes - before.storeBytes) / before.storeBytes;
+  const allocatedGrowth = (allocatedAfter - allocatedBefore) / allocatedBefore;
+  console.log(
+    `  second copy written at ${fmtMBps(mbps(copy.bytes, copy.ms))}; store ${fmtMiB(before.storeBytes)} -> ` +
+      `${fmtMiB(after.storeBytes)} (file size), ${fmtMiB(allocatedBefore)} -> ${fmtMiB(allocatedAfter)} ` +
+      `(allocated), chunks ${fmtInt(before.chunkCount)} -> ${fmtInt(after.chunkCount)}`,
+  );
+
+  const bazilSmall = await smallFiles(join(mnt, 'small'), SMALL_FILES);
+  console.log(`  small files ${fmtInt(bazilSmall)}/s`);
+
+  // Memory while writing a file far larger than the dirty cap. VmRSS counts LMDB's file-backed
+  // map too (page cache the kernel can reclaim); RssAnon + RssShmem is what the engine holds itself.
+  const idle = await memory(pid);
+  let hwmReset = true;
+  try {
+    await writeFile(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
+  } catch {
+    hwmReset = false;
+  }
+  let peak = idle;
+  let peakOwn = idle.anon + idle.shmem;
+  const poll = setInterval(() => {
+    memory(pid).then(
+      (m) => {
+        if (m.rss > peak.rss) peak = m;
+        peakOwn = Math.max(peakOwn, m.anon + m.shmem);
+      },
+      () => undefined,
+    );
+  }, 100);
+  let bigRun;
+  try {
+    bigRun = await withCpu('engine during big write', pid, () =>
+      withDirty(client, () =>
+        timedDd(
+          `${generator(2)} | dd of=${q(join(mnt, 'big.bin'))} bs=1M count=${BIG_BYTES / MiB} iflag=fullblock conv=fsync`,
+        ),
+      ),
+    );
+  } finally {
+    clearInterval(poll);
+  }
+  const hwm = (await memory(pid)).hwm;
+  const peakRss = hwmReset ? Math.max(hwm, peak.rss) : peak.rss;
+  const memoryLimit = capBytes + TARGET_MEMORY_SLACK;
+  console.log(
+    `  ${fmtSize(BIG_BYTES)} written at ${fmtMBps(mbps(bigRun.value.value.bytes, bigRun.value.value.ms))} ` +
+      `(dirty at the cap in ${bigRun.value.atCapPct.toFixed(0)}% of samples); ` +
+      `VmRSS before ${fmtMiB(idle.rss)} (anon ${fmtMiB(idle.anon)}, file ${fmtMiB(idle.file)}, shmem ${fmtMiB(idle.shmem)})`,
+  );
+  console.log(
+    `  peak VmRSS ${fmtMiB(peakRss)} (VmHWM ${hwmReset ? fmtMiB(hwm) : 'could not be reset'}; highest 100 ms sample ` +
+      `${fmtMiB(peak.rss)} = anon ${fmtMiB(peak.anon)} + file ${fmtMiB(peak.file)} + shmem ${fmtMiB(peak.shmem)}); ` +
+      `peak anon + shmem ${fmtMiB(peakOwn)}`,
+  );
+  printCpu(bigRun.cpu);
+
+  const engineLog = (await readFile(logPath, 'utf8').catch(() => '')).trim();
+  await stopEngine();
+
+  // ---- verdict
+  const rows: Row[] = [];
+  const verdict = (pass: boolean): Row['verdict'] => (pass ? 'PASS' : 'FAIL');
+  const writeRatio = writeMBps / sinkWriteMBps;
+  const readRatio = readMBps / sinkReadMBps;
+  rows.push({
+    figure: `sequential write ${fmtSize(FILE_BYTES)}, dd bs=1M conv=fsync`,
+    bazil: fmtMBps(writeMBps),
+    reference: `sink ${fmtMBps(sinkWriteMBps)}`,
+    ratio: fmtPct(writeRatio),
+    target: `>= ${fmtPct(TARGET_WRITE)} of sink`,
+    verdict: verdict(writeRatio >= TARGET_WRITE),
+  });
+  // Bazil also has to put every byte on the disk; the sink does not.
+  const tighter = Math.min(sinkWriteMBps, ext4WriteMBps);
+  rows.push({
+    figure: `  (same, against min(sink, ext4 write))`,
+    bazil: '',
+    reference: `${tighter === sinkWriteMBps ? 'sink' : 'ext4'} ${fmtMBps(tighter)}`,
+    ratio: fmtPct(writeMBps / tighter),
+    target: '',
+    verdict: 'INFO',
+  });
+  rows.push({
+    figure: `sequential read ${fmtSize(FILE_BYTES)}, dd bs=1M, cold cache`,
+    bazil: fmtMBps(readMBps),
+    reference: `sink ${fmtMBps(sinkReadMBps)}`,
+    ratio: fmtPct(readRatio),
+    target: `>= ${fmtPct(TARGET_READ)} of sink`,
+    verdict: verdict(readRatio >= TARGET_READ && contentOk),
+  });
+  rows.push({
+    figure: `small-file creates, ${fmtInt(SMALL_FILES)} x 4 KiB`,
+    bazil: `${fmtInt(bazilSmall)} files/s`,
+    reference: `sink ${fmtInt(sinkSmall)}/s`,
+    ratio: fmtPct(bazilSmall / sinkSmall),
+    target: 'none set',
+    verdict: 'INFO',
+  });
+  rows.push({
+    figure: `  (same, ext4 directly)`,
+    bazil: '',
+    reference: `ext4 ${fmtInt(ext4Small)}/s`,
+    ratio: fmtPct(bazilSmall / ext4Small),
+    target: '',
+    verdict: 'INFO',
+  });
+  rows.push({
+    figure: `engine peak RSS writing ${fmtSize(BIG_BYTES)}`,
+    bazil: fmtMiB(peakRss),
+    reference: `cap ${fmtMiB(capBytes)} + 200 MiB = ${fmtMiB(memoryLimit)}`,
+    ratio: fmtPct(peakRss / memoryLimit),
+    target: '<= dirty cap + 200 MiB',
+    verdict: verdict(peakRss <= memoryLimit),
+  });
+  rows.push({
+    figure: `  (same, anon + shmem: without LMDB's file map)`,
+    bazil: fmtMiB(peakOwn),
+    reference: fmtMiB(memoryLimit),
+    ratio: fmtPct(peakOwn / memoryLimit),
+    target: '',
+    verdict: 'INFO',
+  });
+  rows.push({
+    figure: `store growth, same ${fmtSize(FILE_BYTES)} again: chunks`,
+    bazil: `+${fmtInt(after.chunkCount - before.chunkCount)}`,
+    reference: `${fmtInt(before.chunkCount)} chunks before`,
+    ratio: fmtPct(chunkGrowth, 2),
+    target: '< 1% growth',
+    verdict: verdict(chunkGrowth < TARGET_GROWTH),
+  });
+  rows.push({
+    figure: `store growth, same ${fmtSize(FILE_BYTES)} again: store bytes`,
+    bazil: `+${fmtMiB(after.storeBytes - before.storeBytes)}`,
+    reference: `${fmtMiB(before.storeBytes)} before`,
+    ratio: fmtPct(bytesGrowth, 2),
+    target: '< 1% growth',
+    verdict: verdict(bytesGrowth < TARGET_GROWTH),
+  });
+  rows.push({
+    figure: `  (same, blocks allocated to store.mdb)`,
+    bazil: `+${fmtMiB(allocatedAfter - allocatedBefore)}`,
+    reference: `${fmtMiB(allocatedBefore)} before`,
+    ratio: fmtPct(allocatedGrowth, 2),
+    target: '',
+    verdict: 'INFO',
+  });
+
+  console.log(
+    `\nResults${QUICK ? ' (--quick)' : ''}: MB/s = 10^6 bytes/s, wall time of the dd process (incl. fsync and close)`,
+  );
+  printTable(rows);
+  console.log(
+    `\nReferences: ext4 directly: write ${fmtMBps(ext4WriteMBps)}, cold read ${fmtMBps(ext4ReadMBps)}; ` +
+      `source file read from the page cache: ${fmtMBps(srcReadMBps)}`,
+  );
+  if (srcReadMBps < 2 * Math.max(sinkWriteMBps, writeMBps)) {
+    console.log('  ! reading the source was less than twice the fastest write: the source may have limited the writes');
+  }
+  if (engineLog.split('\n').length > 1 || /error|fail/i.test(engineLog)) {
+    console.log(`\nEngine log:\n${engineLog}`);
+  }
+  const failed = rows.filter((r) => r.verdict === 'FAIL').length;
+  const targets = rows.filter((r) => r.verdict !== 'INFO').length;
+  console.log(
+    `\nVerdict: ${targets - failed} of ${targets} targets met${failed ? `; ${failed} FAILED` : ''}` +
+      (QUICK ? ' (--quick run: sizes too small to judge; run without --quick for the figures)' : ''),
+  );
+  return failed > 0 ? 1 : 0;
+}
+
+let exitCode = 2;
+try {
+  exitCode = await main();
+} catch (error) {
+  if (!interrupted) console.error(`\nbench: failed: ${error instanceof Error ? error.message : String(error)}`);
+  exitCode = 2;
+} finally {
+  if (!interrupted) {
+    await cleanup();
+    if (tempRoot && existsSync(tempRoot)) {
+      console.error(`bench: could not delete ${tempRoot}; check \`grep ${tempRoot} /proc/mounts\` and remove it`);
+      if (exitCode === 0) exitCode = 2;
+    } else if (tempRoot) {
+      console.log(`Cleaned up: mounts unmounted, child processes stopped, ${tempRoot} deleted.`);
+    }
+  }
+}
+if (!interrupted) process.exit(exitCode);
