@@ -8,7 +8,10 @@ import type { RechunkInput } from './rechunk.js';
 
 export interface FlushRequest {
   id: number;
-  input: RechunkInput;
+  input: RechunkInput & {
+    /** Store the manifest too (a flush for close or fsync; an early flush stores chunks only). */
+    storeManifest: boolean;
+  };
 }
 
 export interface FlushReply {
@@ -57,7 +60,7 @@ export class ChunkPool {
     }
   }
 
-  flush(input: RechunkInput): Promise<FlushReply> {
+  flush(input: FlushRequest['input']): Promise<FlushReply> {
     if (this.closed) return Promise.reject(new Error('the chunk workers are stopped'));
     const entry = this.workers.reduce((best, w) => (w.busy < best.busy ? w : best));
     const id = this.nextId++;

@@ -4,16 +4,26 @@
  */
 import type { ChunkRef } from '../store/format.js';
 
+/** How far ahead a forward read brings chunks into memory (~2 MiB at the average chunk size). */
+const PREFETCH_CHUNKS = 8;
+
 export class ChunkReader {
   /** Offset in the file where each chunk starts. */
   readonly starts: number[];
   readonly sizeBytes: number;
   private cachedIndex = -1;
   private cachedBytes: Uint8Array | null = null;
+  private prefetchedTo = 0;
 
+  /**
+   * `prefetch`, when given, is asked to bring the next chunks into memory in the background as a
+   * read moves forward, so a sequential read of cold data does not wait on the disk chunk by chunk
+   * on the thread that serves the mount.
+   */
   constructor(
     readonly chunks: readonly ChunkRef[],
     private readonly readChunk: (ref: ChunkRef) => Uint8Array,
+    private readonly prefetch?: (refs: ChunkRef[]) => void,
   ) {
     this.starts = new Array(chunks.length);
     let at = 0;
@@ -33,6 +43,12 @@ export class ChunkReader {
   chunkAt(offset: number): { bytes: Uint8Array; start: number } {
     const index = this.indexAt(offset);
     if (index !== this.cachedIndex || !this.cachedBytes) {
+      if (this.prefetch && index + 1 >= this.prefetchedTo - PREFETCH_CHUNKS / 2) {
+        const from = Math.max(index + 1, this.prefetchedTo);
+        const to = Math.min(this.chunks.length, index + 1 + PREFETCH_CHUNKS);
+        if (to > from) this.prefetch(this.chunks.slice(from, to) as ChunkRef[]);
+        this.prefetchedTo = Math.max(this.prefetchedTo, to);
+      }
       this.cachedBytes = this.readChunk(this.chunks[index]!);
       this.cachedIndex = index;
     }

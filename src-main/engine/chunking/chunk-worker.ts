@@ -37,7 +37,7 @@ async function runFlush(request: FlushRequest): Promise<FlushReply> {
     },
   });
   await Promise.all(pending);
-  const manifestKey = chunks.length === 0 ? null : await putManifest(dbs, chunks);
+  const manifestKey = chunks.length === 0 || !request.input.storeManifest ? null : await putManifest(dbs, chunks);
   return { id: request.id, chunks, manifestKey, newChunkCount, newChunkBytes };
 }
 

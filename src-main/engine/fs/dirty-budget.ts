@@ -23,11 +23,19 @@ export interface DirtyStats {
 }
 
 export const DEFAULT_DIRTY_CAP_BYTES = 256 * 1024 * 1024;
+/** Dirty data is held in pages of this size: one per 128 KiB FUSE write (big_writes). */
+export const PAGE_BYTES = 128 * 1024;
 
 export class DirtyBudget {
   private total = 0;
   private readonly files = new Set<DirtyFile>();
   private waiters: (() => void)[] = [];
+  /**
+   * Pages given back, for reuse. Freed pages are not left to the garbage collector: under a steady
+   * write the engine's memory would then grow far past the cap before a collection (measured: 1.7
+   * GiB of anonymous memory writing 4 GiB under a 256 MiB cap).
+   */
+  private readonly freePages: Buffer[] = [];
 
   constructor(readonly capBytes: number = DEFAULT_DIRTY_CAP_BYTES) {}
 
@@ -43,12 +51,26 @@ export class DirtyBudget {
     this.files.delete(file);
   }
 
-  add(bytes: number): void {
+  /** A page for dirty data, counted against the cap. Its bytes are not zeroed. */
+  takePage(): Buffer {
+    // Shared memory: a chunk worker reads a page being stored without a copy.
+    const page = this.freePages.pop() ?? Buffer.from(new SharedArrayBuffer(PAGE_BYTES));
+    this.add(PAGE_BYTES);
+    return page;
+  }
+
+  /** Gives a page back; `reusable` only when no chunk worker can still be reading it. */
+  givePage(page: Buffer, reusable: boolean): void {
+    this.release(PAGE_BYTES);
+    if (reusable && (this.freePages.length + 1) * PAGE_BYTES <= this.capBytes) this.freePages.push(page);
+  }
+
+  private add(bytes: number): void {
     this.total += bytes;
     if (this.total > this.capBytes / 2) this.flushLargest();
   }
 
-  release(bytes: number): void {
+  private release(bytes: number): void {
     this.total -= bytes;
     if (this.total < this.capBytes && this.waiters.length > 0) {
       const waiters = this.waiters;

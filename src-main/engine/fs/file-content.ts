@@ -10,13 +10,20 @@
  */
 import type { ChunkPool } from '../chunking/chunk-pool.js';
 import { ChunkReader } from '../chunking/chunk-reader.js';
+import { CHUNK_MIN_BYTES } from '../../common/chunker.js';
 import type { ChunkRef } from '../store/format.js';
-import type { DirtyBudget, DirtyFile } from './dirty-budget.js';
+import { PAGE_BYTES, type DirtyBudget, type DirtyFile } from './dirty-budget.js';
 
-/** One page per 128 KiB FUSE write (what the kernel sends with big_writes). */
-export const PAGE_BYTES = 128 * 1024;
+export { PAGE_BYTES };
+
 /** A file whose live dirty pages pass this is stored early even under the engine's cap. */
 const EARLY_FLUSH_FILE_BYTES = 64 * 1024 * 1024;
+/**
+ * A file no larger than the minimum chunk is one chunk, whatever its bytes: it is hashed on the
+ * engine's thread and committed with its inode in one transaction, without a trip to a worker.
+ * (Measured before: 642 small files/s, each close waiting on three commits in a row.)
+ */
+const SMALL_FILE_BYTES = CHUNK_MIN_BYTES;
 
 export interface StoredContent {
   manifestKey: Uint8Array | null;
@@ -28,13 +35,16 @@ export interface ContentDeps {
   pool: ChunkPool;
   budget: DirtyBudget;
   readChunk(ref: ChunkRef): Buffer;
-  /** Called when a flush has stored the content (chunks and manifest committed). */
+  /** Brings chunks into memory in the background (a read is coming). */
+  prefetchChunks(refs: ChunkRef[]): void;
+  /** Stores a manifest; resolves with its key once committed. */
+  storeManifest(chunks: ChunkRef[]): Promise<Uint8Array>;
+  /** Stores a small file's one chunk and its manifest with the inode's next commit; returns the keys. */
+  queueSmallContent(bytes: Buffer): { chunkKey: Uint8Array; manifestKey: Uint8Array };
+  /** Records stored content (chunks and manifest committed) in the inode; resolves once committed. */
   onStored(content: StoredContent): Promise<void>;
-}
-
-function newPage(): Buffer {
-  // Shared memory: the chunk worker reads frozen pages without a copy.
-  return Buffer.from(new SharedArrayBuffer(PAGE_BYTES));
+  /** Bytes of new chunks written (the store syncs them to disk in the background). */
+  onChunksStored(bytes: number): void;
 }
 
 export class FileContent implements DirtyFile {
@@ -47,7 +57,10 @@ export class FileContent implements DirtyFile {
   private flushing: Promise<void> | null = null;
   private lowestSizeDuringFlush = Infinity;
   private changeSeq = 0;
+  /** Changes up to this one are in stored chunks. */
   private storedSeq = 0;
+  /** Changes up to this one are recorded: manifest and inode committed. */
+  private recordedSeq = 0;
   private lastError: Error | null = null;
 
   constructor(
@@ -56,7 +69,7 @@ export class FileContent implements DirtyFile {
     stored: StoredContent,
     private readonly deps: ContentDeps,
   ) {
-    this.base = new ChunkReader(stored.chunks, deps.readChunk);
+    this.base = new ChunkReader(stored.chunks, deps.readChunk, deps.prefetchChunks);
     this.baseLimit = this.base.sizeBytes;
     this.size = stored.sizeBytes;
     deps.budget.track(this);
@@ -70,8 +83,9 @@ export class FileContent implements DirtyFile {
     return (this.pages.size + this.frozen.size) * PAGE_BYTES;
   }
 
+  /** Changes not yet recorded (a crash would lose them). */
   get isDirty(): boolean {
-    return this.changeSeq !== this.storedSeq;
+    return this.changeSeq !== this.recordedSeq;
   }
 
   /** Copies up to `length` bytes at `offset` into `out`; returns the count (0 at the end). */
@@ -116,7 +130,7 @@ export class FileContent implements DirtyFile {
       const tail = sizeBytes - lastIndex * PAGE_BYTES;
       for (const map of [this.pages, this.frozen]) {
         for (const index of [...map.keys()]) {
-          if (index > lastIndex || (index === lastIndex && tail === 0)) this.dropPage(map, index);
+          if (index > lastIndex || (index === lastIndex && tail === 0)) this.dropPage(map, index, map !== this.frozen);
         }
       }
       if (tail > 0 && (this.pages.has(lastIndex) || this.frozen.has(lastIndex))) {
@@ -129,18 +143,51 @@ export class FileContent implements DirtyFile {
     this.changeSeq++;
   }
 
-  /** Stores every change made before the call; resolves once it is committed. */
+  /**
+   * Stores every change made before the call and records it (manifest and inode); resolves once
+   * that is committed, so the file survives a crash of the engine.
+   */
   async flush(): Promise<void> {
     const target = this.changeSeq;
-    while (this.storedSeq < target) {
-      if (this.flushing) await this.flushing;
-      else await this.flushOnce();
+    while (this.recordedSeq < target) {
+      // A failed early flush keeps its error for flushOnce, which reports it to this caller.
+      if (this.flushing) await this.flushing.catch(() => undefined);
+      else if (this.storedSeq >= target) await this.track(this.record(this.storedSeq));
+      else if (this.size <= SMALL_FILE_BYTES) await this.track(this.storeSmall());
+      else await this.flushOnce(true);
     }
   }
 
+  private async storeSmall(): Promise<void> {
+    const seq = this.changeSeq;
+    const sizeBytes = this.size;
+    this.lowestSizeDuringFlush = Infinity;
+    const bytes = Buffer.allocUnsafe(sizeBytes);
+    this.read(0, sizeBytes, bytes);
+    let content: StoredContent = { manifestKey: null, chunks: [], sizeBytes: 0 };
+    if (sizeBytes > 0) {
+      const { chunkKey, manifestKey } = this.deps.queueSmallContent(bytes);
+      content = { manifestKey, chunks: [{ key: chunkKey, sizeBytes }], sizeBytes };
+    }
+    await this.deps.onStored(content);
+    // Pages written while the commit ran are newer than what was stored: they stay.
+    if (this.changeSeq === seq) {
+      for (const index of [...this.pages.keys()]) this.dropPage(this.pages, index, true);
+    }
+    this.base = new ChunkReader(content.chunks, this.deps.readChunk, this.deps.prefetchChunks);
+    // Truncation while the commit ran invalidates the stored bytes past the lowest size.
+    this.baseLimit = Math.min(sizeBytes, this.lowestSizeDuringFlush);
+    this.storedSeq = Math.max(this.storedSeq, seq);
+    this.recordedSeq = Math.max(this.recordedSeq, seq);
+  }
+
+  /**
+   * Stores the dirty pages now to free their memory (the dirty cap). Only the chunks: the
+   * manifest and the inode wait for close or fsync, which is all a crash promise needs.
+   */
   startEarlyFlush(): void {
     if (this.flushing || this.pages.size === 0) return;
-    this.flushOnce().catch((error: unknown) => {
+    this.flushOnce(false).catch((error: unknown) => {
       // Kept for the next flush: an fsync or close reports it to the program.
       this.lastError = error instanceof Error ? error : new Error(String(error));
     });
@@ -148,7 +195,9 @@ export class FileContent implements DirtyFile {
 
   /** Forgets this file's pages (the file is gone); frees their memory from the budget. */
   discard(): void {
-    for (const map of [this.pages, this.frozen]) for (const index of [...map.keys()]) this.dropPage(map, index);
+    for (const map of [this.pages, this.frozen]) {
+      for (const index of [...map.keys()]) this.dropPage(map, index, map !== this.frozen);
+    }
     this.deps.budget.untrack(this);
   }
 
@@ -157,7 +206,23 @@ export class FileContent implements DirtyFile {
     if (!this.isDirty && !this.flushing) this.deps.budget.untrack(this);
   }
 
-  private flushOnce(): Promise<void> {
+  private track(run: Promise<void>): Promise<void> {
+    const tracked = run.finally(() => {
+      if (this.flushing === tracked) this.flushing = null;
+    });
+    this.flushing = tracked;
+    return tracked;
+  }
+
+  /** Records content stored by early flushes: its manifest and the inode. */
+  private async record(seq: number): Promise<void> {
+    const chunks = this.base.chunks as ChunkRef[];
+    const manifestKey = chunks.length === 0 ? null : await this.deps.storeManifest(chunks);
+    await this.deps.onStored({ manifestKey, chunks, sizeBytes: this.base.sizeBytes });
+    this.recordedSeq = Math.max(this.recordedSeq, seq);
+  }
+
+  private flushOnce(record: boolean): Promise<void> {
     if (this.lastError) {
       const error = this.lastError;
       this.lastError = null;
@@ -177,50 +242,55 @@ export class FileContent implements DirtyFile {
           sizeBytes: sizeAtStart,
           pageBytes: PAGE_BYTES,
           pages: frozen,
+          storeManifest: record,
         });
-        const stored: StoredContent = { manifestKey: reply.manifestKey, chunks: reply.chunks, sizeBytes: sizeAtStart };
-        await this.deps.onStored(stored);
-        this.base = new ChunkReader(reply.chunks, this.deps.readChunk);
+        this.deps.onChunksStored(reply.newChunkBytes);
+        if (record) {
+          await this.deps.onStored({ manifestKey: reply.manifestKey, chunks: reply.chunks, sizeBytes: sizeAtStart });
+          this.recordedSeq = seq;
+        }
+        this.base = new ChunkReader(reply.chunks, this.deps.readChunk, this.deps.prefetchChunks);
         // Truncation while the flush ran invalidates the stored bytes past the lowest size.
         this.baseLimit = Math.min(this.base.sizeBytes, this.lowestSizeDuringFlush);
-        for (const index of [...this.frozen.keys()]) this.dropPage(this.frozen, index);
+        // The worker has answered: it reads these pages no more.
+        for (const index of [...this.frozen.keys()]) this.dropPage(this.frozen, index, true);
         this.storedSeq = seq;
       } catch (error) {
         // Nothing was lost: the frozen pages become live again, under any written since.
         for (const [index, page] of this.frozen) {
           if (!this.pages.has(index)) this.pages.set(index, page);
-          else this.deps.budget.release(PAGE_BYTES);
+          else this.deps.budget.givePage(page, true);
         }
         this.frozen = new Map();
         throw error;
-      } finally {
-        this.flushing = null;
       }
-      if (this.pages.size * PAGE_BYTES >= EARLY_FLUSH_FILE_BYTES) this.startEarlyFlush();
     })();
-    this.flushing = run;
-    return run;
+    return this.track(run).then(() => {
+      if (this.pages.size * PAGE_BYTES >= EARLY_FLUSH_FILE_BYTES) this.startEarlyFlush();
+    });
   }
 
   /** The live page at `index`, made from the frozen one, the base or zeros when missing. */
   private livePage(index: number, wholePageWillBeWritten: boolean): Buffer {
     let page = this.pages.get(index);
     if (page) return page;
-    page = newPage();
+    page = this.deps.budget.takePage();
     const frozen = this.frozen.get(index);
     if (frozen) page.set(frozen);
     else if (!wholePageWillBeWritten) {
+      // Bytes before the end of the file come from the file; the rest of the page is zeros.
       const start = index * PAGE_BYTES;
-      const end = Math.min(start + PAGE_BYTES, this.size);
+      const end = Math.max(start, Math.min(start + PAGE_BYTES, this.size));
       if (end > start) this.read(start, end - start, page);
+      page.fill(0, end - start);
     }
     this.pages.set(index, page);
-    this.deps.budget.add(PAGE_BYTES);
     return page;
   }
 
-  private dropPage(map: Map<number, Buffer>, index: number): void {
-    if (map.delete(index)) this.deps.budget.release(PAGE_BYTES);
+  private dropPage(map: Map<number, Buffer>, index: number, reusable: boolean): void {
+    const page = map.get(index);
+    if (page && map.delete(index)) this.deps.budget.givePage(page, reusable);
   }
 
   /** Copies base bytes [at, end) (zeros past the base limit); returns where it stopped. */

@@ -15,8 +15,8 @@
 import { statfsSync } from 'node:fs';
 import { FsError } from '../../common/errors.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
-import { ROOT_INO, type ChunkRef, type VolumeRecord } from '../store/format.js';
-import type { Store } from '../store/store.js';
+import { ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
+import { chunkKeyOf, putManifest, type Store } from '../store/store.js';
 import type { DirtyBudget } from './dirty-budget.js';
 import { FileContent, type StoredContent } from './file-content.js';
 import { VolumeMeta, newInode, type Inode } from './volume-meta.js';
@@ -504,6 +504,17 @@ export class VolumeFs {
         if (!bytes) throw new FsError('EIO', `chunk ${Buffer.from(ref.key).toString('hex')} is missing`);
         return bytes;
       },
+      prefetchChunks: (refs) => this.deps.store.prefetchChunks(refs),
+      queueSmallContent: (bytes) => {
+        const chunkKey = chunkKeyOf(bytes);
+        const manifest = encodeManifest([{ key: chunkKey, sizeBytes: bytes.length }]);
+        const manifestKey = chunkKeyOf(manifest);
+        this.meta.queueBlob('chunks', chunkKey, bytes);
+        this.meta.queueBlob('manifests', manifestKey, manifest);
+        return { chunkKey, manifestKey };
+      },
+      storeManifest: (chunks) => putManifest(this.deps.store.dbs, chunks),
+      onChunksStored: (bytes) => this.deps.store.noteWritten(bytes),
       onStored: async (content) => {
         // The inode may be gone (unlinked and closed while the flush ran): nothing to record then.
         if (this.meta.inode(inode.ino) !== inode || inode.nlink === 0) return;

@@ -61,6 +61,7 @@ export class VolumeMeta {
   private readonly pendingInodes = new Set<number>();
   private readonly pendingDirents = new Map<string, { dir: number; name: string; child: number | null }>();
   private readonly pendingOrphans = new Map<number, boolean>();
+  private pendingBlobs: { db: 'chunks' | 'manifests'; key: Buffer; value: Buffer }[] = [];
   /** Inodes deleted in memory whose deletion may not be committed yet: never reloaded. */
   private readonly dropped = new Set<number>();
   private volumeDirty = false;
@@ -135,6 +136,15 @@ export class VolumeMeta {
     this.schedule();
   }
 
+  /**
+   * Stores a chunk or manifest in the next batch, in the same transaction as the inode that will
+   * name it (small files: one commit for data and metadata, see FileContent).
+   */
+  queueBlob(db: 'chunks' | 'manifests', key: Buffer, value: Buffer): void {
+    this.pendingBlobs.push({ db, key, value });
+    this.schedule();
+  }
+
   /** Forgets an inode whose last link and handle are gone (its record is deleted). */
   dropInode(ino: number): void {
     const inode = this.inodes.get(ino);
@@ -185,6 +195,8 @@ export class VolumeMeta {
     const inodes = [...this.pendingInodes];
     const dirents = [...this.pendingDirents.values()];
     const orphans = [...this.pendingOrphans];
+    const blobs = this.pendingBlobs;
+    this.pendingBlobs = [];
     const volume = this.volumeDirty ? encodeVolume(this.volume) : null;
     this.pendingInodes.clear();
     this.pendingDirents.clear();
@@ -197,6 +209,7 @@ export class VolumeMeta {
     });
     const commit = this.store.env
       .transaction(() => {
+        for (const { db, key, value } of blobs) if (!dbs[db].doesExist(key)) dbs[db].putSync(key, value);
         if (volume) dbs.volumes.putSync(volumeKey(this.volume.name), volume);
         for (const { key, value } of inodeWrites) {
           if (value) dbs.inodes.putSync(key, value);

@@ -21,6 +21,8 @@ import {
   type ChunkRef,
 } from './format.js';
 
+const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
+
 export type BinaryDb = Database<Buffer, Buffer>;
 
 export interface StoreDbs {
@@ -82,6 +84,7 @@ export class Store {
   readonly dbs: StoreDbs;
   readonly path: string;
   private syncing: Promise<void> | null = null;
+  private unsyncedBytes = 0;
 
   constructor(dir: string) {
     this.path = join(dir, 'store.mdb');
@@ -103,16 +106,36 @@ export class Store {
     return getCopy(this.dbs.chunks, key);
   }
 
+  /** Brings chunks into memory on another thread, so reading them next does not wait on the disk. */
+  prefetchChunks(refs: readonly ChunkRef[]): void {
+    const keys = refs.map((ref) => Buffer.from(ref.key.buffer, ref.key.byteOffset, ref.key.byteLength));
+    this.dbs.chunks.prefetch(keys).catch(() => undefined);
+  }
+
   getManifest(key: Uint8Array): ChunkRef[] {
     const bytes = getCopy(this.dbs.manifests, key);
     if (bytes === undefined) throw new Error(`manifest ${Buffer.from(key).toString('hex')} is missing from the store`);
     return decodeManifest(bytes);
   }
 
+  /**
+   * Counts bytes committed but not synced; past BACKGROUND_SYNC_BYTES a sync starts in the
+   * background. Without it the kernel keeps them as dirty page cache (up to 10% of memory) and
+   * the next fsync writes them all at once: the disk's writeback then adds to a large write's
+   * time instead of overlapping it.
+   */
+  noteWritten(bytes: number): void {
+    this.unsyncedBytes += bytes;
+    if (this.unsyncedBytes >= BACKGROUND_SYNC_BYTES && !this.syncing) {
+      this.syncToDisk().catch((error: unknown) => console.error('bazil: background sync failed:', error));
+    }
+  }
+
   /** Flushes every commit so far to the disk (one fsync of the environment). */
   async syncToDisk(): Promise<void> {
     // Commits queued before this call must be in the file before it is synced.
     await this.dbs.meta.committed;
+    this.unsyncedBytes = 0;
     const run = new Promise<void>((resolve, reject) => {
       // `sync` is in lmdb-js (open.js) but missing from its type definitions.
       (this.env as unknown as { sync(cb: (error: unknown) => void): void }).sync((error) =>
