@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import type { StatsResult } from '../src-main/common/api.js';
 import { ControlClient } from '../src-main/engine/control/control-client.js';
 import { socketPath } from '../src-main/engine/engine.js';
+import { engineEnv } from '../src-main/cli/engine-connection.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -116,8 +117,9 @@ let cleaning: Promise<void> | null = null;
 /** Starts a node program whose output goes to a log file. */
 function spawnLogged(args: string[], logPath: string): ChildProcess {
   const log = openSync(logPath, 'a');
-  // The engine runs with its default dirty cap, whatever this shell sets.
-  const env = { ...process.env };
+  // The engine runs with its default dirty cap, whatever this shell sets, and in the environment
+  // the CLI gives a background engine (engineEnv).
+  const env = engineEnv();
   delete env.BAZIL_DIRTY_CAP_MIB;
   const child = spawn(process.execPath, args, { stdio: ['ignore', log, log], env });
   closeSync(log);
@@ -401,9 +403,12 @@ async function startSink(mountpoint: string): Promise<void> {
   });
 }
 
-async function startEngine(root: string): Promise<{ client: ControlClient; pid: number; logPath: string }> {
-  const dataDir = join(root, 'bazil-data');
-  const logPath = join(root, 'engine.log');
+async function startEngine(
+  root: string,
+  name = 'bazil-data',
+): Promise<{ client: ControlClient; pid: number; logPath: string }> {
+  const dataDir = join(root, name);
+  const logPath = join(root, `${name}.log`);
   const child = spawnLogged([BAZIL_BIN, '--data-dir', dataDir, 'daemon'], logPath);
   engine = { child, mountpoint: '', exited: exitOf(child), client: null, dataDir };
   const deadline = Date.now() + 20_000;
@@ -629,19 +634,30 @@ async function main(): Promise<number> {
   const bazilSmall = await smallFiles(join(mnt, 'small'), SMALL_FILES);
   console.log(`  small files ${fmtInt(bazilSmall)}/s`);
 
-  // Memory while writing a file far larger than the dirty cap. VmRSS counts LMDB's file-backed
-  // map too (page cache the kernel can reclaim); RssAnon + RssShmem is what the engine holds itself.
-  const idle = await memory(pid);
+  const engineLog = (await readFile(logPath, 'utf8').catch(() => '')).trim();
+  await stopEngine();
+
+  // Memory while writing a file far larger than the dirty cap, in a fresh engine and store: the
+  // reads above left LMDB's map resident (page cache, counted in VmRSS), which says nothing about
+  // what writing holds. VmRSS counts LMDB's file-backed map too (page cache the kernel can
+  // reclaim); RssAnon + RssShmem is what the engine holds itself.
+  const fresh = await startEngine(tempRoot, 'bazil-data-memory');
+  const memMnt = join(tempRoot, 'mnt-memory');
+  await mkdir(memMnt);
+  await fresh.client.call('volumeCreate', { name: 'memory' });
+  mountpoints.add(memMnt);
+  await fresh.client.call('mount', { name: 'memory', mountpoint: memMnt });
+  const idle = await memory(fresh.pid);
   let hwmReset = true;
   try {
-    await writeFile(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
+    await writeFile(`/proc/${fresh.pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
   } catch {
     hwmReset = false;
   }
   let peak = idle;
   let peakOwn = idle.anon + idle.shmem;
   const poll = setInterval(() => {
-    memory(pid).then(
+    memory(fresh.pid).then(
       (m) => {
         if (m.rss > peak.rss) peak = m;
         peakOwn = Math.max(peakOwn, m.anon + m.shmem);
@@ -651,17 +667,17 @@ async function main(): Promise<number> {
   }, 100);
   let bigRun;
   try {
-    bigRun = await withCpu('engine during big write', pid, () =>
-      withDirty(client, () =>
+    bigRun = await withCpu('engine during big write', fresh.pid, () =>
+      withDirty(fresh.client, () =>
         timedDd(
-          `${generator(2)} | dd of=${q(join(mnt, 'big.bin'))} bs=1M count=${BIG_BYTES / MiB} iflag=fullblock conv=fsync`,
+          `${generator(2)} | dd of=${q(join(memMnt, 'big.bin'))} bs=1M count=${BIG_BYTES / MiB} iflag=fullblock conv=fsync`,
         ),
       ),
     );
   } finally {
     clearInterval(poll);
   }
-  const hwm = (await memory(pid)).hwm;
+  const hwm = (await memory(fresh.pid)).hwm;
   const peakRss = hwmReset ? Math.max(hwm, peak.rss) : peak.rss;
   const memoryLimit = capBytes + TARGET_MEMORY_SLACK;
   console.log(
@@ -676,7 +692,6 @@ async function main(): Promise<number> {
   );
   printCpu(bigRun.cpu);
 
-  const engineLog = (await readFile(logPath, 'utf8').catch(() => '')).trim();
   await stopEngine();
 
   // ---- verdict

@@ -41,6 +41,15 @@ export async function connectToEngine(dataDir: string, { start }: { start: boole
   }
 }
 
+/**
+ * The environment an engine runs best in. The engine allocates from several threads (FUSE, chunk
+ * workers, LMDB): glibc's default of an arena per thread kept ~40 MiB more memory under a steady
+ * write (measured writing 2 GiB); glibc reads this at process start only.
+ */
+export function engineEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { MALLOC_ARENA_MAX: '2', ...env };
+}
+
 async function startEngineInBackground(dataDir: string): Promise<{ exited: boolean }> {
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -54,6 +63,7 @@ async function startEngineInBackground(dataDir: string): Promise<{ exited: boole
   const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'daemon'], {
     detached: true,
     stdio: ['ignore', log.fd, log.fd],
+    env: engineEnv(),
   });
   const state = { exited: false };
   child.on('exit', () => (state.exited = true));

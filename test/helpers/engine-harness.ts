@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ControlClient } from '../../src-main/engine/control/control-client.js';
 import { socketPath } from '../../src-main/engine/engine.js';
+import { engineEnv } from '../../src-main/cli/engine-connection.js';
 
 const execFileAsync = promisify(execFile);
 export const BAZIL_BIN = fileURLToPath(new URL('../../../bin/bazil.js', import.meta.url));
@@ -76,6 +77,7 @@ export class EngineHarness {
   async start(extraArgs: string[] = []): Promise<ControlClient> {
     const child = spawn(process.execPath, [BAZIL_BIN, '--data-dir', this.dataDir, 'daemon', ...extraArgs], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: engineEnv(),
     });
     this.child = child;
     let output = '';

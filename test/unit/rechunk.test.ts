@@ -50,11 +50,11 @@ function input(base: ChunkRef[], data: Buffer, pages: Map<number, Uint8Array>, b
   return { base, baseLimitBytes: Math.min(baseLimit, baseSize), sizeBytes: data.length, pageBytes: PAGE, pages };
 }
 
-test('a file written from nothing is chunked as a whole', () => {
+test('a file written from nothing is chunked as a whole', async () => {
   const store = new MemoryChunks();
   const data = randomBytes(3 * MiB + 12345);
   const indexes = Array.from({ length: Math.ceil(data.length / PAGE) }, (_, i) => i);
-  const refs = rechunk(input([], data, pagesOf(data, indexes)), store);
+  const refs = await rechunk(input([], data, pagesOf(data, indexes)), store);
   assert.deepEqual(store.content(refs), data);
   assert.deepEqual(
     refs.map((r) => r.sizeBytes),
@@ -62,21 +62,21 @@ test('a file written from nothing is chunked as a whole', () => {
   );
 });
 
-test('an overwrite in the middle stores only a few new chunks and reuses the rest', () => {
+test('an overwrite in the middle stores only a few new chunks and reuses the rest', async () => {
   const store = new MemoryChunks();
   const old = randomBytes(20 * MiB);
   const base = store.storeFile(old);
   const edited = Buffer.from(old);
   randomBytes(1000).copy(edited, 10 * MiB + 5);
   const storedBefore = store.stored;
-  const refs = rechunk(input(base, edited, pagesOf(edited, [Math.floor((10 * MiB + 5) / PAGE)])), store);
+  const refs = await rechunk(input(base, edited, pagesOf(edited, [Math.floor((10 * MiB + 5) / PAGE)])), store);
   assert.deepEqual(store.content(refs), edited);
   assert.ok(store.stored - storedBefore <= 3, `${store.stored - storedBefore} chunks stored again`);
   const reused = refs.filter((r) => base.some((b) => Buffer.compare(b.key, r.key) === 0)).length;
   assert.ok(reused >= base.length - 3, `${reused} of ${base.length} chunks reused`);
 });
 
-test('appending in several flushes gives the same chunks as writing at once', () => {
+test('appending in several flushes gives the same chunks as writing at once', async () => {
   const data = randomBytes(6 * MiB + 777);
   const once = new MemoryChunks();
   const whole = once.storeFile(data);
@@ -87,7 +87,7 @@ test('appending in several flushes gives the same chunks as writing at once', ()
     const baseSize = refs.reduce((n, c) => n + c.sizeBytes, 0);
     const indexes: number[] = [];
     for (let i = Math.floor(baseSize / PAGE); i * PAGE < end; i++) indexes.push(i);
-    refs = rechunk(input(refs, prefix, pagesOf(prefix, indexes)), store);
+    refs = await rechunk(input(refs, prefix, pagesOf(prefix, indexes)), store);
     assert.deepEqual(store.content(refs), prefix);
   }
   assert.deepEqual(
@@ -96,38 +96,38 @@ test('appending in several flushes gives the same chunks as writing at once', ()
   );
 });
 
-test('truncated bytes read as zeros when the file grows again', () => {
+test('truncated bytes read as zeros when the file grows again', async () => {
   const store = new MemoryChunks();
   const old = randomBytes(2 * MiB);
   const base = store.storeFile(old);
   // truncate to 1 MiB + 10, then grow to 3 MiB without writing: the gap is zeros
   const expected = Buffer.alloc(3 * MiB);
   old.copy(expected, 0, 0, MiB + 10);
-  const refs = rechunk(input(base, expected, new Map(), MiB + 10), store);
+  const refs = await rechunk(input(base, expected, new Map(), MiB + 10), store);
   assert.deepEqual(store.content(refs), expected);
 });
 
-test('a file cut short inside a chunk keeps only the bytes before the cut', () => {
+test('a file cut short inside a chunk keeps only the bytes before the cut', async () => {
   const store = new MemoryChunks();
   const old = randomBytes(2 * MiB);
   const base = store.storeFile(old);
   const shorter = old.subarray(0, MiB + 4321);
-  const refs = rechunk(input(base, Buffer.from(shorter), new Map(), shorter.length), store);
+  const refs = await rechunk(input(base, Buffer.from(shorter), new Map(), shorter.length), store);
   assert.deepEqual(store.content(refs), shorter);
 });
 
-test('a file truncated to nothing has no chunks', () => {
+test('a file truncated to nothing has no chunks', async () => {
   const store = new MemoryChunks();
   const base = store.storeFile(randomBytes(MiB));
-  assert.deepEqual(rechunk(input(base, Buffer.alloc(0), new Map(), 0), store), []);
+  assert.deepEqual(await rechunk(input(base, Buffer.alloc(0), new Map(), 0), store), []);
 });
 
-test('a hole is stored as the same all-zero chunk without being scanned, and reads back as zeros', () => {
+test('a hole is stored as the same all-zero chunk without being scanned, and reads back as zeros', async () => {
   const store = new MemoryChunks();
   // 1 byte at 5 MiB + 3: everything before it is a hole
   const data = Buffer.alloc(5 * MiB + 4);
   data[5 * MiB + 3] = 0x58;
-  const refs = rechunk(input([], data, pagesOf(data, [Math.floor((5 * MiB + 3) / PAGE)])), store);
+  const refs = await rechunk(input([], data, pagesOf(data, [Math.floor((5 * MiB + 3) / PAGE)])), store);
   assert.deepEqual(store.content(refs), data);
   const zeroKeys = new Set(refs.slice(0, 4).map((r) => Buffer.from(r.key).toString('hex')));
   assert.equal(zeroKeys.size, 1, 'the hole is one chunk key repeated');

@@ -12,12 +12,19 @@ import type { FlushRequest, FlushReply } from './chunk-pool.js';
 const { dataDir } = workerData as { dataDir: string };
 const { dbs } = openStoreDbs(dataDir);
 
+/**
+ * Chunk bytes handed to LMDB but not yet committed stay in memory; past this many, the worker
+ * waits for the commit before cutting more, which bounds its memory whatever the job's size.
+ */
+const IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+
 async function runFlush(request: FlushRequest): Promise<FlushReply> {
-  const pending: Promise<unknown>[] = [];
+  let pending: Promise<unknown>[] = [];
+  let pendingBytes = 0;
   const storedThisJob = new Set<string>();
   let newChunkCount = 0;
   let newChunkBytes = 0;
-  const chunks = rechunk(request.input, {
+  const chunks = await rechunk(request.input, {
     readChunk(ref) {
       const bytes = dbs.chunks.getBinary(Buffer.from(ref.key));
       if (bytes === undefined)
@@ -32,8 +39,16 @@ async function runFlush(request: FlushRequest): Promise<FlushReply> {
         newChunkCount++;
         newChunkBytes += bytes.length;
         pending.push(dbs.chunks.put(key, bytes));
+        pendingBytes += bytes.length;
       }
       return key;
+    },
+    afterChunk() {
+      if (pendingBytes < IN_FLIGHT_BYTES) return undefined;
+      const committing = Promise.all(pending);
+      pending = [];
+      pendingBytes = 0;
+      return committing.then(() => undefined);
     },
   });
   await Promise.all(pending);

@@ -32,6 +32,8 @@ export interface ChunkIo {
   readChunk(ref: ChunkRef): Uint8Array;
   /** Stores a new chunk's bytes (the callee owns `bytes`); returns its key. */
   storeChunk(bytes: Buffer): Uint8Array;
+  /** Called after each new chunk; may wait (for stored chunks to be committed, to bound memory). */
+  afterChunk?(): Promise<void> | undefined;
 }
 
 interface Range {
@@ -40,7 +42,7 @@ interface Range {
 }
 
 /** The new chunk list of the file. */
-export function rechunk(input: RechunkInput, io: ChunkIo): ChunkRef[] {
+export async function rechunk(input: RechunkInput, io: ChunkIo): Promise<ChunkRef[]> {
   const { base, sizeBytes } = input;
   const stored = new ChunkReader(base, (ref) => io.readChunk(ref));
   const baseStarts = stored.starts;
@@ -106,6 +108,7 @@ export function rechunk(input: RechunkInput, io: ChunkIo): ChunkRef[] {
         out.push(emit(parts, pos - chunkStart, io));
         parts = [];
         chunkStart = pos;
+        await io.afterChunk?.();
         if (resyncsAt()) {
           resynced = true;
           break;
