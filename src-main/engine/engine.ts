@@ -31,6 +31,7 @@ import {
   type VolumeRecord,
 } from './store/format.js';
 import { Store } from './store/store.js';
+import { collectGarbage } from './collect-garbage.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -81,6 +82,10 @@ export class Engine implements Api {
       const workers = options.workerCount ?? Math.min(2, Math.max(1, availableParallelism()));
       const pool = new ChunkPool(dataDir, workers);
       const budget = new DirtyBudget(options.dirtyCapBytes ?? DEFAULT_DIRTY_CAP_BYTES);
+      budget.onTrimmed = () => {
+        collectGarbage();
+        pool.collectGarbage();
+      };
       return new Engine(dataDir, store, pool, budget);
     } catch (error) {
       await unlink(lockPath(dataDir)).catch(() => undefined);

@@ -39,22 +39,46 @@ test('at the cap a writer waits until a stored page is given back', async () => 
   void waiting.then(() => (woke = true));
   await new Promise((r) => setImmediate(r));
   assert.equal(woke, false);
-  budget.givePage(page, true);
+  budget.givePage(page);
   await new Promise((r) => setImmediate(r));
   assert.equal(woke, true);
   assert.equal(budget.totalBytes, PAGE_BYTES);
 });
 
-test('given-back pages are reused, never more than the cap of them kept', () => {
-  const budget = new DirtyBudget(2 * PAGE_BYTES);
-  const pages = [budget.takePage(), budget.takePage(), budget.takePage()];
-  for (const page of pages) budget.givePage(page, true);
+test('given-back pages are reused; a retired page only once reclaimed', () => {
+  const budget = new DirtyBudget(4 * PAGE_BYTES);
+  const pages = [budget.takePage(), budget.takePage()];
+  for (const page of pages) budget.givePage(page);
   assert.equal(budget.totalBytes, 0);
-  const again = [budget.takePage(), budget.takePage(), budget.takePage()];
-  assert.equal(again.filter((p) => pages.includes(p)).length, 2, 'two reused, one new');
-  const held = budget.takePage();
-  budget.givePage(held, false);
-  assert.ok(!([budget.takePage()] as Buffer[]).includes(held), 'a page a worker may still read is not reused');
+  const again = [budget.takePage(), budget.takePage()];
+  assert.deepEqual(
+    again.map((p) => p.byteOffset).sort(),
+    pages.map((p) => p.byteOffset).sort(),
+    'the same memory is handed out again',
+  );
+  const held = again[0]!;
+  budget.retirePage();
+  assert.equal(budget.totalBytes, PAGE_BYTES, 'a retired page no longer counts');
+  const next = budget.takePage();
+  assert.notEqual(next.byteOffset, held.byteOffset, 'a page a worker may still read is not handed out');
+  budget.reclaimPage(held);
+  budget.givePage(next);
+  budget.givePage(again[1]!);
+  assert.equal(budget.totalBytes, 0);
+});
+
+test('page memory is held in slabs and given back to the system when idle', async () => {
+  const { PagePool } = await import('../../src-main/engine/fs/page-pool.js');
+  const pool = new PagePool(PAGE_BYTES, 4 * PAGE_BYTES);
+  const pages = Array.from({ length: 5 }, () => pool.take());
+  assert.equal(pool.allocatedBytes, 8 * PAGE_BYTES, 'two slabs of four pages');
+  pages[0]!.fill(1);
+  assert.equal(pages[1]![0], 0, 'pages do not overlap');
+  for (const page of pages.slice(0, 4)) pool.give(page);
+  assert.equal(pool.trim(), 1, 'the slab with a page in use stays');
+  pool.give(pages[4]!);
+  assert.equal(pool.trim(), 1);
+  assert.equal(pool.allocatedBytes, 0);
 });
 
 test('stats sum dirty memory per volume and list dirty files, largest first', () => {

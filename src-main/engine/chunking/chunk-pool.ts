@@ -71,6 +71,11 @@ export class ChunkPool {
     });
   }
 
+  /** Asks every worker to collect garbage (it frees the page slabs it saw; see collect-garbage). */
+  collectGarbage(): void {
+    for (const { worker } of this.workers) worker.postMessage({ gc: true });
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.workers.map((w) => w.worker.terminate()));

@@ -7,6 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStoreDbs, chunkKeyOf, putManifest } from '../store/store.js';
 import { rechunk } from './rechunk.js';
+import { collectGarbage } from '../collect-garbage.js';
 import type { FlushRequest, FlushReply } from './chunk-pool.js';
 
 const { dataDir } = workerData as { dataDir: string };
@@ -14,13 +15,15 @@ const { dbs } = openStoreDbs(dataDir);
 
 /**
  * Chunk bytes handed to LMDB but not yet committed stay in memory; past this many, the worker
- * waits for the commit before cutting more, which bounds its memory whatever the job's size.
+ * waits for the previous batch's commit before cutting more, which bounds its memory (two
+ * batches) whatever the job's size.
  */
 const IN_FLIGHT_BYTES = 16 * 1024 * 1024;
 
 async function runFlush(request: FlushRequest): Promise<FlushReply> {
   let pending: Promise<unknown>[] = [];
   let pendingBytes = 0;
+  let committing: Promise<void> = Promise.resolve();
   const storedThisJob = new Set<string>();
   let newChunkCount = 0;
   let newChunkBytes = 0;
@@ -45,18 +48,25 @@ async function runFlush(request: FlushRequest): Promise<FlushReply> {
     },
     afterChunk() {
       if (pendingBytes < IN_FLIGHT_BYTES) return undefined;
-      const committing = Promise.all(pending);
+      // Double-buffered: cutting and hashing go on while this batch commits; the worker waits
+      // only for the batch before it.
+      const previous = committing;
+      committing = Promise.all(pending).then(() => undefined);
       pending = [];
       pendingBytes = 0;
-      return committing.then(() => undefined);
+      return previous;
     },
   });
-  await Promise.all(pending);
+  await Promise.all([committing, ...pending]);
   const manifestKey = chunks.length === 0 || !request.input.storeManifest ? null : await putManifest(dbs, chunks);
   return { id: request.id, chunks, manifestKey, newChunkCount, newChunkBytes };
 }
 
-parentPort!.on('message', (request: FlushRequest) => {
+parentPort!.on('message', (request: FlushRequest | { gc: true }) => {
+  if ('gc' in request) {
+    collectGarbage();
+    return;
+  }
   runFlush(request).then(
     (reply) => parentPort!.postMessage(reply),
     (error: unknown) =>

@@ -5,6 +5,8 @@
  * and the engine's memory stays near the cap however fast a program writes.
  */
 
+import { PagePool } from './page-pool.js';
+
 export interface DirtyFile {
   readonly volumeName: string;
   /** Where the file was opened (for display; a hard-linked file has several names). */
@@ -26,18 +28,28 @@ export const DEFAULT_DIRTY_CAP_BYTES = 256 * 1024 * 1024;
 /** Dirty data is held in pages of this size: one per 128 KiB FUSE write (big_writes). */
 export const PAGE_BYTES = 128 * 1024;
 
+/** Page memory comes in slabs of this size (see PagePool). */
+const SLAB_BYTES = 64 * 1024 * 1024;
+const TRIM_AFTER_IDLE_MS = 5000;
+
 export class DirtyBudget {
   private total = 0;
   private readonly files = new Set<DirtyFile>();
   private waiters: (() => void)[] = [];
-  /**
-   * Pages given back, for reuse. Freed pages are not left to the garbage collector: under a steady
-   * write the engine's memory would then grow far past the cap before a collection (measured: 1.7
-   * GiB of anonymous memory writing 4 GiB under a 256 MiB cap).
-   */
-  private readonly freePages: Buffer[] = [];
+  private readonly pool: PagePool;
+  private trimTimer: NodeJS.Timeout | null = null;
 
-  constructor(readonly capBytes: number = DEFAULT_DIRTY_CAP_BYTES) {}
+  /** Called after idle page memory was dropped (the engine collects garbage in every thread). */
+  onTrimmed: () => void = () => undefined;
+
+  constructor(readonly capBytes: number = DEFAULT_DIRTY_CAP_BYTES) {
+    this.pool = new PagePool(PAGE_BYTES, Math.min(SLAB_BYTES, capBytes));
+  }
+
+  /** Bytes of page memory the engine holds (in use or kept for reuse). */
+  get poolBytes(): number {
+    return this.pool.allocatedBytes;
+  }
 
   get totalBytes(): number {
     return this.total;
@@ -53,16 +65,27 @@ export class DirtyBudget {
 
   /** A page for dirty data, counted against the cap. Its bytes are not zeroed. */
   takePage(): Buffer {
-    // Shared memory: a chunk worker reads a page being stored without a copy.
-    const page = this.freePages.pop() ?? Buffer.from(new SharedArrayBuffer(PAGE_BYTES));
+    const page = this.pool.take();
     this.add(PAGE_BYTES);
     return page;
   }
 
-  /** Gives a page back; `reusable` only when no chunk worker can still be reading it. */
-  givePage(page: Buffer, reusable: boolean): void {
+  /** Gives a page back for reuse (no chunk worker may still be reading it). */
+  givePage(page: Buffer): void {
     this.release(PAGE_BYTES);
-    if (reusable && (this.freePages.length + 1) * PAGE_BYTES <= this.capBytes) this.freePages.push(page);
+    this.pool.give(page);
+  }
+
+  /**
+   * Stops counting a page a chunk worker may still be reading (its file was truncated or deleted
+   * during a flush); `reclaimPage` returns it to the pool once the worker has answered.
+   */
+  retirePage(): void {
+    this.release(PAGE_BYTES);
+  }
+
+  reclaimPage(page: Buffer): void {
+    this.pool.give(page);
   }
 
   private add(bytes: number): void {
@@ -72,6 +95,14 @@ export class DirtyBudget {
 
   private release(bytes: number): void {
     this.total -= bytes;
+    if (this.total === 0 && !this.trimTimer) {
+      // Idle: give the page memory back to the system a little later (a write may follow).
+      this.trimTimer = setTimeout(() => {
+        this.trimTimer = null;
+        if (this.total === 0 && this.pool.trim() > 0) this.onTrimmed();
+      }, TRIM_AFTER_IDLE_MS);
+      this.trimTimer.unref();
+    }
     if (this.total < this.capBytes && this.waiters.length > 0) {
       const waiters = this.waiters;
       this.waiters = [];

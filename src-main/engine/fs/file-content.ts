@@ -62,6 +62,8 @@ export class FileContent implements DirtyFile {
   /** Changes up to this one are recorded: manifest and inode committed. */
   private recordedSeq = 0;
   private lastError: Error | null = null;
+  /** Pages dropped while a chunk worker may still read them; back to the pool when it answers. */
+  private retired: Buffer[] = [];
 
   constructor(
     readonly volumeName: string,
@@ -259,10 +261,14 @@ export class FileContent implements DirtyFile {
         // Nothing was lost: the frozen pages become live again, under any written since.
         for (const [index, page] of this.frozen) {
           if (!this.pages.has(index)) this.pages.set(index, page);
-          else this.deps.budget.givePage(page, true);
+          else this.deps.budget.givePage(page);
         }
         this.frozen = new Map();
         throw error;
+      } finally {
+        // The worker has answered (or failed): pages dropped meanwhile can be reused.
+        for (const page of this.retired) this.deps.budget.reclaimPage(page);
+        this.retired = [];
       }
     })();
     return this.track(run).then(() => {
@@ -290,7 +296,13 @@ export class FileContent implements DirtyFile {
 
   private dropPage(map: Map<number, Buffer>, index: number, reusable: boolean): void {
     const page = map.get(index);
-    if (page && map.delete(index)) this.deps.budget.givePage(page, reusable);
+    if (!page || !map.delete(index)) return;
+    if (reusable) {
+      this.deps.budget.givePage(page);
+    } else {
+      this.deps.budget.retirePage();
+      this.retired.push(page);
+    }
   }
 
   /** Copies base bytes [at, end) (zeros past the base limit); returns where it stopped. */
