@@ -51,41 +51,33 @@ export class CutFinder {
    * or -1 when the whole range was consumed without one (the chunk continues).
    */
   next(data: Uint8Array, from: number, to: number): number {
+    // The loops advance `i` only; `n` (bytes of this chunk) is derived from it: n = i - base.
+    const base = from - this.chunkBytes;
     let i = from;
-    let n = this.chunkBytes;
     let h = this.hash;
     const gear = GEAR;
     // Bytes before the hash window of the minimum size are skipped: no cut can fall there.
-    const skipTo = CHUNK_MIN_BYTES - HASH_WINDOW_BYTES;
-    if (n < skipTo) {
-      const skip = Math.min(skipTo - n, to - i);
-      i += skip;
-      n += skip;
+    const hashFrom = base + CHUNK_MIN_BYTES - HASH_WINDOW_BYTES;
+    if (i < hashFrom) {
+      i = Math.min(hashFrom, to);
       h = 0;
     }
-    while (i < to && n < CHUNK_MIN_BYTES) {
-      h = ((h << 1) + gear[data[i]!]!) | 0;
-      i++;
-      n++;
-    }
-    // First check at n === CHUNK_MIN_BYTES (a chunk may end exactly at the minimum).
-    if (n === CHUNK_MIN_BYTES && i <= to && n > this.chunkBytes && (h & MASK_STRICT) === 0) {
-      return this.cut(i);
-    }
-    while (i < to && n < CHUNK_AVG_BYTES) {
-      h = ((h << 1) + gear[data[i]!]!) | 0;
-      i++;
-      n++;
+    const minEnd = Math.min(to, base + CHUNK_MIN_BYTES);
+    for (; i < minEnd; i++) h = ((h << 1) + gear[data[i]!]!) | 0;
+    // First check at exactly the minimum size (a chunk may end there), once.
+    if (i === base + CHUNK_MIN_BYTES && from < i && (h & MASK_STRICT) === 0) return this.cut(i);
+    const strictEnd = Math.min(to, base + CHUNK_AVG_BYTES);
+    for (; i < strictEnd;) {
+      h = ((h << 1) + gear[data[i++]!]!) | 0;
       if ((h & MASK_STRICT) === 0) return this.cut(i);
     }
-    while (i < to && n < CHUNK_MAX_BYTES) {
-      h = ((h << 1) + gear[data[i]!]!) | 0;
-      i++;
-      n++;
+    const looseEnd = Math.min(to, base + CHUNK_MAX_BYTES);
+    for (; i < looseEnd;) {
+      h = ((h << 1) + gear[data[i++]!]!) | 0;
       if ((h & MASK_LOOSE) === 0) return this.cut(i);
     }
-    if (n >= CHUNK_MAX_BYTES) return this.cut(i);
-    this.chunkBytes = n;
+    if (i - base >= CHUNK_MAX_BYTES) return this.cut(i);
+    this.chunkBytes = i - base;
     this.hash = h;
     return -1;
   }
