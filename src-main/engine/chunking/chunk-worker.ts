@@ -16,9 +16,11 @@ const { dbs } = openStoreDbs(dataDir);
 /**
  * Chunk bytes handed to LMDB but not yet committed stay in memory; past this many, the worker
  * waits for the previous batch's commit before cutting more, which bounds its memory (two
- * batches) whatever the job's size.
+ * batches) whatever the job's size. Measured writing 2 GiB: 4 MiB batches kept peak anonymous
+ * memory ~60 MiB lower than 16 MiB batches (and LMDB's resident map half as large), at the same
+ * throughput.
  */
-const IN_FLIGHT_BYTES = 16 * 1024 * 1024;
+const IN_FLIGHT_BYTES = 4 * 1024 * 1024;
 
 async function runFlush(request: FlushRequest): Promise<FlushReply> {
   let pending: Promise<unknown>[] = [];
