@@ -676,3 +676,32 @@ test('identical content written twice (two names, two volumes) adds no chunks', 
   );
   assert.equal(new Set(sums).size, 1);
 });
+
+test('two stored files read in alternation each return their own bytes', async () => {
+  const dir = await scratch('alternate');
+  const local = await harness.dir(uniqueName('local'));
+  const a = randomBytes(3 * 1024 * 1024 + 777);
+  const b = randomBytes(2 * 1024 * 1024 + 99);
+  await writeFile(join(local, 'a'), a);
+  await writeFile(join(local, 'b'), b);
+  await ok(`cp ${q(join(local, 'a'))} ${q(join(local, 'b'))} .`, dir);
+  const result = await py<{ a: string; b: string }>(
+    `
+    import hashlib
+    fa, fb = open('a', 'rb'), open('b', 'rb')
+    ha, hb = hashlib.sha256(), hashlib.sha256()
+    while True:
+        x, y = fa.read(50000), fb.read(70000)
+        if not x and not y:
+            break
+        ha.update(x)
+        hb.update(y)
+    out({'a': ha.hexdigest(), 'b': hb.hexdigest()})
+    `,
+    dir,
+  );
+  assert.deepEqual(result, {
+    a: createHash('sha256').update(a).digest('hex'),
+    b: createHash('sha256').update(b).digest('hex'),
+  });
+});

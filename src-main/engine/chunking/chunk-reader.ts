@@ -7,6 +7,29 @@ import type { ChunkRef } from '../store/format.js';
 /** How far ahead a forward read brings chunks into memory (~2 MiB at the average chunk size). */
 const PREFETCH_CHUNKS = 8;
 
+/**
+ * A buffer that several readers take turns to read chunks into, so a read does not allocate (and
+ * fault in) fresh memory for every chunk. The last reader to use it owns what it holds.
+ */
+export interface ReadScratch {
+  buffer: Buffer;
+  owner: ChunkReader | null;
+}
+
+/** Reads a chunk's bytes; with `into`, it may copy them there and return a view of it. */
+export type ReadChunk = (ref: ChunkRef, into?: Buffer) => Uint8Array;
+
+export interface ChunkReaderOptions {
+  /**
+   * Asked to bring the next chunks into memory in the background as a read moves forward, so a
+   * sequential read of cold data does not wait on the disk chunk by chunk on the thread that
+   * serves the mount.
+   */
+  prefetch?: (refs: ChunkRef[]) => void;
+  /** Only for readers whose callers copy the bytes out at once (never keep views of them). */
+  scratch?: ReadScratch;
+}
+
 export class ChunkReader {
   /** Offset in the file where each chunk starts. */
   readonly starts: number[];
@@ -15,15 +38,10 @@ export class ChunkReader {
   private cachedBytes: Uint8Array | null = null;
   private prefetchedTo = 0;
 
-  /**
-   * `prefetch`, when given, is asked to bring the next chunks into memory in the background as a
-   * read moves forward, so a sequential read of cold data does not wait on the disk chunk by chunk
-   * on the thread that serves the mount.
-   */
   constructor(
     readonly chunks: readonly ChunkRef[],
-    private readonly readChunk: (ref: ChunkRef) => Uint8Array,
-    private readonly prefetch?: (refs: ChunkRef[]) => void,
+    private readonly readChunk: ReadChunk,
+    private readonly options: ChunkReaderOptions = {},
   ) {
     this.starts = new Array(chunks.length);
     let at = 0;
@@ -42,14 +60,16 @@ export class ChunkReader {
   /** The chunk holding `offset` (< sizeBytes): its bytes and its start in the file. */
   chunkAt(offset: number): { bytes: Uint8Array; start: number } {
     const index = this.indexAt(offset);
-    if (index !== this.cachedIndex || !this.cachedBytes) {
-      if (this.prefetch && index + 1 >= this.prefetchedTo - PREFETCH_CHUNKS / 2) {
+    const { prefetch, scratch } = this.options;
+    if (index !== this.cachedIndex || !this.cachedBytes || (scratch && scratch.owner !== this)) {
+      if (prefetch && index + 1 >= this.prefetchedTo - PREFETCH_CHUNKS / 2) {
         const from = Math.max(index + 1, this.prefetchedTo);
         const to = Math.min(this.chunks.length, index + 1 + PREFETCH_CHUNKS);
-        if (to > from) this.prefetch(this.chunks.slice(from, to) as ChunkRef[]);
+        if (to > from) prefetch(this.chunks.slice(from, to) as ChunkRef[]);
         this.prefetchedTo = Math.max(this.prefetchedTo, to);
       }
-      this.cachedBytes = this.readChunk(this.chunks[index]!);
+      if (scratch) scratch.owner = this;
+      this.cachedBytes = this.readChunk(this.chunks[index]!, scratch?.buffer);
       this.cachedIndex = index;
     }
     return { bytes: this.cachedBytes, start: this.starts[index]! };

@@ -9,7 +9,7 @@
  * Terms: see ../chunking/rechunk.ts (base, base limit, page).
  */
 import type { ChunkPool } from '../chunking/chunk-pool.js';
-import { ChunkReader } from '../chunking/chunk-reader.js';
+import { ChunkReader, type ReadChunk, type ReadScratch } from '../chunking/chunk-reader.js';
 import { CHUNK_MIN_BYTES } from '../../common/chunker.js';
 import type { ChunkRef } from '../store/format.js';
 import { PAGE_BYTES, type DirtyBudget, type DirtyFile } from './dirty-budget.js';
@@ -34,9 +34,11 @@ export interface StoredContent {
 export interface ContentDeps {
   pool: ChunkPool;
   budget: DirtyBudget;
-  readChunk(ref: ChunkRef): Buffer;
+  readChunk: ReadChunk;
   /** Brings chunks into memory in the background (a read is coming). */
   prefetchChunks(refs: ChunkRef[]): void;
+  /** Shared by the files of a volume: reads copy out of it at once. */
+  readScratch: ReadScratch;
   /** Stores a manifest; resolves with its key once committed. */
   storeManifest(chunks: ChunkRef[]): Promise<Uint8Array>;
   /** Stores a small file's one chunk and its manifest with the inode's next commit; returns the keys. */
@@ -71,7 +73,7 @@ export class FileContent implements DirtyFile {
     stored: StoredContent,
     private readonly deps: ContentDeps,
   ) {
-    this.base = new ChunkReader(stored.chunks, deps.readChunk, deps.prefetchChunks);
+    this.base = this.readerOf(stored.chunks);
     this.baseLimit = this.base.sizeBytes;
     this.size = stored.sizeBytes;
     deps.budget.track(this);
@@ -176,7 +178,7 @@ export class FileContent implements DirtyFile {
     if (this.changeSeq === seq) {
       for (const index of [...this.pages.keys()]) this.dropPage(this.pages, index, true);
     }
-    this.base = new ChunkReader(content.chunks, this.deps.readChunk, this.deps.prefetchChunks);
+    this.base = this.readerOf(content.chunks);
     // Truncation while the commit ran invalidates the stored bytes past the lowest size.
     this.baseLimit = Math.min(sizeBytes, this.lowestSizeDuringFlush);
     this.storedSeq = Math.max(this.storedSeq, seq);
@@ -251,7 +253,7 @@ export class FileContent implements DirtyFile {
           await this.deps.onStored({ manifestKey: reply.manifestKey, chunks: reply.chunks, sizeBytes: sizeAtStart });
           this.recordedSeq = seq;
         }
-        this.base = new ChunkReader(reply.chunks, this.deps.readChunk, this.deps.prefetchChunks);
+        this.base = this.readerOf(reply.chunks);
         // Truncation while the flush ran invalidates the stored bytes past the lowest size.
         this.baseLimit = Math.min(this.base.sizeBytes, this.lowestSizeDuringFlush);
         // The worker has answered: it reads these pages no more.
@@ -273,6 +275,15 @@ export class FileContent implements DirtyFile {
     })();
     return this.track(run).then(() => {
       if (this.pages.size * PAGE_BYTES >= EARLY_FLUSH_FILE_BYTES) this.startEarlyFlush();
+    });
+  }
+
+  private readerOf(chunks: readonly ChunkRef[]): ChunkReader {
+    // Every read of the base copies out at once (into FUSE's buffer or a page): the shared
+    // scratch buffer is safe here.
+    return new ChunkReader(chunks, this.deps.readChunk, {
+      prefetch: this.deps.prefetchChunks,
+      scratch: this.deps.readScratch,
     });
   }
 

@@ -15,6 +15,8 @@
 import { statfsSync } from 'node:fs';
 import { FsError } from '../../common/errors.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
+import type { ReadScratch } from '../chunking/chunk-reader.js';
+import { CHUNK_MAX_BYTES } from '../../common/chunker.js';
 import { ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
 import { chunkKeyOf, putManifest, type Store } from '../store/store.js';
 import type { DirtyBudget } from './dirty-budget.js';
@@ -84,6 +86,7 @@ const isFile = (inode: Inode) => (inode.mode & S_IFMT) === S_IFREG;
 export class VolumeFs {
   readonly meta: VolumeMeta;
   private readonly handles = new Map<number, Handle>();
+  private readonly readScratch: ReadScratch = { buffer: Buffer.allocUnsafe(CHUNK_MAX_BYTES), owner: null };
   private nextFh = 1;
 
   constructor(
@@ -499,8 +502,9 @@ export class VolumeFs {
     return new FileContent(this.volumeName, path, stored, {
       pool: this.deps.pool,
       budget: this.deps.budget,
-      readChunk: (ref) => {
-        const bytes = this.deps.store.getChunk(ref.key);
+      readScratch: this.readScratch,
+      readChunk: (ref, into) => {
+        const bytes = this.deps.store.getChunk(ref.key, into);
         if (!bytes) throw new FsError('EIO', `chunk ${Buffer.from(ref.key).toString('hex')} is missing`);
         return bytes;
       },

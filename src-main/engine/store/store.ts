@@ -101,9 +101,16 @@ export class Store {
     }
   }
 
-  /** A copy of a stored chunk, or undefined. */
-  getChunk(key: Uint8Array): Buffer | undefined {
-    return getCopy(this.dbs.chunks, key);
+  /** A stored chunk, or undefined: copied into `into` (a view of it is returned) or a new buffer. */
+  getChunk(key: Uint8Array, into?: Buffer): Buffer | undefined {
+    if (!into) return getCopy(this.dbs.chunks, key);
+    // Valid only until the next get: copied out at once.
+    const found = this.dbs.chunks.getBinaryFast(Buffer.from(key.buffer, key.byteOffset, key.byteLength));
+    if (found === undefined) return undefined;
+    const sizeBytes = found.length;
+    if (sizeBytes > into.length) return Buffer.from(found.subarray(0, sizeBytes));
+    into.set(found.subarray(0, sizeBytes));
+    return into.subarray(0, sizeBytes);
   }
 
   /** Brings chunks into memory on another thread, so reading them next does not wait on the disk. */
