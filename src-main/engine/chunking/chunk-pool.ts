@@ -29,46 +29,68 @@ interface FlushFailure {
 
 interface PoolWorker {
   worker: Worker;
-  busy: number;
+  /** Jobs sent to this worker and not answered yet. */
+  jobs: Set<number>;
+}
+
+interface Waiter {
+  resolve: (reply: FlushReply) => void;
+  reject: (error: Error) => void;
 }
 
 export class ChunkPool {
   private readonly workers: PoolWorker[] = [];
-  private readonly waiting = new Map<number, { resolve: (r: FlushReply) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<number, Waiter>();
   private nextId = 1;
   private closed = false;
 
-  constructor(dataDir: string, size: number) {
-    for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: { dataDir } });
-      const entry: PoolWorker = { worker, busy: 0 };
-      worker.on('message', (reply: FlushReply | FlushFailure) => {
-        entry.busy--;
-        const waiter = this.waiting.get(reply.id);
-        if (!waiter) return;
-        this.waiting.delete(reply.id);
-        if ('error' in reply) waiter.reject(new Error(reply.error));
-        else waiter.resolve(reply);
-      });
-      worker.on('error', (error) => {
-        // A worker that dies fails every job in flight; the files keep their dirty pages.
-        for (const waiter of this.waiting.values()) waiter.reject(error);
-        this.waiting.clear();
-      });
-      worker.unref();
-      this.workers.push(entry);
-    }
+  constructor(
+    private readonly dataDir: string,
+    size: number,
+  ) {
+    for (let i = 0; i < size; i++) this.workers.push(this.startWorker());
   }
 
   flush(input: FlushRequest['input']): Promise<FlushReply> {
     if (this.closed) return Promise.reject(new Error('the chunk workers are stopped'));
-    const entry = this.workers.reduce((best, w) => (w.busy < best.busy ? w : best));
+    const entry = this.workers.reduce((best, w) => (w.jobs.size < best.jobs.size ? w : best));
     const id = this.nextId++;
-    entry.busy++;
+    entry.jobs.add(id);
+    // A job in flight keeps the process alive; an idle worker does not.
+    entry.worker.ref();
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       entry.worker.postMessage({ id, input } satisfies FlushRequest);
     });
+  }
+
+  private startWorker(): PoolWorker {
+    const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: { dataDir: this.dataDir } });
+    const entry: PoolWorker = { worker, jobs: new Set() };
+    worker.on('message', (reply: FlushReply | FlushFailure) => {
+      entry.jobs.delete(reply.id);
+      if (entry.jobs.size === 0) worker.unref();
+      const waiter = this.waiting.get(reply.id);
+      if (!waiter) return;
+      this.waiting.delete(reply.id);
+      if ('error' in reply) waiter.reject(new Error(reply.error));
+      else waiter.resolve(reply);
+    });
+    worker.on('error', (error) => console.error('bazil: a chunk worker failed:', error));
+    worker.on('exit', (code) => {
+      // Its jobs fail (their files keep their dirty pages, and the next flush tries again), and a
+      // new worker takes its place, unless the pool is closing.
+      const failure = new Error(`a chunk worker stopped (exit code ${code}); the data stays in memory, try again`);
+      for (const id of entry.jobs) {
+        this.waiting.get(id)?.reject(failure);
+        this.waiting.delete(id);
+      }
+      entry.jobs.clear();
+      const slot = this.workers.indexOf(entry);
+      if (!this.closed && slot >= 0) this.workers[slot] = this.startWorker();
+    });
+    worker.unref();
+    return entry;
   }
 
   /** Asks every worker to collect garbage (it frees the page slabs it saw; see collect-garbage). */

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { ChunkPool } from '../../src-main/engine/chunking/chunk-pool.js';
+import { Store } from '../../src-main/engine/store/store.js';
+
+const PAGE = 128 * 1024;
+const dirs: string[] = [];
+after(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+function job(sizeBytes: number) {
+  const pages = new Map<number, Uint8Array>();
+  for (let i = 0; i * PAGE < sizeBytes; i++) {
+    const page = new Uint8Array(new SharedArrayBuffer(PAGE));
+    page.set(randomBytes(PAGE));
+    pages.set(i, page);
+  }
+  return { base: [], baseLimitBytes: 0, sizeBytes, pageBytes: PAGE, pages, storeManifest: true };
+}
+
+test('a flush stores its chunks and manifest in the store before it answers', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'bazil-pool-'));
+  dirs.push(dir);
+  const store = new Store(dir);
+  const pool = new ChunkPool(dir, 1);
+  const reply = await pool.flush(job(3 * 1024 * 1024));
+  assert.ok(reply.manifestKey);
+  assert.equal(
+    reply.chunks.reduce((n, c) => n + c.sizeBytes, 0),
+    3 * 1024 * 1024,
+  );
+  for (const chunk of reply.chunks) assert.equal(store.getChunk(chunk.key)?.length, chunk.sizeBytes);
+  assert.equal(store.getManifest(reply.manifestKey).length, reply.chunks.length);
+  await pool.close();
+  await store.close();
+});
+
+test('a worker that dies fails its jobs, and a new worker takes the next ones', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'bazil-pool-'));
+  dirs.push(dir);
+  const pool = new ChunkPool(dir, 1);
+  const inFlight = pool.flush(job(64 * 1024 * 1024));
+  const worker = (pool as unknown as { workers: { worker: { terminate(): Promise<number> } }[] }).workers[0]!;
+  await worker.worker.terminate();
+  await assert.rejects(inFlight, /a chunk worker stopped .* the data stays in memory/);
+  const reply = await pool.flush(job(1024 * 1024));
+  assert.equal(
+    reply.chunks.reduce((n, c) => n + c.sizeBytes, 0),
+    1024 * 1024,
+  );
+  await pool.close();
+});
