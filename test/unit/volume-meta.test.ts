@@ -95,3 +95,31 @@ test('orphans left by a crash are swept at the next mount', async () => {
   assert.equal([...store.dbs.orphans.getKeys({})].length, 0);
   await store.close();
 });
+
+test('a batch that fails to commit is written again later, and nothing is lost', async () => {
+  const { store, meta } = await openVolume();
+  const env = store.env as unknown as { transaction: (cb: () => void) => Promise<unknown> };
+  const transaction = env.transaction.bind(env);
+  let failures = 1;
+  env.transaction = (cb) => (failures-- > 0 ? Promise.reject(new Error('MDB_MAP_FULL (test)')) : transaction(cb));
+  const originalError = console.error;
+  console.error = () => undefined;
+  try {
+    const ino = meta.allocateIno();
+    meta.addInode(inode(ino, 0o100644));
+    meta.setEntry(ROOT_INO, 'kept', ino);
+    await assert.rejects(meta.committed(), /MDB_MAP_FULL \(test\)/, 'close and fsync report the failure');
+    assert.equal([...store.dbs.dirents.getKeys({})].length, 0);
+    // The retry (after 500 ms) writes the same changes.
+    await new Promise((r) => setTimeout(r, 700));
+    await meta.committed();
+    assert.deepEqual(
+      [...store.dbs.dirents.getKeys({})].map((k) => (k as Buffer).subarray(12).toString()),
+      ['kept'],
+    );
+    assert.equal(store.dbs.inodes.get(inodeKey(1, ino)) !== undefined, true);
+  } finally {
+    console.error = originalError;
+    await store.close();
+  }
+});

@@ -34,6 +34,10 @@ export interface Inode extends InodeRecord {
   content: FileContent | null;
 }
 
+/** After a failed batch, the next try waits this long, doubling up to LAST_RETRY_MS. */
+const FIRST_RETRY_MS = 500;
+const LAST_RETRY_MS = 30_000;
+
 /** A new inode owned by the user running the engine, all its times now. */
 export function newInode(ino: number, mode: number, nlink: number): Inode {
   const now = nowNs();
@@ -68,6 +72,7 @@ export class VolumeMeta {
   private batch: Promise<void> | null = null;
   private lastCommit: Promise<void> = Promise.resolve();
   private writeError: Error | null = null;
+  private retryDelayMs = FIRST_RETRY_MS;
 
   constructor(
     private readonly store: Store,
@@ -164,7 +169,6 @@ export class VolumeMeta {
 
   /** Resolves when every change made so far is committed to LMDB. */
   async committed(): Promise<void> {
-    if (this.writeError) throw this.writeError;
     await (this.batch ?? this.lastCommit);
     if (this.writeError) throw this.writeError;
   }
@@ -229,10 +233,29 @@ export class VolumeMeta {
       .then(
         () => {
           for (const { ino, value } of inodeWrites) if (!value) this.dropped.delete(ino);
+          this.writeError = null;
+          this.retryDelayMs = FIRST_RETRY_MS;
         },
         (error: unknown) => {
-          // The engine keeps serving from memory; every later close and fsync reports this.
+          // Nothing is lost: the batch's changes go back in the queue (under any newer ones) and
+          // are written again later, while the engine serves from memory. Until a batch commits,
+          // every close and fsync reports the error (a full disk, say) to the program.
           this.writeError = error instanceof Error ? error : new Error(String(error));
+          console.error(
+            `bazil: writing volume "${this.volume.name}" metadata failed, retrying:`,
+            this.writeError.message,
+          );
+          for (const ino of inodes) this.pendingInodes.add(ino);
+          for (const entry of dirents) {
+            const key = `${entry.dir}/${entry.name}`;
+            if (!this.pendingDirents.has(key)) this.pendingDirents.set(key, entry);
+          }
+          for (const [ino, orphan] of orphans) if (!this.pendingOrphans.has(ino)) this.pendingOrphans.set(ino, orphan);
+          this.pendingBlobs = [...blobs, ...this.pendingBlobs];
+          if (volume) this.volumeDirty = true;
+          const retry = setTimeout(() => this.schedule(), this.retryDelayMs);
+          retry.unref();
+          this.retryDelayMs = Math.min(this.retryDelayMs * 2, LAST_RETRY_MS);
         },
       );
     this.lastCommit = commit;
