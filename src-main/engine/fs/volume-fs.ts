@@ -399,11 +399,9 @@ export class VolumeFs {
 
   /** Stores every dirty file of this volume (unmount, engine stop). */
   async flushAll(): Promise<void> {
+    // Every file with content in memory: open ones, and closed ones whose store failed earlier.
     const files: Promise<void>[] = [];
-    for (const handle of this.handles.values()) {
-      const content = this.meta.inode(handle.ino)?.content;
-      if (content) files.push(content.flush());
-    }
+    for (const inode of this.meta.loaded()) if (inode.content?.isDirty) files.push(inode.content.flush());
     await Promise.all(files);
     await this.meta.committed();
   }

@@ -92,6 +92,11 @@ export class VolumeMeta {
     return inode;
   }
 
+  /** The inodes in memory (among them every open or dirty file). */
+  loaded(): IterableIterator<Inode> {
+    return this.inodes.values();
+  }
+
   /** The entries of a directory, name to inode number (loaded once, then kept in memory). */
   entries(dirIno: number): Map<string, number> {
     let entries = this.dirs.get(dirIno);
