@@ -127,6 +127,7 @@ function opsFor(fs: VolumeFs): Record<string, unknown> {
     },
     flush: (path: string | null, fd: number, cb: Callback) => serve(cb, () => fs.flush(path, fd)),
     fsync: (path: string | null, _datasync: number, fd: number, cb: Callback) => serve(cb, () => fs.fsync(path, fd)),
+    fsyncdir: (path: string, _datasync: number, _fd: number, cb: Callback) => serve(cb, () => fs.fsyncdir(path)),
     release: (path: string | null, fd: number, cb: Callback) => serve(cb, () => fs.release(path, fd)),
     truncate: (path: string, size: number, cb: Callback) => serve(cb, () => fs.truncate(path, size)),
     ftruncate: (path: string | null, fd: number, size: number, cb: Callback) =>

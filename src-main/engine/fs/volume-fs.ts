@@ -378,6 +378,17 @@ export class VolumeFs {
     await this.deps.store.syncToDisk();
   }
 
+  /**
+   * fsync(2) of a directory: every change to names so far (a rename a program wants durable,
+   * say) is committed and synced to the disk. Without this op FUSE answers such an fsync with
+   * success and nothing done.
+   */
+  async fsyncdir(path: string): Promise<void> {
+    this.resolve(path);
+    await this.meta.committed();
+    await this.deps.store.syncToDisk();
+  }
+
   async release(path: string | null, fh: number): Promise<void> {
     const inode = this.handleInode(path, fh);
     this.handles.delete(fh);
