@@ -15,7 +15,8 @@ import { connectToEngine } from './engine-connection.js';
 const USAGE = `usage: bazil [--data-dir DIR] COMMAND
 
   daemon [--dirty-cap-mib N]   run the engine in the foreground
-  daemon stop                  store dirty data, unmount every volume, stop the engine
+  daemon stop [--force]        store dirty data, unmount every volume, stop the engine
+                               (--force: even when a program uses a volume)
   start                        run the engine with volume "home" mounted at ~/Bazil (npm start)
   volume create NAME           create a volume
   volume list [--json]         list volumes and where they are mounted
@@ -31,12 +32,13 @@ class UsageError extends Error {}
 interface Parsed {
   dataDir: string;
   json: boolean;
+  force: boolean;
   dirtyCapMib: number | null;
   words: string[];
 }
 
 function parse(argv: string[]): Parsed {
-  const parsed: Parsed = { dataDir: defaultDataDir(), json: false, dirtyCapMib: null, words: [] };
+  const parsed: Parsed = { dataDir: defaultDataDir(), json: false, force: false, dirtyCapMib: null, words: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--data-dir') {
@@ -47,6 +49,8 @@ function parse(argv: string[]): Parsed {
       parsed.dataDir = resolve(arg.slice('--data-dir='.length));
     } else if (arg === '--json') {
       parsed.json = true;
+    } else if (arg === '--force') {
+      parsed.force = true;
     } else if (arg === '--dirty-cap-mib') {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 8)
@@ -94,11 +98,12 @@ async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promis
     ...(parsed.dirtyCapMib ? { dirtyCapBytes: parsed.dirtyCapMib * MiB } : {}),
   });
   let stopping = false;
+  /** Signals (logout, shutdown, Ctrl-C) stop the engine even with a volume in use. */
   const stop = () => {
     if (stopping) return;
     stopping = true;
     server.close();
-    engine.stop().then(
+    engine.stop({ force: true }).then(
       () => process.exit(0),
       (error: unknown) => {
         console.error('bazil: engine stopped with an error:', error);
@@ -138,8 +143,8 @@ async function main(argv: string[]): Promise<void> {
   try {
     switch (command) {
       case 'daemon':
-        expectWords(rest, 1, 'daemon stop');
-        await client.call('stop', {});
+        expectWords(rest, 1, 'daemon stop [--force]');
+        await client.call('stop', parsed.force ? { force: true } : {});
         console.log('bazil: engine stopped');
         return;
       case 'volume': {

@@ -30,12 +30,13 @@ export interface Api {
   mount(args: { name: string; mountpoint: string }): Promise<VolumeInfo>;
   unmount(args: { name: string }): Promise<void>;
   stats(args: Record<string, never>): Promise<StatsResult>;
-  stop(args: Record<string, never>): Promise<void>;
+  stop(args: { force?: boolean }): Promise<void>;
 }
 
 export type MethodName = keyof Api;
 
-type Field = 'string';
+/** A field's type; a trailing `?` makes it optional. */
+type Field = 'string' | 'boolean?';
 const METHODS: { [M in MethodName]: Record<string, Field> } = {
   volumeCreate: { name: 'string' },
   volumeList: {},
@@ -43,7 +44,7 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   mount: { name: 'string', mountpoint: 'string' },
   unmount: { name: 'string' },
   stats: {},
-  stop: {},
+  stop: { force: 'boolean?' },
 };
 
 export function isMethodName(name: unknown): name is MethodName {
@@ -57,7 +58,10 @@ export function validateArgs<M extends MethodName>(method: M, args: unknown): Pa
     throw new BazilError('EINVAL', `${method}: arguments must be an object`);
   }
   const record = args as Record<string, unknown>;
-  for (const [field, type] of Object.entries(shape)) {
+  for (const [field, declared] of Object.entries(shape)) {
+    const optional = declared.endsWith('?');
+    const type = optional ? declared.slice(0, -1) : declared;
+    if (optional && record[field] === undefined) continue;
     if (typeof record[field] !== type) throw new BazilError('EINVAL', `${method}: "${field}" must be a ${type}`);
   }
   for (const field of Object.keys(record)) {

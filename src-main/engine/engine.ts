@@ -173,7 +173,7 @@ export class Engine implements Api {
     try {
       await mounted.mount.unmount();
     } catch (error) {
-      if (/busy/i.test((error as Error).message)) {
+      if (isBusy(error)) {
         throw new BazilError(
           'EBUSY',
           `volume "${name}" is in use at ${mounted.mount.mountpoint} (a program has a file or directory open there; \`fuser -vm ${mounted.mount.mountpoint}\` shows which); close it and try again`,
@@ -189,23 +189,35 @@ export class Engine implements Api {
     return { ...this.store.stats(), dirty: this.budget.stats() };
   }
 
-  /** Stores every dirty file, unmounts every volume, closes the store and frees the data dir. */
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      clearInterval(this.syncTimer);
-      const failures: string[] = [];
-      for (const [name, mounted] of this.mounts) {
-        try {
-          await mounted.mount.unmount();
-          this.mounts.delete(name);
-        } catch (error) {
-          failures.push(`${name}: ${(error as Error).message}`);
-        }
+  /**
+   * Stores every dirty file, unmounts every volume, closes the store and frees the data dir. A
+   * volume a program still uses is not pulled from under it: the engine keeps running and says
+   * which, unless `force`, which detaches such a mount (its programs then get errors).
+   */
+  async stop({ force = false }: { force?: boolean } = {}): Promise<void> {
+    if (this.stopping) return this.stopping;
+    const busy: string[] = [];
+    for (const [name, mounted] of [...this.mounts]) {
+      try {
+        await mounted.mount.unmount({ detachIfBusy: force });
+        this.mounts.delete(name);
+      } catch (error) {
+        if (!isBusy(error)) throw error;
+        busy.push(`"${name}" at ${mounted.mount.mountpoint}`);
       }
+    }
+    if (busy.length > 0) {
+      throw new BazilError(
+        'EBUSY',
+        `volume ${busy.join(', ')} is in use (a program has a file or directory open there); ` +
+          'close it, or stop anyway with: bazil daemon stop --force',
+      );
+    }
+    this.stopping = (async () => {
+      clearInterval(this.syncTimer);
       await this.pool.close();
       await this.store.close();
       await unlink(lockPath(this.dataDir)).catch(() => undefined);
-      if (failures.length > 0) console.error(`bazil: some volumes did not unmount cleanly: ${failures.join('; ')}`);
     })();
     return this.stopping;
   }
@@ -223,6 +235,10 @@ export class Engine implements Api {
       mountpoint: this.mounts.get(volume.name)?.mount.mountpoint ?? null,
     };
   }
+}
+
+function isBusy(error: unknown): boolean {
+  return /busy/i.test((error as Error).message ?? '');
 }
 
 async function prepareDataDir(dataDir: string): Promise<void> {

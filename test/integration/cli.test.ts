@@ -117,6 +117,26 @@ test('a data directory that cannot be written gets a clear error', async () => {
   assertRefused(await bazil(target, 'volume', 'list'), /cannot use data directory .*(--data-dir|BAZIL_DATA_DIR)/);
 });
 
+test('daemon stop leaves a volume in use mounted and says so; --force stops anyway', async () => {
+  const mnt = join(h.root, 'photos');
+  await bazil(h.dataDir, 'mount', 'photos', mnt);
+  const holder = sh(`cd '${mnt}' && exec 3<greeting && sleep 4`);
+  await new Promise((r) => setTimeout(r, 500));
+  assertRefused(
+    await bazil(h.dataDir, 'daemon', 'stop'),
+    /volume "photos" at .* is in use .*bazil daemon stop --force/,
+  );
+  assert.equal(await ok(`cat '${mnt}/greeting'`), 'hello\n', 'still mounted and served');
+  const forced = await bazil(h.dataDir, 'daemon', 'stop', '--force');
+  assert.equal(forced.code, 0, forced.stderr);
+  await holder;
+  assert.ok(!(await ok('cat /proc/mounts')).includes(mnt), 'no mount left');
+  // The next command starts a new engine; the data is there.
+  assert.equal((await bazil(h.dataDir, 'mount', 'photos', mnt)).code, 0);
+  assert.equal(await ok(`cat '${mnt}/greeting'`), 'hello\n');
+  assert.equal((await bazil(h.dataDir, 'unmount', 'photos')).code, 0);
+});
+
 test('daemon stop unmounts every volume and stops the engine', async () => {
   const mnt = join(h.root, 'photos');
   await bazil(h.dataDir, 'mount', 'photos', mnt);

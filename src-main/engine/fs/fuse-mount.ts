@@ -185,11 +185,16 @@ export class FuseMount {
     this.fuse = fuse;
   }
 
-  /** Unmounts (the kernel refuses while a program has a file open in the mount: EBUSY). */
-  async unmount(): Promise<void> {
+  /**
+   * Stores every dirty file, then unmounts. The kernel refuses while a program has a file or
+   * directory open in the mount (EBUSY), unless `detachIfBusy`: then the mount is detached from
+   * the tree and its programs get errors from then on.
+   */
+  async unmount({ detachIfBusy = false } = {}): Promise<void> {
     const fuse = this.fuse;
     if (!fuse) return;
     await this.fs.flushAll();
+    if (detachIfBusy) await execFileAsync('fusermount', ['-uz', this.mountpoint]).catch(() => undefined);
     await new Promise<void>((resolve, reject) => fuse.unmount((error) => (error ? reject(error) : resolve())));
     this.fuse = null;
   }
