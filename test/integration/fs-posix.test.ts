@@ -633,6 +633,41 @@ test('a file fsynced (dd conv=fsync) or closed survives kill -9; the next mount 
   assert.equal(mounts.length, 1, 'one live mount, the dead one cleared');
 });
 
+test('a crash in the middle of overwriting a file leaves the last closed version, whole', async (t) => {
+  const h = await EngineHarness.create();
+  t.after(() => h.stop());
+  await h.start(['--dirty-cap-mib', '8']);
+  const m = await h.volume('midwrite');
+  const local = await h.dir('local');
+  const before = randomBytes(40 * 1024 * 1024);
+  await writeFile(join(local, 'before'), before);
+  await ok(`cp ${q(join(local, 'before'))} f`, m);
+  // Overwrite it in place with more than the cap (so chunks are stored early), and crash while
+  // the writer still has it open. (A close of any descriptor of the file, a dup held by a child
+  // included, stores it: so one process writes, and never closes.)
+  const flag = join(local, 'written');
+  await ok(
+    `python3 -c "
+import os, time
+fd = os.open('f', os.O_WRONLY)
+for i in range(60):
+    os.write(fd, b'x' * 1048576)
+open('${flag}', 'w').close()
+time.sleep(60)
+" > /dev/null 2>&1 & echo $! > ${q(join(local, 'writer.pid'))}`,
+    m,
+  );
+  for (let i = 0; i < 600 && (await sh(`test -f ${q(flag)}`)).code !== 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal((await sh(`test -f ${q(flag)}`)).code, 0, 'the writer wrote its 60 MiB');
+  await h.crash();
+  await sh(`kill $(cat ${q(join(local, 'writer.pid'))})`);
+  await h.start();
+  await h.mount('midwrite', m);
+  assert.equal(await sha256(join(m, 'f')), createHash('sha256').update(before).digest('hex'));
+});
+
 // ---- the chunk store ----
 
 test('an edit in the middle of a 20 MiB file stores only a few new chunks', async () => {
