@@ -61,3 +61,30 @@ test('a store written by another format version is refused with what to do', asy
   await store.close();
   assert.throws(() => new Store(dir), /has format 99; this Bazil reads format 1: upgrade Bazil/);
 });
+
+test('a long manifest is a tree: an edit or an append rewrites a few nodes, and it reads back whole', async () => {
+  const store = new Store(await tempDir());
+  const chunks = Array.from({ length: 20_000 }, (_, i) => ({ key: randomBytes(32), sizeBytes: 65536 + i }));
+  const manifestCount = () => [...store.dbs.manifests.getKeys({})].length;
+  const hex = (refs: { key: Uint8Array; sizeBytes: number }[]) =>
+    refs.map((c) => `${Buffer.from(c.key).toString('hex')}:${c.sizeBytes}`);
+
+  const key = await putManifest(store.dbs, chunks);
+  assert.deepEqual(hex(store.getManifest(key)), hex(chunks));
+  const nodes = manifestCount();
+  assert.ok(nodes > 3 && nodes < 60, `${nodes} nodes for 20,000 chunks`);
+
+  // One chunk replaced in the middle (an edit): its node and the root are new.
+  const edited = [...chunks];
+  edited[10_000] = { key: randomBytes(32), sizeBytes: 1 };
+  const editedKey = await putManifest(store.dbs, edited);
+  assert.deepEqual(hex(store.getManifest(editedKey)), hex(edited));
+  assert.ok(manifestCount() - nodes <= 3, `${manifestCount() - nodes} nodes written for one edit`);
+
+  // Chunks appended: the last node or two and the root are new.
+  const before = manifestCount();
+  const appended = [...edited, ...Array.from({ length: 10 }, () => ({ key: randomBytes(32), sizeBytes: 7 }))];
+  assert.deepEqual(hex(store.getManifest(await putManifest(store.dbs, appended))), hex(appended));
+  assert.ok(manifestCount() - before <= 3, `${manifestCount() - before} nodes written for an append`);
+  await store.close();
+});

@@ -188,9 +188,72 @@ export function decodeInode(ino: number, bytes: Uint8Array): InodeRecord {
 }
 
 // ---- manifest ----
-// Layout: 8-byte tag "bzlmnf01", u32 count, { 32-byte chunk key, u32 length }*.
+// A list: 8-byte tag "bzlmnf01", u32 count, { 32-byte chunk key, u32 length }*.
+// A tree (a file of more than MANIFEST_LIST_MAX_ENTRIES chunks): 8-byte tag "bzlmnt01", u32 count,
+// { 32-byte key of a child manifest (list or tree), f64 bytes it covers }*. Children are split
+// where a chunk key's low bits are zero (content-defined, as chunks are), so an edit or an append
+// rewrites the children around it and the root, not the whole list.
 const MANIFEST_TAG = Buffer.from('bzlmnf01', 'latin1');
+const MANIFEST_TREE_TAG = Buffer.from('bzlmnt01', 'latin1');
 const MANIFEST_ENTRY_BYTES = KEY_BYTES + 4;
+const MANIFEST_CHILD_BYTES = KEY_BYTES + 8;
+/** A manifest of more entries than this (~1 GiB of file, ~147 KB of list) becomes a tree. */
+export const MANIFEST_LIST_MAX_ENTRIES = 4096;
+/** Tree children end after a key whose low 10 bits are zero (~1024 entries), at most 4096. */
+const MANIFEST_SPLIT_MASK = 0x3ff;
+
+export interface ManifestChild {
+  key: Uint8Array;
+  sizeBytes: number;
+}
+
+/** Splits a manifest's entries (chunks, or children) into the groups a tree stores. */
+export function splitManifest<T extends { key: Uint8Array }>(entries: readonly T[]): T[][] {
+  const groups: T[][] = [];
+  let group: T[] = [];
+  for (const entry of entries) {
+    group.push(entry);
+    const low = entry.key[KEY_BYTES - 2]! * 256 + entry.key[KEY_BYTES - 1]!;
+    if ((low & MANIFEST_SPLIT_MASK) === 0 || group.length === MANIFEST_LIST_MAX_ENTRIES) {
+      groups.push(group);
+      group = [];
+    }
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+export function encodeManifestTree(children: readonly ManifestChild[]): Buffer {
+  const out = Buffer.allocUnsafe(MANIFEST_TREE_TAG.length + 4 + children.length * MANIFEST_CHILD_BYTES);
+  MANIFEST_TREE_TAG.copy(out, 0);
+  let at = out.writeUInt32LE(children.length, MANIFEST_TREE_TAG.length);
+  for (const child of children) {
+    out.set(child.key, at);
+    at = out.writeDoubleLE(child.sizeBytes, at + KEY_BYTES);
+  }
+  return out;
+}
+
+/** A stored manifest blob: a list of chunks, or a tree node naming child manifests. */
+export function decodeManifestBlob(
+  bytes: Uint8Array,
+): { kind: 'list'; chunks: ChunkRef[] } | { kind: 'tree'; children: ManifestChild[] } {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (b.length >= MANIFEST_TREE_TAG.length + 4 && b.subarray(0, MANIFEST_TREE_TAG.length).equals(MANIFEST_TREE_TAG)) {
+    const count = b.readUInt32LE(MANIFEST_TREE_TAG.length);
+    const children: ManifestChild[] = new Array(count);
+    let at = MANIFEST_TREE_TAG.length + 4;
+    for (let i = 0; i < count; i++) {
+      children[i] = {
+        key: Uint8Array.prototype.slice.call(b, at, at + KEY_BYTES),
+        sizeBytes: b.readDoubleLE(at + KEY_BYTES),
+      };
+      at += MANIFEST_CHILD_BYTES;
+    }
+    return { kind: 'tree', children };
+  }
+  return { kind: 'list', chunks: decodeManifest(b) };
+}
 
 export function encodeManifest(chunks: readonly ChunkRef[]): Buffer {
   const out = Buffer.allocUnsafe(MANIFEST_TAG.length + 4 + chunks.length * MANIFEST_ENTRY_BYTES);

@@ -14,9 +14,13 @@ import { join } from 'node:path';
 import {
   FORMAT_VERSION,
   META_FORMAT_KEY,
-  decodeManifest,
+  decodeManifestBlob,
   decodeU32,
   encodeManifest,
+  encodeManifestTree,
+  splitManifest,
+  MANIFEST_LIST_MAX_ENTRIES,
+  type ManifestChild,
   encodeU32,
   type ChunkRef,
 } from './format.js';
@@ -71,12 +75,34 @@ function getCopy(db: BinaryDb, key: Uint8Array): Buffer | undefined {
   return found === undefined ? undefined : (found as Buffer);
 }
 
-/** Stores a manifest under the SHA-256 of its encoding, once; resolves with its key when committed. */
+/**
+ * Stores a file's manifest, once, under the SHA-256 of its encoding; resolves with its key when
+ * committed. A long one is stored as a tree (see format.ts), whose unchanged children are shared
+ * with the file's earlier versions.
+ */
 export async function putManifest(dbs: StoreDbs, chunks: readonly ChunkRef[]): Promise<Buffer> {
-  const bytes = encodeManifest(chunks);
-  const key = chunkKeyOf(bytes);
-  if (!dbs.manifests.doesExist(key)) await dbs.manifests.put(key, bytes);
-  return key;
+  const putBlob = async (bytes: Buffer): Promise<Buffer> => {
+    const key = chunkKeyOf(bytes);
+    if (!dbs.manifests.doesExist(key)) await dbs.manifests.put(key, bytes);
+    return key;
+  };
+  if (chunks.length <= MANIFEST_LIST_MAX_ENTRIES) return putBlob(encodeManifest(chunks));
+  const bytesOf = (entries: readonly { sizeBytes: number }[]) => entries.reduce((n, e) => n + e.sizeBytes, 0);
+  let level: ManifestChild[] = await Promise.all(
+    splitManifest(chunks).map(async (group) => ({
+      key: await putBlob(encodeManifest(group)),
+      sizeBytes: bytesOf(group),
+    })),
+  );
+  while (level.length > MANIFEST_LIST_MAX_ENTRIES) {
+    level = await Promise.all(
+      splitManifest(level).map(async (group) => ({
+        key: await putBlob(encodeManifestTree(group)),
+        sizeBytes: bytesOf(group),
+      })),
+    );
+  }
+  return putBlob(encodeManifestTree(level));
 }
 
 export class Store {
@@ -119,10 +145,13 @@ export class Store {
     this.dbs.chunks.prefetch(keys).catch(() => undefined);
   }
 
+  /** A file's chunks, from its manifest (a list, or a tree of lists). */
   getManifest(key: Uint8Array): ChunkRef[] {
     const bytes = getCopy(this.dbs.manifests, key);
     if (bytes === undefined) throw new Error(`manifest ${Buffer.from(key).toString('hex')} is missing from the store`);
-    return decodeManifest(bytes);
+    const blob = decodeManifestBlob(bytes);
+    if (blob.kind === 'list') return blob.chunks;
+    return blob.children.flatMap((child) => this.getManifest(child.key));
   }
 
   /**
