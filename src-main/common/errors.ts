@@ -48,7 +48,17 @@ export class FsError extends Error {
 }
 
 export type BazilErrorCode =
-  'EINVAL' | 'ENOENT' | 'EEXIST' | 'EBUSY' | 'ENOTDIR' | 'ENOTEMPTY' | 'EACCES' | 'ELOCKED' | 'ENOENGINE' | 'EINTERNAL';
+  | 'EINVAL'
+  | 'ENOENT'
+  | 'EEXIST'
+  | 'EBUSY'
+  | 'ENOTDIR'
+  | 'ENOTEMPTY'
+  | 'EACCES'
+  | 'EIO'
+  | 'ELOCKED'
+  | 'ENOENGINE'
+  | 'EINTERNAL';
 
 export class BazilError extends Error {
   constructor(

@@ -13,7 +13,7 @@ import { checkVolumeName, type Api, type StatsResult, type VolumeInfo } from '..
 import { BazilError } from '../common/errors.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
-import { FuseMount, clearDeadMount } from './fs/fuse-mount.js';
+import { FuseMount, UnstoredDataError, clearDeadMount } from './fs/fuse-mount.js';
 import { VolumeFs, S_IFDIR } from './fs/volume-fs.js';
 import { newInode } from './fs/volume-meta.js';
 import { nowNs } from '../common/time.js';
@@ -173,6 +173,7 @@ export class Engine implements Api {
     try {
       await mounted.mount.unmount();
     } catch (error) {
+      if (error instanceof UnstoredDataError) throw new BazilError('EIO', error.message);
       if (isBusy(error)) {
         throw new BazilError(
           'EBUSY',
@@ -202,6 +203,7 @@ export class Engine implements Api {
         await mounted.mount.unmount({ detachIfBusy: force });
         this.mounts.delete(name);
       } catch (error) {
+        if (error instanceof UnstoredDataError) throw new BazilError('EIO', error.message);
         if (!isBusy(error)) throw error;
         busy.push(`"${name}" at ${mounted.mount.mountpoint}`);
       }

@@ -135,12 +135,12 @@ export class EngineHarness {
   }
 
   /** Stops the engine cleanly if it runs; then clears any mount left; then removes the files. */
-  async stop({ keepFiles = false } = {}): Promise<void> {
+  async stop({ keepFiles = false, force = false } = {}): Promise<void> {
     const child = this.child;
     if (child && child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       try {
-        await this.client?.call('stop', {});
+        await this.client?.call('stop', force ? { force } : {});
       } catch {
         // the engine may close the socket before answering
       }

@@ -43,7 +43,11 @@ async function runFlush(request: FlushRequest): Promise<FlushReply> {
         storedThisJob.add(hex);
         newChunkCount++;
         newChunkBytes += bytes.length;
-        pending.push(dbs.chunks.put(key, bytes));
+        const put = dbs.chunks.put(key, bytes);
+        // Awaited later (afterChunk, or at the end); marked handled now, so a failed commit (a
+        // full disk) fails this job instead of killing the thread as an unhandled rejection.
+        put.catch(() => undefined);
+        pending.push(put);
         pendingBytes += bytes.length;
       }
       return key;
@@ -54,6 +58,7 @@ async function runFlush(request: FlushRequest): Promise<FlushReply> {
       // only for the batch before it.
       const previous = committing;
       committing = Promise.all(pending).then(() => undefined);
+      committing.catch(() => undefined);
       pending = [];
       pendingBytes = 0;
       return previous;

@@ -35,7 +35,9 @@ const TRIM_AFTER_IDLE_MS = 5000;
 export class DirtyBudget {
   private total = 0;
   private readonly files = new Set<DirtyFile>();
-  private waiters: (() => void)[] = [];
+  private waiters: { resolve: () => void; reject: (error: Error) => void }[] = [];
+  /** Set while storing fails (a full disk): writers at the cap get this error instead of waiting. */
+  private failure: Error | null = null;
   private readonly pool: PagePool;
   private trimTimer: NodeJS.Timeout | null = null;
 
@@ -106,15 +108,32 @@ export class DirtyBudget {
     if (this.total < this.capBytes && this.waiters.length > 0) {
       const waiters = this.waiters;
       this.waiters = [];
-      for (const wake of waiters) wake();
+      for (const waiter of waiters) waiter.resolve();
     }
   }
 
-  /** Resolves at once while under the cap; otherwise when stored pages free room. */
+  /**
+   * Null while under the cap; otherwise a promise that resolves when stored pages free room, or
+   * rejects when storing fails: a writer then gets the error (ENOSPC, say) rather than waiting
+   * for room that will not come. Its earlier data stays in memory, and every store retries.
+   */
   waitForRoom(): Promise<void> | null {
     if (this.total < this.capBytes) return null;
     this.flushLargest();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** A store of dirty pages failed: writers waiting for room are told, not left waiting. */
+  storeFailed(error: Error): void {
+    this.failure = error;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter.reject(error);
+  }
+
+  storeSucceeded(): void {
+    this.failure = null;
   }
 
   stats(): DirtyStats {

@@ -259,7 +259,9 @@ export class FileContent implements DirtyFile {
         // The worker has answered: it reads these pages no more.
         for (const index of [...this.frozen.keys()]) this.dropPage(this.frozen, index, true);
         this.storedSeq = seq;
+        this.deps.budget.storeSucceeded();
       } catch (error) {
+        this.deps.budget.storeFailed(error instanceof Error ? error : new Error(String(error)));
         // Nothing was lost: the frozen pages become live again, under any written since.
         for (const [index, page] of this.frozen) {
           if (!this.pages.has(index)) this.pages.set(index, page);

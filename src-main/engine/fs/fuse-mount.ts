@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { FsError } from '../../common/errors.js';
+import { ERRNO, FsError } from '../../common/errors.js';
 import type { VolumeFs } from './volume-fs.js';
 
 const require = createRequire(import.meta.url);
@@ -38,8 +38,11 @@ export const MOUNT_OPTIONS = ['big_writes', 'use_ino', 'default_permissions', 'm
 
 function errnoOf(error: unknown): number {
   if (error instanceof FsError) return -error.errno;
+  const message = error instanceof Error ? error.message : String(error);
+  // LMDB and the disk say "no space" in several ways; programs should see ENOSPC.
+  if (/ENOSPC|No space left|MDB_MAP_FULL/i.test(message)) return -ERRNO.ENOSPC;
   console.error('bazil: file-system call failed:', error);
-  return -5; // EIO
+  return -ERRNO.EIO;
 }
 
 /** Runs a call and answers FUSE: an error as -errno, a result through `answer`. */
@@ -117,12 +120,14 @@ function opsFor(fs: VolumeFs): Record<string, unknown> {
         return;
       }
       // Over the dirty cap: libfuse's buffer stays valid until we answer, so the copy can wait.
-      room.then(() =>
-        serve(
-          cb,
-          () => fs.write(path, fd, buf.subarray(0, len), pos),
-          (n) => cb(n),
-        ),
+      room.then(
+        () =>
+          serve(
+            cb,
+            () => fs.write(path, fd, buf.subarray(0, len), pos),
+            (n) => cb(n),
+          ),
+        (error: unknown) => cb(errnoOf(error)),
       );
     },
     flush: (path: string | null, fd: number, cb: Callback) => serve(cb, () => fs.flush(path, fd)),
@@ -164,6 +169,15 @@ function opsFor(fs: VolumeFs): Record<string, unknown> {
   };
 }
 
+export class UnstoredDataError extends Error {
+  constructor(volumeName: string, cause: unknown) {
+    super(
+      `volume "${volumeName}" has data that could not be stored (${cause instanceof Error ? cause.message : String(cause)}); ` +
+        'free space and try again, or use --force (the unstored data is then lost)',
+    );
+  }
+}
+
 export class FuseMount {
   private fuse: FuseInstance | null = null;
 
@@ -193,7 +207,13 @@ export class FuseMount {
   async unmount({ detachIfBusy = false } = {}): Promise<void> {
     const fuse = this.fuse;
     if (!fuse) return;
-    await this.fs.flushAll();
+    try {
+      await this.fs.flushAll();
+    } catch (error) {
+      // Dirty data that cannot be stored (a full disk) keeps the volume mounted, unless forced.
+      if (!detachIfBusy) throw new UnstoredDataError(this.fs.volumeName, error);
+      console.error(`bazil: volume "${this.fs.volumeName}" unmounted with data that could not be stored:`, error);
+    }
     if (detachIfBusy) await execFileAsync('fusermount', ['-uz', this.mountpoint]).catch(() => undefined);
     await new Promise<void>((resolve, reject) => fuse.unmount((error) => (error ? reject(error) : resolve())));
     this.fuse = null;
