@@ -22,7 +22,7 @@ const USAGE = `usage: bazil [--data-dir DIR] COMMAND
   volume list [--json]         list volumes and where they are mounted
   volume delete NAME           delete a volume (refused while mounted)
   mount NAME DIR               mount a volume at an empty directory
-  unmount NAME                 unmount a volume
+  unmount NAME [--force]       unmount a volume (--force: even when a program uses it)
   stats [--json]               store size, chunk count, dirty memory per volume and file
 
 The data directory is $BAZIL_DATA_DIR, else $XDG_DATA_HOME/bazil (~/.local/share/bazil).`;
@@ -174,8 +174,8 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       case 'unmount': {
-        expectWords(rest, 1, 'unmount NAME');
-        await client.call('unmount', { name: rest[0]! });
+        expectWords(rest, 1, 'unmount NAME [--force]');
+        await client.call('unmount', parsed.force ? { name: rest[0]!, force: true } : { name: rest[0]! });
         console.log(`unmounted volume "${rest[0]}"`);
         return;
       }

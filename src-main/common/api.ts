@@ -28,7 +28,7 @@ export interface Api {
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
   volumeDelete(args: { name: string }): Promise<void>;
   mount(args: { name: string; mountpoint: string }): Promise<VolumeInfo>;
-  unmount(args: { name: string }): Promise<void>;
+  unmount(args: { name: string; force?: boolean }): Promise<void>;
   stats(args: Record<string, never>): Promise<StatsResult>;
   stop(args: { force?: boolean }): Promise<void>;
 }
@@ -42,7 +42,7 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   volumeList: {},
   volumeDelete: { name: 'string' },
   mount: { name: 'string', mountpoint: 'string' },
-  unmount: { name: 'string' },
+  unmount: { name: 'string', force: 'boolean?' },
   stats: {},
   stop: { force: 'boolean?' },
 };

@@ -166,18 +166,19 @@ export class Engine implements Api {
     return this.info(volume);
   }
 
-  async unmount({ name }: { name: string }): Promise<void> {
+  /** `force` detaches a mount a program still uses, and drops data that could not be stored. */
+  async unmount({ name, force = false }: { name: string; force?: boolean }): Promise<void> {
     this.volume(name);
     const mounted = this.mounts.get(name);
     if (!mounted) throw new BazilError('EINVAL', `volume "${name}" is not mounted`);
     try {
-      await mounted.mount.unmount();
+      await mounted.mount.unmount({ detachIfBusy: force });
     } catch (error) {
       if (error instanceof UnstoredDataError) throw new BazilError('EIO', error.message);
       if (isBusy(error)) {
         throw new BazilError(
           'EBUSY',
-          `volume "${name}" is in use at ${mounted.mount.mountpoint} (a program has a file or directory open there; \`fuser -vm ${mounted.mount.mountpoint}\` shows which); close it and try again`,
+          `volume "${name}" is in use at ${mounted.mount.mountpoint} (a program has a file or directory open there; \`fuser -vm ${mounted.mount.mountpoint}\` shows which); close it and try again, or use --force`,
         );
       }
       throw error;

@@ -34,5 +34,6 @@ test('a write to a full store fails with an error instead of hanging, and closed
 
   // Stopping would lose the data that could not be stored: refused, with what to do.
   await assert.rejects(h.client!.call('stop', {}), /could not be stored .*free space and try again, or use --force/);
+  await assert.rejects(h.client!.call('unmount', { name: 'full' }), /could not be stored .*or use --force/);
   assert.equal(await ok(`cat kept`, mnt), 'kept\n', 'still mounted and served');
 });
