@@ -14,8 +14,6 @@ import { CHUNK_MIN_BYTES } from '../../common/chunker.js';
 import type { ChunkRef } from '../store/format.js';
 import { PAGE_BYTES, type DirtyBudget, type DirtyFile } from './dirty-budget.js';
 
-export { PAGE_BYTES };
-
 /** A file whose live dirty pages pass this is stored early even under the engine's cap. */
 const EARLY_FLUSH_FILE_BYTES = 64 * 1024 * 1024;
 /**

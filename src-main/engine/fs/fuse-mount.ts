@@ -110,25 +110,16 @@ function opsFor(fs: VolumeFs): Record<string, unknown> {
         (n) => cb(n),
       ),
     write: (path: string | null, fd: number, buf: Buffer, len: number, pos: number, cb: Callback) => {
-      const room = fs.waitForWriteRoom();
-      if (room === null) {
+      const write = () =>
         serve(
           cb,
           () => fs.write(path, fd, buf.subarray(0, len), pos),
           (n) => cb(n),
         );
-        return;
-      }
+      const room = fs.waitForWriteRoom();
       // Over the dirty cap: libfuse's buffer stays valid until we answer, so the copy can wait.
-      room.then(
-        () =>
-          serve(
-            cb,
-            () => fs.write(path, fd, buf.subarray(0, len), pos),
-            (n) => cb(n),
-          ),
-        (error: unknown) => cb(errnoOf(error)),
-      );
+      if (room === null) write();
+      else room.then(write, (error: unknown) => cb(errnoOf(error)));
     },
     flush: (path: string | null, fd: number, cb: Callback) => serve(cb, () => fs.flush(path, fd)),
     fsync: (path: string | null, _datasync: number, fd: number, cb: Callback) => serve(cb, () => fs.fsync(path, fd)),

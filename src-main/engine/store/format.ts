@@ -50,6 +50,11 @@ export interface VolumeRecord {
 
 export const ROOT_INO = 1;
 
+/** A Buffer view of the same bytes (no copy), for Buffer's read and write methods. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 // ---- keys ----
 
 export function inodeKey(volumeId: number, ino: number): Buffer {
@@ -143,7 +148,7 @@ export function encodeInode(record: InodeRecord): Buffer {
 }
 
 export function decodeInode(ino: number, bytes: Uint8Array): InodeRecord {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const b = asBuffer(bytes);
   let at = 0;
   const version = b.readUInt8(at);
   at += 1;
@@ -193,11 +198,13 @@ export function decodeInode(ino: number, bytes: Uint8Array): InodeRecord {
 // { 32-byte key of a child manifest (list or tree), f64 bytes it covers }*. Children are split
 // where a chunk key's low bits are zero (content-defined, as chunks are), so an edit or an append
 // rewrites the children around it and the root, not the whole list.
-const MANIFEST_TAG = Buffer.from('bzlmnf01', 'latin1');
-const MANIFEST_TREE_TAG = Buffer.from('bzlmnt01', 'latin1');
-const MANIFEST_ENTRY_BYTES = KEY_BYTES + 4;
-const MANIFEST_CHILD_BYTES = KEY_BYTES + 8;
-/** A manifest of more entries than this (~1 GiB of file, ~147 KB of list) becomes a tree. */
+/** A manifest blob is a tagged list of (key, size) entries; the two kinds differ in tag and size width. */
+interface EntryLayout {
+  tag: Buffer;
+  sizeWidth: 4 | 8;
+}
+const MANIFEST_LIST: EntryLayout = { tag: Buffer.from('bzlmnf01', 'latin1'), sizeWidth: 4 };
+const MANIFEST_TREE: EntryLayout = { tag: Buffer.from('bzlmnt01', 'latin1'), sizeWidth: 8 };
 export const MANIFEST_LIST_MAX_ENTRIES = 4096;
 /** Tree children end after a key whose low 10 bits are zero (~1024 entries), at most 4096. */
 const MANIFEST_SPLIT_MASK = 0x3ff;
@@ -223,63 +230,58 @@ export function splitManifest<T extends { key: Uint8Array }>(entries: readonly T
   return groups;
 }
 
-export function encodeManifestTree(children: readonly ManifestChild[]): Buffer {
-  const out = Buffer.allocUnsafe(MANIFEST_TREE_TAG.length + 4 + children.length * MANIFEST_CHILD_BYTES);
-  MANIFEST_TREE_TAG.copy(out, 0);
-  let at = out.writeUInt32LE(children.length, MANIFEST_TREE_TAG.length);
-  for (const child of children) {
-    out.set(child.key, at);
-    at = out.writeDoubleLE(child.sizeBytes, at + KEY_BYTES);
+function hasTag(b: Buffer, layout: EntryLayout): boolean {
+  return b.length >= layout.tag.length + 4 && b.subarray(0, layout.tag.length).equals(layout.tag);
+}
+
+function encodeEntries(layout: EntryLayout, entries: readonly { key: Uint8Array; sizeBytes: number }[]): Buffer {
+  const entryBytes = KEY_BYTES + layout.sizeWidth;
+  const out = Buffer.allocUnsafe(layout.tag.length + 4 + entries.length * entryBytes);
+  layout.tag.copy(out, 0);
+  let at = out.writeUInt32LE(entries.length, layout.tag.length);
+  for (const entry of entries) {
+    out.set(entry.key, at);
+    at += KEY_BYTES;
+    at = layout.sizeWidth === 4 ? out.writeUInt32LE(entry.sizeBytes, at) : out.writeDoubleLE(entry.sizeBytes, at);
   }
   return out;
+}
+
+function decodeEntries(layout: EntryLayout, b: Buffer): { key: Uint8Array; sizeBytes: number }[] {
+  const entryBytes = KEY_BYTES + layout.sizeWidth;
+  const count = b.readUInt32LE(layout.tag.length);
+  const entries: { key: Uint8Array; sizeBytes: number }[] = new Array(count);
+  let at = layout.tag.length + 4;
+  for (let i = 0; i < count; i++) {
+    const key = Uint8Array.prototype.slice.call(b, at, at + KEY_BYTES);
+    const sizeBytes = layout.sizeWidth === 4 ? b.readUInt32LE(at + KEY_BYTES) : b.readDoubleLE(at + KEY_BYTES);
+    entries[i] = { key, sizeBytes };
+    at += entryBytes;
+  }
+  return entries;
+}
+
+export function encodeManifestTree(children: readonly ManifestChild[]): Buffer {
+  return encodeEntries(MANIFEST_TREE, children);
 }
 
 /** A stored manifest blob: a list of chunks, or a tree node naming child manifests. */
 export function decodeManifestBlob(
   bytes: Uint8Array,
 ): { kind: 'list'; chunks: ChunkRef[] } | { kind: 'tree'; children: ManifestChild[] } {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b.length >= MANIFEST_TREE_TAG.length + 4 && b.subarray(0, MANIFEST_TREE_TAG.length).equals(MANIFEST_TREE_TAG)) {
-    const count = b.readUInt32LE(MANIFEST_TREE_TAG.length);
-    const children: ManifestChild[] = new Array(count);
-    let at = MANIFEST_TREE_TAG.length + 4;
-    for (let i = 0; i < count; i++) {
-      children[i] = {
-        key: Uint8Array.prototype.slice.call(b, at, at + KEY_BYTES),
-        sizeBytes: b.readDoubleLE(at + KEY_BYTES),
-      };
-      at += MANIFEST_CHILD_BYTES;
-    }
-    return { kind: 'tree', children };
-  }
+  const b = asBuffer(bytes);
+  if (hasTag(b, MANIFEST_TREE)) return { kind: 'tree', children: decodeEntries(MANIFEST_TREE, b) };
   return { kind: 'list', chunks: decodeManifest(b) };
 }
 
 export function encodeManifest(chunks: readonly ChunkRef[]): Buffer {
-  const out = Buffer.allocUnsafe(MANIFEST_TAG.length + 4 + chunks.length * MANIFEST_ENTRY_BYTES);
-  MANIFEST_TAG.copy(out, 0);
-  let at = out.writeUInt32LE(chunks.length, MANIFEST_TAG.length);
-  for (const chunk of chunks) {
-    out.set(chunk.key, at);
-    at = out.writeUInt32LE(chunk.sizeBytes, at + KEY_BYTES);
-  }
-  return out;
+  return encodeEntries(MANIFEST_LIST, chunks);
 }
 
 export function decodeManifest(bytes: Uint8Array): ChunkRef[] {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (b.length < MANIFEST_TAG.length + 4 || !b.subarray(0, MANIFEST_TAG.length).equals(MANIFEST_TAG)) {
-    throw new FormatError('manifest blob has no manifest tag');
-  }
-  const count = b.readUInt32LE(MANIFEST_TAG.length);
-  const chunks: ChunkRef[] = new Array(count);
-  let at = MANIFEST_TAG.length + 4;
-  for (let i = 0; i < count; i++) {
-    const key = Uint8Array.prototype.slice.call(b, at, at + KEY_BYTES);
-    chunks[i] = { key, sizeBytes: b.readUInt32LE(at + KEY_BYTES) };
-    at += MANIFEST_ENTRY_BYTES;
-  }
-  return chunks;
+  const b = asBuffer(bytes);
+  if (!hasTag(b, MANIFEST_LIST)) throw new FormatError('manifest blob has no manifest tag');
+  return decodeEntries(MANIFEST_LIST, b);
 }
 
 // ---- volume record ----
@@ -298,7 +300,7 @@ export function encodeVolume(record: VolumeRecord): Buffer {
 }
 
 export function decodeVolume(bytes: Uint8Array): VolumeRecord {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const b = asBuffer(bytes);
   const version = b.readUInt8(0);
   if (version !== VOLUME_RECORD_VERSION) throw new FormatError(`volume record version ${version}`);
   return {
@@ -324,7 +326,7 @@ export function encodeU32(n: number): Buffer {
 }
 
 export function decodeU32(bytes: Uint8Array): number {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt32LE(0);
+  return asBuffer(bytes).readUInt32LE(0);
 }
 
 export class FormatError extends Error {

@@ -13,6 +13,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   FORMAT_VERSION,
+  asBuffer,
   META_FORMAT_KEY,
   decodeManifestBlob,
   decodeU32,
@@ -71,7 +72,7 @@ export function chunkKeyOf(bytes: Uint8Array): Buffer {
 }
 
 function getCopy(db: BinaryDb, key: Uint8Array): Buffer | undefined {
-  const found = db.getBinary(Buffer.from(key.buffer, key.byteOffset, key.byteLength));
+  const found = db.getBinary(asBuffer(key));
   return found === undefined ? undefined : (found as Buffer);
 }
 
@@ -131,7 +132,7 @@ export class Store {
   getChunk(key: Uint8Array, into?: Buffer): Buffer | undefined {
     if (!into) return getCopy(this.dbs.chunks, key);
     // Valid only until the next get: copied out at once.
-    const found = this.dbs.chunks.getBinaryFast(Buffer.from(key.buffer, key.byteOffset, key.byteLength));
+    const found = this.dbs.chunks.getBinaryFast(asBuffer(key));
     if (found === undefined) return undefined;
     const sizeBytes = found.length;
     if (sizeBytes > into.length) return Buffer.from(found.subarray(0, sizeBytes));
@@ -141,7 +142,7 @@ export class Store {
 
   /** Brings chunks into memory on another thread, so reading them next does not wait on the disk. */
   prefetchChunks(refs: readonly ChunkRef[]): void {
-    const keys = refs.map((ref) => Buffer.from(ref.key.buffer, ref.key.byteOffset, ref.key.byteLength));
+    const keys = refs.map((ref) => asBuffer(ref.key));
     this.dbs.chunks.prefetch(keys).catch(() => undefined);
   }
 
