@@ -6,6 +6,9 @@ import { Worker } from 'node:worker_threads';
 import type { ChunkRef } from '../store/format.js';
 import type { RechunkInput } from './rechunk.js';
 
+/** How long a worker may take to end itself when the pool closes. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
 export interface FlushRequest {
   id: number;
   input: RechunkInput & {
@@ -98,8 +101,18 @@ export class ChunkPool {
     for (const { worker } of this.workers) worker.postMessage({ gc: true });
   }
 
+  /** Ends every worker; jobs still in flight fail. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    await Promise.all(
+      this.workers.map(async ({ worker }) => {
+        const exited = new Promise((resolve) => worker.once('exit', resolve));
+        worker.postMessage({ close: true });
+        // A worker stuck in a long call is stopped by force, as a last resort.
+        const timer = setTimeout(() => void worker.terminate(), CLOSE_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
   }
 }

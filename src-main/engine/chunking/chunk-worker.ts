@@ -11,7 +11,7 @@ import { collectGarbage } from '../collect-garbage.js';
 import type { FlushRequest, FlushReply } from './chunk-pool.js';
 
 const { dataDir } = workerData as { dataDir: string };
-const { dbs } = openStoreDbs(dataDir);
+const { env, dbs } = openStoreDbs(dataDir);
 
 /**
  * Chunk bytes handed to LMDB but not yet committed stay in memory; past this many, the worker
@@ -69,9 +69,30 @@ async function runFlush(request: FlushRequest): Promise<FlushReply> {
   return { id: request.id, chunks, manifestKey, newChunkCount, newChunkBytes };
 }
 
-parentPort!.on('message', (request: FlushRequest | { gc: true }) => {
+/**
+ * Ends the thread, between calls into LMDB and with its writes finished: Worker.terminate() can stop
+ * it inside a native call, which aborts the whole process (a napi_throw in a terminating
+ * environment), and a thread left to die of an uncaught error never finishes exiting while LMDB
+ * has a write in flight.
+ */
+function exitThread(code: number): void {
+  env.close().finally(() => process.exit(code));
+}
+
+// A bug here must not leave the pool waiting: the thread ends, the pool fails its jobs (their
+// pages stay in memory) and starts another worker.
+process.on('uncaughtException', (error) => {
+  console.error('bazil: a chunk worker failed:', error);
+  exitThread(1);
+});
+
+parentPort!.on('message', (request: FlushRequest | { gc: true } | { close: true }) => {
   if ('gc' in request) {
     collectGarbage();
+    return;
+  }
+  if ('close' in request) {
+    exitThread(0);
     return;
   }
   runFlush(request).then(
