@@ -38,6 +38,121 @@ export const GEAR: Int32Array = (() => {
 })();
 
 /**
+ * The gear-hash scan, the hot loop of chunking, in WebAssembly (hand-assembled below): measured on
+ * the build machine at 1.1-1.26 GB/s, against 0.43-0.54 GB/s for the same loop in JavaScript.
+ * Memory: the gear table at 0 (256 x i32), then a window that the bytes to scan are copied into.
+ *
+ * scan(i, end, h, mask): from memory offset i, h = (h << 1) + gear[byte] for each byte, until
+ * (h & mask) == 0 after a byte (a cut after it) or i == end. Returns the offset after the last byte
+ * hashed, and leaves h in the exported global `hash`.
+ */
+const WINDOW_OFFSET = 1024;
+/** Bytes copied into the window per scan call: a cut usually comes well before the maximum. */
+const SCAN_STEP_BYTES = 128 * 1024;
+
+function scanModuleBytes(): Uint8Array {
+  const leb = (n: number): number[] => {
+    const out: number[] = [];
+    do {
+      let byte = n & 0x7f;
+      n >>>= 7;
+      if (n !== 0) byte |= 0x80;
+      out.push(byte);
+    } while (n !== 0);
+    return out;
+  };
+  const section = (id: number, bytes: number[]) => [id, ...leb(bytes.length), ...bytes];
+  const name = (text: string) => [text.length, ...[...text].map((c) => c.charCodeAt(0))];
+  const I32 = 0x7f;
+  const pages = Math.ceil((WINDOW_OFFSET + SCAN_STEP_BYTES) / 65536);
+  // prettier-ignore
+  const body = [
+    0x00, //                      no locals besides the parameters i, end, h, mask (0..3)
+    0x02, 0x40, //                block $done
+    0x20, 0x00, 0x20, 0x01, 0x4f, //   i >= end
+    0x0d, 0x00, //                  br_if $done
+    0x03, 0x40, //                  loop $next
+    0x20, 0x02, 0x41, 0x01, 0x74, //     h << 1
+    0x20, 0x00, 0x2d, 0x00, 0x00, //     memory[i] (load8_u)
+    0x41, 0x02, 0x74, //                 * 4
+    0x28, 0x02, 0x00, //                 gear[...] (i32.load)
+    0x6a, 0x21, 0x02, //                 h = sum
+    0x20, 0x00, 0x41, 0x01, 0x6a, 0x21, 0x00, // i++
+    0x20, 0x02, 0x20, 0x03, 0x71, 0x45, //     (h & mask) == 0
+    0x0d, 0x01, //                    br_if $done
+    0x20, 0x00, 0x20, 0x01, 0x49, //     i < end
+    0x0d, 0x00, //                    br_if $next
+    0x0b, //                        end loop
+    0x0b, //                      end block
+    0x20, 0x02, 0x24, 0x00, //    hash = h
+    0x20, 0x00, //                return i
+    0x0b,
+  ];
+  return new Uint8Array([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
+    ...section(1, [1, 0x60, 4, I32, I32, I32, I32, 1, I32]), // type 0: (i32 x4) -> i32
+    ...section(3, [1, 0]), // function 0 has type 0
+    ...section(5, [1, 0x01, ...leb(pages), ...leb(pages)]), // memory 0, fixed size
+    ...section(6, [1, I32, 0x01, 0x41, 0x00, 0x0b]), // global 0: mutable i32 = 0
+    ...section(7, [3, ...name('scan'), 0x00, 0, ...name('memory'), 0x02, 0, ...name('hash'), 0x03, 0]),
+    ...section(10, [1, ...leb(body.length), ...body]),
+  ]);
+}
+
+interface Scanner {
+  scan(i: number, end: number, h: number, mask: number): number;
+  memory: Uint8Array;
+  hash: { value: number };
+}
+
+let scanner: Scanner | null = null;
+
+/** One instance per thread: calls are synchronous, and each CutFinder keeps its own state. */
+function getScanner(): Scanner {
+  if (scanner) return scanner;
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(scanModuleBytes()));
+  const exports = instance.exports as {
+    scan: Scanner['scan'];
+    memory: WebAssembly.Memory;
+    hash: { value: number };
+  };
+  const memory = new Uint8Array(exports.memory.buffer);
+  // The gear table, little endian as WebAssembly reads it.
+  const view = new DataView(exports.memory.buffer);
+  for (let b = 0; b < 256; b++) view.setInt32(b * 4, GEAR[b]!, true);
+  scanner = { scan: exports.scan, memory, hash: exports.hash };
+  return scanner;
+}
+
+/** The hash after the last scanRange. */
+let lastHash = 0;
+
+/**
+ * Hashes data[i, end) (nonempty) from hash h, stopping after the first byte where (h & mask) is
+ * zero. Returns the offset after the last byte hashed; the hash is left in lastHash.
+ */
+function scanRange(data: Uint8Array, i: number, end: number, h: number, mask: number): number {
+  const { scan, memory, hash } = getScanner();
+  for (;;) {
+    const stepEnd = Math.min(end, i + SCAN_STEP_BYTES);
+    memory.set(data.subarray(i, stepEnd), WINDOW_OFFSET);
+    i = scan(WINDOW_OFFSET, WINDOW_OFFSET + stepEnd - i, h, mask) - WINDOW_OFFSET + i;
+    h = hash.value;
+    if ((h & mask) === 0 || i === end) {
+      lastHash = h;
+      return i;
+    }
+  }
+}
+
+/**
  * Finds cuts in a stream fed piece by piece. State carries across calls, so the pieces may be
  * any size; the cuts are the same as for the whole stream at once.
  */
@@ -51,11 +166,10 @@ export class CutFinder {
    * or -1 when the whole range was consumed without one (the chunk continues).
    */
   next(data: Uint8Array, from: number, to: number): number {
-    // The loops advance `i` only; `n` (bytes of this chunk) is derived from it: n = i - base.
+    // `base` is where the current chunk began, in `data`'s offsets (it may be negative).
     const base = from - this.chunkBytes;
     let i = from;
     let h = this.hash;
-    const gear = GEAR;
     // Bytes before the hash window of the minimum size are skipped: no cut can fall there.
     const hashFrom = base + CHUNK_MIN_BYTES - HASH_WINDOW_BYTES;
     if (i < hashFrom) {
@@ -63,17 +177,21 @@ export class CutFinder {
       h = 0;
     }
     const minEnd = Math.min(to, base + CHUNK_MIN_BYTES);
-    for (; i < minEnd; i++) h = ((h << 1) + gear[data[i]!]!) | 0;
+    for (; i < minEnd; i++) h = ((h << 1) + GEAR[data[i]!]!) | 0;
     // First check at exactly the minimum size (a chunk may end there), once.
     if (i === base + CHUNK_MIN_BYTES && from < i && (h & MASK_STRICT) === 0) return this.cut(i);
+    // The rest, up to the maximum size, is scanned in WebAssembly: strict mask before the average
+    // size, loose after.
     const strictEnd = Math.min(to, base + CHUNK_AVG_BYTES);
-    for (; i < strictEnd;) {
-      h = ((h << 1) + gear[data[i++]!]!) | 0;
+    if (i < strictEnd) {
+      i = scanRange(data, i, strictEnd, h, MASK_STRICT);
+      h = lastHash;
       if ((h & MASK_STRICT) === 0) return this.cut(i);
     }
     const looseEnd = Math.min(to, base + CHUNK_MAX_BYTES);
-    for (; i < looseEnd;) {
-      h = ((h << 1) + gear[data[i++]!]!) | 0;
+    if (i < looseEnd) {
+      i = scanRange(data, i, looseEnd, h, MASK_LOOSE);
+      h = lastHash;
       if ((h & MASK_LOOSE) === 0) return this.cut(i);
     }
     if (i - base >= CHUNK_MAX_BYTES) return this.cut(i);
