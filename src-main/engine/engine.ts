@@ -81,6 +81,7 @@ export class Engine implements Api {
       const store = new Store(dataDir);
       const workers = options.workerCount ?? Math.min(2, Math.max(1, availableParallelism()));
       const pool = new ChunkPool(dataDir, workers);
+      store.packsInProgress = () => pool.packsInProgress();
       const budget = new DirtyBudget(options.dirtyCapBytes ?? DEFAULT_DIRTY_CAP_BYTES);
       budget.onTrimmed = () => {
         collectGarbage();

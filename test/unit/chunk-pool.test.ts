@@ -34,7 +34,7 @@ test('a flush stores its chunks and manifest in the store before it answers', as
     reply.chunks.reduce((n, c) => n + c.sizeBytes, 0),
     3 * 1024 * 1024,
   );
-  for (const chunk of reply.chunks) assert.equal(store.getChunk(chunk.key)?.length, chunk.sizeBytes);
+  for (const chunk of reply.chunks) assert.equal(store.readChunk(chunk.key)?.length, chunk.sizeBytes);
   assert.equal(store.getManifest(reply.manifestKey).length, reply.chunks.length);
   await pool.close();
   await store.close();

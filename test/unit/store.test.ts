@@ -49,8 +49,21 @@ test('what is committed and synced is there when the store is opened again', asy
   await store.dbs.chunks.put(key, bytes);
   await store.close();
   const again = new Store(dir);
-  assert.deepEqual(again.getChunk(key), bytes);
+  assert.deepEqual(again.readChunk(key), bytes);
   assert.ok(again.stats().chunkCount === 1 && again.stats().storeBytes > 300_000);
+  await again.close();
+});
+
+test('a format 1 store (every chunk in LMDB) opens as format 2 and its chunks read as before', async () => {
+  const dir = await tempDir();
+  const store = new Store(dir);
+  const bytes = randomBytes(300_000);
+  await store.dbs.chunks.put(chunkKeyOf(bytes), bytes);
+  await store.dbs.meta.put(META_FORMAT_KEY, encodeU32(1));
+  await store.close();
+  const again = new Store(dir);
+  assert.equal(again.dbs.meta.get(META_FORMAT_KEY)?.readUInt32LE(0), 2);
+  assert.deepEqual(again.readChunk(chunkKeyOf(bytes)), bytes);
   await again.close();
 });
 
@@ -59,7 +72,7 @@ test('a store written by another format version is refused with what to do', asy
   const store = new Store(dir);
   await store.dbs.meta.put(META_FORMAT_KEY, encodeU32(99));
   await store.close();
-  assert.throws(() => new Store(dir), /has format 99; this Bazil reads format 1: upgrade Bazil/);
+  assert.throws(() => new Store(dir), /has format 99; this Bazil reads format 2: upgrade Bazil/);
 });
 
 test('a long manifest is a tree: an edit or an append rewrites a few nodes, and it reads back whole', async () => {

@@ -23,6 +23,15 @@ export interface FlushReply {
   manifestKey: Uint8Array | null;
   newChunkCount: number;
   newChunkBytes: number;
+  /** The packs the job appended to, with their length after it. */
+  packs: { packId: number; endBytes: number }[];
+}
+
+export interface WorkerData {
+  dataDir: string;
+  /** Per worker, the pack it is appending to (0: none); shared memory, read by `packsInProgress`. */
+  packSlots: Int32Array;
+  slot: number;
 }
 
 interface FlushFailure {
@@ -46,12 +55,22 @@ export class ChunkPool {
   private readonly waiting = new Map<number, Waiter>();
   private nextId = 1;
   private closed = false;
+  private readonly packSlots: Int32Array;
 
   constructor(
     private readonly dataDir: string,
     size: number,
   ) {
-    for (let i = 0; i < size; i++) this.workers.push(this.startWorker());
+    this.packSlots = new Int32Array(new SharedArrayBuffer(4 * size));
+    for (let i = 0; i < size; i++) this.workers.push(this.startWorker(i));
+  }
+
+  /**
+   * The packs the workers are appending to now. A worker names its pack here before it records any
+   * chunk in it, so a sync that covers these covers every recorded chunk not yet reported.
+   */
+  packsInProgress(): number[] {
+    return [...this.packSlots].filter((packId) => packId !== 0);
   }
 
   flush(input: FlushRequest['input']): Promise<FlushReply> {
@@ -67,8 +86,9 @@ export class ChunkPool {
     });
   }
 
-  private startWorker(): PoolWorker {
-    const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData: { dataDir: this.dataDir } });
+  private startWorker(slot: number): PoolWorker {
+    const workerData: WorkerData = { dataDir: this.dataDir, packSlots: this.packSlots, slot };
+    const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData });
     const entry: PoolWorker = { worker, jobs: new Set() };
     worker.on('message', (reply: FlushReply | FlushFailure) => {
       entry.jobs.delete(reply.id);
@@ -89,8 +109,8 @@ export class ChunkPool {
         this.waiting.delete(id);
       }
       entry.jobs.clear();
-      const slot = this.workers.indexOf(entry);
-      if (!this.closed && slot >= 0) this.workers[slot] = this.startWorker();
+      const index = this.workers.indexOf(entry);
+      if (!this.closed && index >= 0) this.workers[index] = this.startWorker(slot);
     });
     worker.unref();
     return entry;

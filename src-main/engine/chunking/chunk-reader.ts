@@ -1,47 +1,56 @@
 /**
  * Reads a file's stored content by offset: where each chunk of its manifest starts, which chunk
- * holds an offset, and that chunk's bytes (the last one read is kept, as reads go in order).
+ * holds an offset, and that chunk's bytes from a chunk source.
  */
 import type { ChunkRef } from '../store/format.js';
 
-/** How far ahead a forward read brings chunks into memory (~2 MiB at the average chunk size). */
-const PREFETCH_CHUNKS = 8;
+/** How far ahead a forward read asks for chunks (~4 MiB at the average chunk size). */
+const PREFETCH_CHUNKS = 16;
 
-/**
- * A buffer that several readers take turns to read chunks into, so a read does not allocate (and
- * fault in) fresh memory for every chunk. The last reader to use it owns what it holds.
- */
-export interface ReadScratch {
-  buffer: Buffer;
-  owner: ChunkReader | null;
+/** Where a reader gets chunk bytes: memory it may have to fill first (ChunkCache), or a sync read. */
+export interface ChunkSource {
+  /** The chunk's bytes when in memory (valid until the next call: copy at once), else null. */
+  get(ref: ChunkRef): Uint8Array | null;
+  /** Brings a chunk into memory, for `get` to return. */
+  load(ref: ChunkRef): Promise<void>;
+  /** Starts bringing chunks a reader will want next into memory. */
+  prefetch?(refs: readonly ChunkRef[]): void;
 }
 
-/** Reads a chunk's bytes; with `into`, it may copy them there and return a view of it. */
-export type ReadChunk = (ref: ChunkRef, into?: Buffer) => Uint8Array;
+/** A source over a synchronous read, keeping the last chunk read (reads go in file order). */
+export function syncChunkSource(read: (ref: ChunkRef) => Uint8Array): ChunkSource {
+  let lastRef: ChunkRef | null = null;
+  let lastBytes: Uint8Array | null = null;
+  return {
+    get(ref) {
+      if (ref !== lastRef) {
+        lastBytes = read(ref);
+        lastRef = ref;
+      }
+      return lastBytes;
+    },
+    load: () => Promise.resolve(),
+  };
+}
 
-export interface ChunkReaderOptions {
-  /**
-   * Asked to bring the next chunks into memory in the background as a read moves forward, so a
-   * sequential read of cold data does not wait on the disk chunk by chunk on the thread that
-   * serves the mount.
-   */
-  prefetch?: (refs: ChunkRef[]) => void;
-  /** Only for readers whose callers copy the bytes out at once (never keep views of them). */
-  scratch?: ReadScratch;
+export interface ChunkAt {
+  ref: ChunkRef;
+  /** Offset in the file where the chunk starts. */
+  start: number;
+  /** Its bytes, or null when they are not in memory: `load(ref)`, then ask again. */
+  bytes: Uint8Array | null;
 }
 
 export class ChunkReader {
   /** Offset in the file where each chunk starts. */
   readonly starts: number[];
   readonly sizeBytes: number;
-  private cachedIndex = -1;
-  private cachedBytes: Uint8Array | null = null;
+  private lastIndex = -1;
   private prefetchedTo = 0;
 
   constructor(
     readonly chunks: readonly ChunkRef[],
-    private readonly readChunk: ReadChunk,
-    private readonly options: ChunkReaderOptions = {},
+    private readonly source: ChunkSource,
   ) {
     this.starts = new Array(chunks.length);
     let at = 0;
@@ -57,27 +66,33 @@ export class ChunkReader {
     return this.starts[index]! + this.chunks[index]!.sizeBytes;
   }
 
-  /** The chunk holding `offset` (< sizeBytes): its bytes and its start in the file. */
-  chunkAt(offset: number): { bytes: Uint8Array; start: number } {
+  /** The chunk holding `offset` (< sizeBytes). */
+  chunkAt(offset: number): ChunkAt {
     const index = this.indexAt(offset);
-    const { prefetch, scratch } = this.options;
-    if (index !== this.cachedIndex || !this.cachedBytes || (scratch && scratch.owner !== this)) {
+    if (index !== this.lastIndex) {
+      this.lastIndex = index;
+      const { prefetch } = this.source;
       if (prefetch && index + 1 >= this.prefetchedTo - PREFETCH_CHUNKS / 2) {
-        const from = Math.max(index + 1, this.prefetchedTo);
+        // From the chunk asked for: read together with the ones after it when it is not in yet.
+        const from = Math.max(index, this.prefetchedTo);
         const to = Math.min(this.chunks.length, index + 1 + PREFETCH_CHUNKS);
-        if (to > from) prefetch(this.chunks.slice(from, to) as ChunkRef[]);
+        if (to > from) prefetch.call(this.source, this.chunks.slice(from, to));
         this.prefetchedTo = Math.max(this.prefetchedTo, to);
       }
-      if (scratch) scratch.owner = this;
-      this.cachedBytes = this.readChunk(this.chunks[index]!, scratch?.buffer);
-      this.cachedIndex = index;
     }
-    return { bytes: this.cachedBytes, start: this.starts[index]! };
+    const ref = this.chunks[index]!;
+    return { ref, start: this.starts[index]!, bytes: this.source.get(ref) };
+  }
+
+  load(ref: ChunkRef): Promise<void> {
+    return this.source.load(ref);
   }
 
   private indexAt(offset: number): number {
-    const cached = this.cachedIndex;
-    if (cached >= 0 && offset >= this.starts[cached]! && offset < this.endOf(cached)) return cached;
+    const last = this.lastIndex;
+    if (last >= 0 && last < this.starts.length && offset >= this.starts[last]! && offset < this.endOf(last)) {
+      return last;
+    }
     let lo = 0;
     let hi = this.starts.length - 1;
     while (lo < hi) {

@@ -1,73 +1,87 @@
 /**
  * A chunk worker thread: runs flush jobs (rechunk, hash, store) off the thread that serves FUSE.
- * It opens the engine's LMDB environment itself, reads old chunks from it and writes new ones, and
- * answers only when every chunk and the manifest are committed, so the inode that the engine then
- * writes never points at data that a crash could lose.
+ * It opens the engine's LMDB environment itself and appends new chunks to a pack of its own. It
+ * answers only when every chunk's bytes are written and its index entry and the manifest are
+ * committed, so the inode that the engine then writes never points at data that a crash of the
+ * engine could lose. Jobs run one at a time (a pack is appended in order).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { openStoreDbs, chunkKeyOf, putManifest } from '../store/store.js';
+import {
+  chunkKeyOf,
+  hasChunk,
+  newPackId,
+  openStoreDbs,
+  packsDirOf,
+  putManifest,
+  readChunkSync,
+  PackReaders,
+} from '../store/store.js';
+import { encodePackLocation, encodePackRecord, packKey, type ChunkRef, type PackLocation } from '../store/format.js';
+import { PackWriter } from '../store/pack-writer.js';
 import { rechunk } from './rechunk.js';
 import { collectGarbage } from '../collect-garbage.js';
-import type { FlushRequest, FlushReply } from './chunk-pool.js';
+import type { FlushRequest, FlushReply, WorkerData } from './chunk-pool.js';
 
-const { dataDir } = workerData as { dataDir: string };
+const { dataDir, packSlots, slot } = workerData as WorkerData;
 const { env, dbs } = openStoreDbs(dataDir);
-
-/**
- * Chunk bytes handed to LMDB but not yet committed stay in memory; past this many, the worker
- * waits for the previous batch's commit before cutting more, which bounds its memory (two
- * batches) whatever the job's size. Measured writing 2 GiB: 4 MiB batches kept peak anonymous
- * memory ~60 MiB lower than 16 MiB batches (and LMDB's resident map half as large), at the same
- * throughput.
- */
-const IN_FLIGHT_BYTES = 4 * 1024 * 1024;
+const readers = new PackReaders(packsDirOf(dataDir), false);
+const writer = new PackWriter({
+  packsDir: packsDirOf(dataDir),
+  newPackId: () => newPackId(env, dbs),
+  // Before any chunk of the pack is recorded: from then on, every sync of the engine covers it.
+  onPackStarted: (packId) => Atomics.store(packSlots, slot, packId),
+  recordSynced: async (packId, syncedBytes) => {
+    await dbs.packs.put(packKey(packId), encodePackRecord(syncedBytes));
+  },
+});
 
 async function runFlush(request: FlushRequest): Promise<FlushReply> {
-  let pending: Promise<unknown>[] = [];
-  let pendingBytes = 0;
-  let committing: Promise<void> = Promise.resolve();
   const storedThisJob = new Set<string>();
-  let newChunkCount = 0;
+  const newChunks: { key: Buffer; location: PackLocation }[] = [];
   let newChunkBytes = 0;
-  const chunks = await rechunk(request.input, {
-    readChunk(ref) {
-      const bytes = dbs.chunks.getBinary(Buffer.from(ref.key));
-      if (bytes === undefined)
-        throw new Error(`chunk ${Buffer.from(ref.key).toString('hex')} is missing from the store`);
-      return bytes;
-    },
-    storeChunk(bytes) {
-      const key = chunkKeyOf(bytes);
-      const hex = key.toString('hex');
-      if (!storedThisJob.has(hex) && !dbs.chunks.doesExist(key)) {
-        storedThisJob.add(hex);
-        newChunkCount++;
-        newChunkBytes += bytes.length;
-        const put = dbs.chunks.put(key, bytes);
-        // Awaited later (afterChunk, or at the end); marked handled now, so a failed commit (a
-        // full disk) fails this job instead of killing the thread as an unhandled rejection.
-        put.catch(() => undefined);
-        pending.push(put);
-        pendingBytes += bytes.length;
-      }
-      return key;
-    },
-    afterChunk() {
-      if (pendingBytes < IN_FLIGHT_BYTES) return undefined;
-      // Double-buffered: cutting and hashing go on while this batch commits; the worker waits
-      // only for the batch before it.
-      const previous = committing;
-      committing = Promise.all(pending).then(() => undefined);
-      committing.catch(() => undefined);
-      pending = [];
-      pendingBytes = 0;
-      return previous;
-    },
-  });
-  await Promise.all([committing, ...pending]);
+  let chunks: ChunkRef[];
+  try {
+    chunks = await rechunk(request.input, {
+      readChunk(ref) {
+        const bytes = readChunkSync(dbs, readers, ref.key);
+        if (bytes === undefined) {
+          throw new Error(`chunk ${Buffer.from(ref.key).toString('hex')} is missing from the store`);
+        }
+        return bytes;
+      },
+      storeChunk(parts, sizeBytes) {
+        const key = chunkKeyOf(parts);
+        const hex = key.toString('hex');
+        if (!storedThisJob.has(hex) && !hasChunk(dbs, key)) {
+          storedThisJob.add(hex);
+          newChunks.push({ key, location: writer.append(parts, sizeBytes) });
+          newChunkBytes += sizeBytes;
+        }
+        return key;
+      },
+      afterChunk: () => writer.roomForNext(),
+    });
+  } catch (error) {
+    // The pack is left whole for the next job; this job's bytes are garbage (nothing records them).
+    await writer.seal().catch(() => undefined);
+    throw error;
+  }
+  const sealed = await writer.seal();
+  // Every new chunk's bytes are in its pack: record where.
+  await Promise.all(newChunks.map(({ key, location }) => dbs.packedChunks.put(key, encodePackLocation(location))));
   const manifestKey = chunks.length === 0 || !request.input.storeManifest ? null : await putManifest(dbs, chunks);
-  return { id: request.id, chunks, manifestKey, newChunkCount, newChunkBytes };
+  return {
+    id: request.id,
+    chunks,
+    manifestKey,
+    newChunkCount: newChunks.length,
+    newChunkBytes,
+    packs: sealed ? [sealed] : [],
+  };
 }
+
+/** Jobs run one after another: appends to the pack must not interleave. */
+let queue: Promise<unknown> = Promise.resolve();
 
 /**
  * Ends the thread, between calls into LMDB and with its writes finished: Worker.terminate() can stop
@@ -75,15 +89,21 @@ async function runFlush(request: FlushRequest): Promise<FlushReply> {
  * environment), and a thread left to die of an uncaught error never finishes exiting while LMDB
  * has a write in flight.
  */
-function exitThread(code: number): void {
-  env.close().finally(() => process.exit(code));
+function exitThread(code: number, { finishPack }: { finishPack: boolean }): void {
+  // Closing, the pack is finished (synced and recorded), so the next start need not check it.
+  const finished = finishPack ? writer.close() : Promise.resolve();
+  finished
+    .catch((error: unknown) => console.error('bazil: a chunk worker could not finish its pack:', error))
+    .then(() => readers.closeAll())
+    .then(() => env.close())
+    .finally(() => process.exit(code));
 }
 
 // A bug here must not leave the pool waiting: the thread ends, the pool fails its jobs (their
 // pages stay in memory) and starts another worker.
 process.on('uncaughtException', (error) => {
   console.error('bazil: a chunk worker failed:', error);
-  exitThread(1);
+  exitThread(1, { finishPack: false });
 });
 
 parentPort!.on('message', (request: FlushRequest | { gc: true } | { close: true }) => {
@@ -92,10 +112,12 @@ parentPort!.on('message', (request: FlushRequest | { gc: true } | { close: true 
     return;
   }
   if ('close' in request) {
-    exitThread(0);
+    exitThread(0, { finishPack: true });
     return;
   }
-  runFlush(request).then(
+  const job = queue.then(() => runFlush(request));
+  queue = job.catch(() => undefined);
+  job.then(
     (reply) => parentPort!.postMessage(reply),
     (error: unknown) =>
       parentPort!.postMessage({ id: request.id, error: error instanceof Error ? error.message : String(error) }),

@@ -14,7 +14,7 @@
  * worker thread against LMDB and in unit tests against a Map.
  */
 import { CHUNK_MAX_BYTES, CutFinder } from '../../common/chunker.js';
-import { ChunkReader } from './chunk-reader.js';
+import { ChunkReader, syncChunkSource } from './chunk-reader.js';
 import type { ChunkRef } from '../store/format.js';
 
 export interface RechunkInput {
@@ -30,8 +30,11 @@ export interface RechunkInput {
 export interface ChunkIo {
   /** The bytes of an old chunk (called in file order; caching the last one is enough). */
   readChunk(ref: ChunkRef): Uint8Array;
-  /** Stores a new chunk's bytes (the callee owns `bytes`); returns its key. */
-  storeChunk(bytes: Buffer): Uint8Array;
+  /**
+   * Stores a new chunk, given as parts in order (views of pages and old chunks, valid only during
+   * the call: copy what is kept); returns its key.
+   */
+  storeChunk(parts: readonly Uint8Array[], sizeBytes: number): Uint8Array;
   /** Called after each new chunk; may wait (for stored chunks to be committed, to bound memory). */
   afterChunk?(): Promise<void> | undefined;
 }
@@ -44,7 +47,10 @@ interface Range {
 /** The new chunk list of the file. */
 export async function rechunk(input: RechunkInput, io: ChunkIo): Promise<ChunkRef[]> {
   const { base, sizeBytes } = input;
-  const stored = new ChunkReader(base, (ref) => io.readChunk(ref));
+  const stored = new ChunkReader(
+    base,
+    syncChunkSource((ref) => io.readChunk(ref)),
+  );
   const baseStarts = stored.starts;
   const baseSize = stored.sizeBytes;
   const validBaseBytes = Math.min(input.baseLimitBytes, baseSize, sizeBytes);
@@ -136,15 +142,14 @@ const zeroKeys = new WeakMap<ChunkIo, Uint8Array>();
 function zeroChunkKey(io: ChunkIo): Uint8Array {
   let key = zeroKeys.get(io);
   if (!key) {
-    key = io.storeChunk(Buffer.alloc(CHUNK_MAX_BYTES));
+    key = io.storeChunk([Buffer.alloc(CHUNK_MAX_BYTES)], CHUNK_MAX_BYTES);
     zeroKeys.set(io, key);
   }
   return key;
 }
 
 function emit(parts: Uint8Array[], sizeBytes: number, io: ChunkIo): ChunkRef {
-  const bytes = parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts, sizeBytes);
-  return { key: io.storeChunk(bytes), sizeBytes };
+  return { key: io.storeChunk(parts, sizeBytes), sizeBytes };
 }
 
 /** Sorted, merged ranges of bytes that differ from the base. */
@@ -215,7 +220,8 @@ class ContentReader {
     const page = this.input.pages.get(pageIndex);
     if (page) return page.subarray(offset - pageStart, pageEnd - pageStart);
     if (offset >= this.validBaseBytes) return this.zeros.subarray(0, pageEnd - offset);
-    const { bytes, start } = this.stored.chunkAt(offset);
+    const { bytes, start, ref } = this.stored.chunkAt(offset);
+    if (!bytes) throw new Error(`chunk ${Buffer.from(ref.key).toString('hex')} could not be read`);
     const end = Math.min(start + bytes.length, pageEnd, this.validBaseBytes);
     return bytes.subarray(offset - start, end - start);
   }

@@ -9,7 +9,7 @@
  * Terms: see ../chunking/rechunk.ts (base, base limit, page).
  */
 import type { ChunkPool } from '../chunking/chunk-pool.js';
-import { ChunkReader, type ReadChunk, type ReadScratch } from '../chunking/chunk-reader.js';
+import { ChunkReader, type ChunkSource } from '../chunking/chunk-reader.js';
 import { CHUNK_MIN_BYTES } from '../../common/chunker.js';
 import type { ChunkRef } from '../store/format.js';
 import { PAGE_BYTES, type DirtyBudget, type DirtyFile } from './dirty-budget.js';
@@ -32,19 +32,16 @@ export interface StoredContent {
 export interface ContentDeps {
   pool: ChunkPool;
   budget: DirtyBudget;
-  readChunk: ReadChunk;
-  /** Brings chunks into memory in the background (a read is coming). */
-  prefetchChunks(refs: ChunkRef[]): void;
-  /** Shared by the files of a volume: reads copy out of it at once. */
-  readScratch: ReadScratch;
+  /** Stored chunks, for reads (the store's cache: a chunk may have to be loaded first). */
+  chunks: ChunkSource;
   /** Stores a manifest; resolves with its key once committed. */
   storeManifest(chunks: ChunkRef[]): Promise<Uint8Array>;
   /** Stores a small file's one chunk and its manifest with the inode's next commit; returns the keys. */
   queueSmallContent(bytes: Buffer): { chunkKey: Uint8Array; manifestKey: Uint8Array };
   /** Records stored content (chunks and manifest committed) in the inode; resolves once committed. */
   onStored(content: StoredContent): Promise<void>;
-  /** Bytes of new chunks written (the store syncs them to disk in the background). */
-  onChunksStored(bytes: number): void;
+  /** A flush wrote new chunks: `bytes` of them, in these packs (the store syncs them). */
+  onChunksStored(packs: readonly { packId: number; endBytes: number }[], bytes: number): void;
 }
 
 export class FileContent implements DirtyFile {
@@ -90,26 +87,23 @@ export class FileContent implements DirtyFile {
     return this.changeSeq !== this.recordedSeq;
   }
 
-  /** Copies up to `length` bytes at `offset` into `out`; returns the count (0 at the end). */
-  read(offset: number, length: number, out: Uint8Array): number {
+  /**
+   * Copies up to `length` bytes at `offset` into `out`; returns the count (0 at the end). A
+   * promise when a stored chunk has to be read from the disk first.
+   */
+  read(offset: number, length: number, out: Uint8Array): number | Promise<number> {
     const end = Math.min(offset + length, this.size);
-    let at = offset;
-    while (at < end) {
-      const pageIndex = Math.floor(at / PAGE_BYTES);
-      const pageStart = pageIndex * PAGE_BYTES;
-      const pieceEnd = Math.min(end, pageStart + PAGE_BYTES);
-      const page = this.pages.get(pageIndex) ?? this.frozen.get(pageIndex);
-      if (page) {
-        out.set(page.subarray(at - pageStart, pieceEnd - pageStart), at - offset);
-        at = pieceEnd;
-      } else {
-        at = this.readBase(at, pieceEnd, out, offset);
-      }
-    }
+    const missing = this.copyOut(offset, end, out, offset);
+    if (missing) return this.base.load(missing).then(() => this.read(offset, length, out));
     return Math.max(0, end - offset);
   }
 
-  write(offset: number, data: Uint8Array): void {
+  /**
+   * Copies `data` into dirty pages at `offset`. A promise when a page must first be filled with
+   * stored bytes that have to be read from the disk. (The kernel sends one write of a file at a
+   * time, and a write done twice writes the same bytes.)
+   */
+  write(offset: number, data: Uint8Array): void | Promise<void> {
     const end = offset + data.length;
     let at = offset;
     while (at < end) {
@@ -117,12 +111,40 @@ export class FileContent implements DirtyFile {
       const pageStart = pageIndex * PAGE_BYTES;
       const pieceEnd = Math.min(end, pageStart + PAGE_BYTES);
       const page = this.livePage(pageIndex, at === pageStart && pieceEnd === pageStart + PAGE_BYTES);
+      if ('missing' in page) return this.base.load(page.missing).then(() => this.write(offset, data));
       page.set(data.subarray(at - offset, pieceEnd - offset), at - pageStart);
       at = pieceEnd;
     }
     if (end > this.size) this.size = end;
     this.changeSeq++;
     if (this.pages.size * PAGE_BYTES >= EARLY_FLUSH_FILE_BYTES) this.startEarlyFlush();
+  }
+
+  /**
+   * Copies the file's bytes [at, end) into `out` (at `at - outOffset`): pages, then stored chunks,
+   * zeros past the base. Stops at a stored chunk that is not in memory and returns it.
+   */
+  private copyOut(at: number, end: number, out: Uint8Array, outOffset: number): ChunkRef | null {
+    while (at < end) {
+      const pageIndex = Math.floor(at / PAGE_BYTES);
+      const pageStart = pageIndex * PAGE_BYTES;
+      const pieceEnd = Math.min(end, pageStart + PAGE_BYTES);
+      const page = this.pages.get(pageIndex) ?? this.frozen.get(pageIndex);
+      if (page) {
+        out.set(page.subarray(at - pageStart, pieceEnd - pageStart), at - outOffset);
+        at = pieceEnd;
+      } else if (at >= this.baseLimit) {
+        out.fill(0, at - outOffset, pieceEnd - outOffset);
+        at = pieceEnd;
+      } else {
+        const { bytes, start: chunkStart, ref } = this.base.chunkAt(at);
+        if (!bytes) return ref;
+        const stop = Math.min(pieceEnd, chunkStart + bytes.length, this.baseLimit);
+        out.set(bytes.subarray(at - chunkStart, stop - chunkStart), at - outOffset);
+        at = stop;
+      }
+    }
+    return null;
   }
 
   truncate(sizeBytes: number): void {
@@ -136,7 +158,8 @@ export class FileContent implements DirtyFile {
         }
       }
       if (tail > 0 && (this.pages.has(lastIndex) || this.frozen.has(lastIndex))) {
-        this.livePage(lastIndex, false).fill(0, tail);
+        // Made from a page in memory: never waits for a stored chunk.
+        (this.livePage(lastIndex, false) as Buffer).fill(0, tail);
       }
       this.baseLimit = Math.min(this.baseLimit, sizeBytes);
       if (this.flushing) this.lowestSizeDuringFlush = Math.min(this.lowestSizeDuringFlush, sizeBytes);
@@ -165,7 +188,7 @@ export class FileContent implements DirtyFile {
     const sizeBytes = this.size;
     this.lowestSizeDuringFlush = Infinity;
     const bytes = Buffer.allocUnsafe(sizeBytes);
-    this.read(0, sizeBytes, bytes);
+    await this.read(0, sizeBytes, bytes);
     let content: StoredContent = { manifestKey: null, chunks: [], sizeBytes: 0 };
     if (sizeBytes > 0) {
       const { chunkKey, manifestKey } = this.deps.queueSmallContent(bytes);
@@ -246,7 +269,7 @@ export class FileContent implements DirtyFile {
           pages: frozen,
           storeManifest: record,
         });
-        this.deps.onChunksStored(reply.newChunkBytes);
+        this.deps.onChunksStored(reply.packs, reply.newChunkBytes);
         if (record) {
           await this.deps.onStored({ manifestKey: reply.manifestKey, chunks: reply.chunks, sizeBytes: sizeAtStart });
           this.recordedSeq = seq;
@@ -279,16 +302,14 @@ export class FileContent implements DirtyFile {
   }
 
   private readerOf(chunks: readonly ChunkRef[]): ChunkReader {
-    // Every read of the base copies out at once (into FUSE's buffer or a page): the shared
-    // scratch buffer is safe here.
-    return new ChunkReader(chunks, this.deps.readChunk, {
-      prefetch: this.deps.prefetchChunks,
-      scratch: this.deps.readScratch,
-    });
+    return new ChunkReader(chunks, this.deps.chunks);
   }
 
-  /** The live page at `index`, made from the frozen one, the base or zeros when missing. */
-  private livePage(index: number, wholePageWillBeWritten: boolean): Buffer {
+  /**
+   * The live page at `index`, made from the frozen one, the base or zeros when missing; or the
+   * stored chunk that must be loaded before the page can be made.
+   */
+  private livePage(index: number, wholePageWillBeWritten: boolean): Buffer | { missing: ChunkRef } {
     let page = this.pages.get(index);
     if (page) return page;
     page = this.deps.budget.takePage();
@@ -298,7 +319,11 @@ export class FileContent implements DirtyFile {
       // Bytes before the end of the file come from the file; the rest of the page is zeros.
       const start = index * PAGE_BYTES;
       const end = Math.max(start, Math.min(start + PAGE_BYTES, this.size));
-      if (end > start) this.read(start, end - start, page);
+      const missing = this.copyOut(start, end, page, start);
+      if (missing) {
+        this.deps.budget.givePage(page);
+        return { missing };
+      }
       page.fill(0, end - start);
     }
     this.pages.set(index, page);
@@ -314,17 +339,5 @@ export class FileContent implements DirtyFile {
       this.deps.budget.retirePage();
       this.retired.push(page);
     }
-  }
-
-  /** Copies base bytes [at, end) (zeros past the base limit); returns where it stopped. */
-  private readBase(at: number, end: number, out: Uint8Array, outOffset: number): number {
-    if (at >= this.baseLimit) {
-      out.fill(0, at - outOffset, end - outOffset);
-      return end;
-    }
-    const { bytes, start: chunkStart } = this.base.chunkAt(at);
-    const stop = Math.min(end, chunkStart + bytes.length, this.baseLimit);
-    out.set(bytes.subarray(at - chunkStart, stop - chunkStart), at - outOffset);
-    return stop;
   }
 }

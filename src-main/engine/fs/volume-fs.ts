@@ -15,8 +15,6 @@
 import { statfsSync } from 'node:fs';
 import { FsError } from '../../common/errors.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
-import type { ReadScratch } from '../chunking/chunk-reader.js';
-import { CHUNK_MAX_BYTES } from '../../common/chunker.js';
 import { ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
 import { chunkKeyOf, putManifest, type Store } from '../store/store.js';
 import type { DirtyBudget } from './dirty-budget.js';
@@ -86,7 +84,6 @@ const isFile = (inode: Inode) => (inode.mode & S_IFMT) === S_IFREG;
 export class VolumeFs {
   readonly meta: VolumeMeta;
   private readonly handles = new Map<number, Handle>();
-  private readonly readScratch: ReadScratch = { buffer: Buffer.allocUnsafe(CHUNK_MAX_BYTES), owner: null };
   private nextFh = 1;
 
   constructor(
@@ -334,7 +331,7 @@ export class VolumeFs {
     return this.openInode(inode, path, flags);
   }
 
-  read(path: string | null, fh: number, out: Uint8Array, length: number, offset: number): number {
+  read(path: string | null, fh: number, out: Uint8Array, length: number, offset: number): number | Promise<number> {
     const inode = this.handleInode(path, fh);
     if (!inode.content) throw new FsError('EISDIR');
     return inode.content.read(offset, length, out);
@@ -345,15 +342,18 @@ export class VolumeFs {
     return this.deps.budget.waitForRoom();
   }
 
-  write(path: string | null, fh: number, data: Uint8Array, offset: number): number {
+  write(path: string | null, fh: number, data: Uint8Array, offset: number): number | Promise<number> {
     const inode = this.handleInode(path, fh);
     if (!inode.content) throw new FsError('EISDIR');
-    inode.content.write(offset, data);
-    const now = nowNs();
-    inode.mtimeNs = now;
-    inode.ctimeNs = now;
-    // The record is written with the content when it is stored (see storedContent).
-    return data.length;
+    const written = () => {
+      const now = nowNs();
+      inode.mtimeNs = now;
+      inode.ctimeNs = now;
+      // The record is written with the content when it is stored (see storedContent).
+      return data.length;
+    };
+    const copying = inode.content.write(offset, data);
+    return copying ? copying.then(written) : written();
   }
 
   truncate(path: string, sizeBytes: number): Promise<void> {
@@ -511,13 +511,7 @@ export class VolumeFs {
     return new FileContent(this.volumeName, path, stored, {
       pool: this.deps.pool,
       budget: this.deps.budget,
-      readScratch: this.readScratch,
-      readChunk: (ref, into) => {
-        const bytes = this.deps.store.getChunk(ref.key, into);
-        if (!bytes) throw new FsError('EIO', `chunk ${Buffer.from(ref.key).toString('hex')} is missing`);
-        return bytes;
-      },
-      prefetchChunks: (refs) => this.deps.store.prefetchChunks(refs),
+      chunks: this.deps.store.cache,
       queueSmallContent: (bytes) => {
         const chunkKey = chunkKeyOf(bytes);
         const manifest = encodeManifest([{ key: chunkKey, sizeBytes: bytes.length }]);
@@ -527,7 +521,7 @@ export class VolumeFs {
         return { chunkKey, manifestKey };
       },
       storeManifest: (chunks) => putManifest(this.deps.store.dbs, chunks),
-      onChunksStored: (bytes) => this.deps.store.noteWritten(bytes),
+      onChunksStored: (packs, bytes) => this.deps.store.notePacksWritten(packs, bytes),
       onStored: async (content) => {
         // The inode may be gone (unlinked and closed while the flush ran): nothing to record then.
         if (this.meta.inode(inode.ino) !== inode || inode.nlink === 0) return;

@@ -9,9 +9,16 @@
  * - inode: one file, directory or symlink of a volume (its attributes and, for a file, its
  *   manifest key); keyed by volume id and inode number.
  * - dirent: a name in a directory, keyed by volume id, parent inode number and name.
+ * - pack: an append-only file of chunk bytes, written in aligned blocks; the `packed-chunks`
+ *   database says where in which pack each chunk lies.
  */
 
-export const FORMAT_VERSION = 1;
+/**
+ * Version 2 added pack files (chunk bytes outside LMDB, see FORMAT.md). A version 1 store is a
+ * version 2 store with no packs: it is upgraded in place by writing the new number.
+ */
+export const FORMAT_VERSION = 2;
+export const UPGRADABLE_FORMAT_VERSIONS: readonly number[] = [1];
 export const KEY_BYTES = 32;
 
 export interface ChunkRef {
@@ -318,6 +325,7 @@ export function volumeKey(name: string): Buffer {
 // ---- store metadata ----
 export const META_FORMAT_KEY = Buffer.from('format', 'latin1');
 export const META_NEXT_VOLUME_ID_KEY = Buffer.from('next-volume-id', 'latin1');
+export const META_NEXT_PACK_ID_KEY = Buffer.from('next-pack-id', 'latin1');
 
 export function encodeU32(n: number): Buffer {
   const out = Buffer.allocUnsafe(4);
@@ -327,6 +335,92 @@ export function encodeU32(n: number): Buffer {
 
 export function decodeU32(bytes: Uint8Array): number {
   return asBuffer(bytes).readUInt32LE(0);
+}
+
+// ---- packs ----
+/** Every write to a pack starts and ends on this boundary (O_DIRECT needs it). */
+export const PACK_BLOCK_BYTES = 4096;
+// A pack's first block: 8-byte tag "bzlpack1", u32 LE pack id, zeros. Chunk bytes follow.
+const PACK_TAG = Buffer.from('bzlpack1', 'latin1');
+export const PACK_HEADER_BYTES = PACK_BLOCK_BYTES;
+
+export function packFileName(packId: number): string {
+  return `${packId.toString(16).padStart(8, '0')}.pack`;
+}
+
+/** The pack id of a pack file's name, or null for any other file. */
+export function packIdOfFileName(name: string): number | null {
+  const match = /^([0-9a-f]{8})\.pack$/.exec(name);
+  return match ? parseInt(match[1]!, 16) : null;
+}
+
+/** Writes a pack's header into the first PACK_HEADER_BYTES of `out`. */
+export function writePackHeader(packId: number, out: Buffer): void {
+  out.fill(0, 0, PACK_HEADER_BYTES);
+  PACK_TAG.copy(out, 0);
+  out.writeUInt32LE(packId, PACK_TAG.length);
+}
+
+export function readPackHeader(bytes: Uint8Array): number {
+  const b = asBuffer(bytes);
+  if (b.length < PACK_TAG.length + 4 || !b.subarray(0, PACK_TAG.length).equals(PACK_TAG)) {
+    throw new FormatError('not a pack file (no pack tag)');
+  }
+  return b.readUInt32LE(PACK_TAG.length);
+}
+
+/** Where a chunk's bytes lie: `sizeBytes` bytes at `offset` in pack `packId`. */
+export interface PackLocation {
+  packId: number;
+  offset: number;
+  sizeBytes: number;
+}
+
+// `packed-chunks` value: u8 version, u32 pack id, f64 offset (a safe integer), u32 length.
+const PACK_LOCATION_VERSION = 1;
+
+export function encodePackLocation(location: PackLocation): Buffer {
+  const out = Buffer.allocUnsafe(17);
+  out.writeUInt8(PACK_LOCATION_VERSION, 0);
+  out.writeUInt32LE(location.packId, 1);
+  out.writeDoubleLE(location.offset, 5);
+  out.writeUInt32LE(location.sizeBytes, 13);
+  return out;
+}
+
+export function decodePackLocation(bytes: Uint8Array): PackLocation {
+  const b = asBuffer(bytes);
+  const version = b.readUInt8(0);
+  if (version !== PACK_LOCATION_VERSION) throw new FormatError(`pack location version ${version}`);
+  return { packId: b.readUInt32LE(1), offset: b.readDoubleLE(5), sizeBytes: b.readUInt32LE(13) };
+}
+
+// `packs` key: u32 BE pack id. Value: u8 version, f64 bytes of the pack known to be on the disk
+// (synced); chunks past it are checked against their keys after a crash.
+const PACK_RECORD_VERSION = 1;
+
+export function packKey(packId: number): Buffer {
+  const key = Buffer.allocUnsafe(4);
+  key.writeUInt32BE(packId, 0);
+  return key;
+}
+
+export function packIdOfKey(key: Uint8Array): number {
+  return asBuffer(key).readUInt32BE(0);
+}
+
+export function encodePackRecord(syncedBytes: number): Buffer {
+  const out = Buffer.allocUnsafe(9);
+  out.writeUInt8(PACK_RECORD_VERSION, 0);
+  out.writeDoubleLE(syncedBytes, 1);
+  return out;
+}
+
+export function decodePackRecord(bytes: Uint8Array): { syncedBytes: number } {
+  const b = asBuffer(bytes);
+  const version = b.readUInt8(0);
+  if (version !== PACK_RECORD_VERSION) throw new FormatError(`pack record version ${version}`);
+  return { syncedBytes: b.readDoubleLE(1) };
 }
 
 export class FormatError extends Error {

@@ -1,37 +1,65 @@
 /**
- * The store: one LMDB environment holding chunks and metadata in named databases.
+ * The store: one LMDB environment holding metadata and the chunk index in named databases, and
+ * pack files (`packs/` beside it) holding the bytes of the chunks that chunk workers store. A
+ * small file's one chunk (at most the minimum chunk size) is kept in LMDB itself, committed with
+ * its inode.
  *
  * Durability: the environment is opened with `noSync`, so a commit reaches the OS (and survives a
- * crash of the engine process) but not necessarily the disk. `syncToDisk` is called where the file
- * system promises durability (fsync, unmount, engine stop) and on a timer, the way ext4 commits
- * its journal every few seconds. Measured on the build machine: 1 GiB of 256 KiB puts ran at
- * ~230 MB/s with a sync per commit, ~940 MB/s with noSync.
+ * crash of the engine process) but not necessarily the disk. Pack bytes are written with direct
+ * I/O before their index entries are committed. `syncToDisk` is called where the file system
+ * promises durability (fsync, unmount, engine stop) and on a timer, the way ext4 commits its
+ * journal every few seconds: it syncs the packs written since the last time, records how much of
+ * each is on the disk, then syncs the environment. After a crash that lost the page cache (power),
+ * index entries may name pack bytes that never reached the disk: opening the store checks every
+ * chunk past a pack's recorded synced length against its key and drops the entries that fail.
+ * Measured on the build machine: 1 GiB of 256 KiB LMDB puts ran at ~230 MB/s with a sync per
+ * commit, ~940 MB/s with noSync.
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { createHash } from 'node:crypto';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { open as openDir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   FORMAT_VERSION,
+  UPGRADABLE_FORMAT_VERSIONS,
   asBuffer,
   META_FORMAT_KEY,
+  META_NEXT_PACK_ID_KEY,
   decodeManifestBlob,
+  decodePackLocation,
+  decodePackRecord,
   decodeU32,
   encodeManifest,
   encodeManifestTree,
+  encodePackRecord,
+  packFileName,
+  packIdOfFileName,
+  packIdOfKey,
+  packKey,
   splitManifest,
   MANIFEST_LIST_MAX_ENTRIES,
   type ManifestChild,
+  type PackLocation,
   encodeU32,
   type ChunkRef,
 } from './format.js';
+import { PackFile } from './pack-file.js';
+import { ChunkCache } from './chunk-cache.js';
 
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
+/** Pack files a thread keeps open for reading. */
+const OPEN_PACKS_MAX = 64;
 
 export type BinaryDb = Database<Buffer, Buffer>;
 
 export interface StoreDbs {
+  /** Chunks kept in LMDB: key to bytes (small files; every chunk of a format 1 store). */
   chunks: BinaryDb;
+  /** Chunks kept in packs: key to pack location. */
+  packedChunks: BinaryDb;
+  /** Pack id to how much of the pack is known to be on the disk. */
+  packs: BinaryDb;
   manifests: BinaryDb;
   volumes: BinaryDb;
   inodes: BinaryDb;
@@ -40,11 +68,23 @@ export interface StoreDbs {
   meta: BinaryDb;
 }
 
-const DB_NAMES = ['chunks', 'manifests', 'volumes', 'inodes', 'dirents', 'orphans', 'meta'] as const;
+const DB_NAMES: Record<keyof StoreDbs, string> = {
+  chunks: 'chunks',
+  packedChunks: 'packed-chunks',
+  packs: 'packs',
+  manifests: 'manifests',
+  volumes: 'volumes',
+  inodes: 'inodes',
+  dirents: 'dirents',
+  orphans: 'orphans',
+  meta: 'meta',
+};
+
+export const packsDirOf = (dataDir: string) => join(dataDir, 'packs');
 
 /** Opens the environment's databases; used by the engine and by each chunk worker thread. */
 export function openStoreDbs(dir: string): { env: RootDatabase; dbs: StoreDbs } {
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(packsDirOf(dir), { recursive: true });
   const env = open({
     path: join(dir, 'store.mdb'),
     noSync: true,
@@ -56,8 +96,8 @@ export function openStoreDbs(dir: string): { env: RootDatabase; dbs: StoreDbs } 
     compression: false,
   });
   const dbs = {} as StoreDbs;
-  for (const name of DB_NAMES) {
-    dbs[name] = env.openDB({
+  for (const [field, name] of Object.entries(DB_NAMES) as [keyof StoreDbs, string][]) {
+    dbs[field] = env.openDB({
       name,
       encoding: 'binary',
       keyEncoding: 'binary',
@@ -67,8 +107,91 @@ export function openStoreDbs(dir: string): { env: RootDatabase; dbs: StoreDbs } 
   return { env, dbs };
 }
 
-export function chunkKeyOf(bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(bytes).digest();
+/** Whether the store has a chunk (in a pack or in LMDB). */
+export function hasChunk(dbs: StoreDbs, key: Uint8Array): boolean {
+  const k = asBuffer(key);
+  return dbs.packedChunks.doesExist(k) || dbs.chunks.doesExist(k);
+}
+
+/** Where a chunk is: its bytes (a copy) when kept in LMDB, its pack location, or undefined. */
+export function locateChunk(
+  dbs: StoreDbs,
+  key: Uint8Array,
+): { bytes: Buffer; location?: undefined } | { location: PackLocation; bytes?: undefined } | undefined {
+  const k = asBuffer(key);
+  const packed = dbs.packedChunks.getBinary(k);
+  if (packed !== undefined) return { location: decodePackLocation(packed) };
+  const bytes = dbs.chunks.getBinary(k);
+  return bytes === undefined ? undefined : { bytes: bytes as Buffer };
+}
+
+/** A new pack id, from the counter in `meta` (one transaction, whichever thread asks). */
+export function newPackId(env: RootDatabase, dbs: StoreDbs): number {
+  return env.transactionSync(() => {
+    const stored = dbs.meta.get(META_NEXT_PACK_ID_KEY);
+    const packId = stored === undefined ? 1 : decodeU32(stored);
+    dbs.meta.putSync(META_NEXT_PACK_ID_KEY, encodeU32(packId + 1));
+    return packId;
+  });
+}
+
+/** Pack files open for reading in one thread, the most recently used kept. */
+export class PackReaders {
+  private readonly open = new Map<number, PackFile>();
+
+  constructor(
+    private readonly packsDir: string,
+    private readonly direct: boolean,
+  ) {}
+
+  get(packId: number): PackFile {
+    let pack = this.open.get(packId);
+    if (pack) {
+      // Most recently used last.
+      this.open.delete(packId);
+    } else {
+      pack = PackFile.openForReading(join(this.packsDir, packFileName(packId)), { direct: this.direct });
+      if (this.open.size >= OPEN_PACKS_MAX) {
+        const [oldestId, oldest] = this.open.entries().next().value as [number, PackFile];
+        this.open.delete(oldestId);
+        void oldest.close();
+      }
+    }
+    this.open.set(packId, pack);
+    return pack;
+  }
+
+  async closeAll(): Promise<void> {
+    const packs = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(packs.map((pack) => pack.close()));
+  }
+}
+
+/**
+ * A chunk's bytes, read synchronously (a copy), or undefined when the store has no such chunk.
+ * `readers` must be buffered (any range). For rechunking and checks; the mount reads through
+ * ChunkCache.
+ */
+export function readChunkSync(dbs: StoreDbs, readers: PackReaders, key: Uint8Array): Buffer | undefined {
+  const found = locateChunk(dbs, key);
+  if (!found) return undefined;
+  if (found.bytes) return found.bytes;
+  const { packId, offset, sizeBytes } = found.location;
+  const bytes = Buffer.allocUnsafe(sizeBytes);
+  const n = readers.get(packId).readSync(bytes, 0, sizeBytes, offset);
+  if (n !== sizeBytes) {
+    throw new Error(`chunk ${Buffer.from(key).toString('hex')} is cut short in pack ${packFileName(packId)}`);
+  }
+  return bytes;
+}
+
+/** The key of a chunk: the SHA-256 of its bytes (given whole, or as parts in order). */
+export function chunkKeyOf(bytes: Uint8Array | readonly Uint8Array[]): Buffer {
+  const hash = createHash('sha256');
+  if (bytes instanceof Uint8Array) hash.update(bytes);
+  else for (const part of bytes) hash.update(part);
+  return hash.digest();
 }
 
 function getCopy(db: BinaryDb, key: Uint8Array): Buffer | undefined {
@@ -110,40 +233,115 @@ export class Store {
   readonly env: RootDatabase;
   readonly dbs: StoreDbs;
   readonly path: string;
+  readonly packsDir: string;
+  /** Reads of packed chunks for the mount. */
+  readonly cache: ChunkCache;
+  /**
+   * Set by the engine: the packs the chunk workers are writing now. Their bytes may be named by
+   * committed index entries before the worker's answer arrives (another file's flush can find a
+   * chunk there), so every sync covers them.
+   */
+  packsInProgress: () => readonly number[] = () => [];
+  /** What opening found: chunks checked past their pack's synced length, and those dropped. */
+  readonly openCheck = { checkedChunks: 0, droppedChunks: 0 };
   private syncing: Promise<void> | null = null;
   private unsyncedBytes = 0;
+  /** Direct readers: for the cache, and for syncing packs (any descriptor syncs the file). */
+  private readonly readers: PackReaders;
+  private bufferedReaders: PackReaders | null = null;
+  /** Bytes of each pack file, for stats. */
+  private readonly packBytes = new Map<number, number>();
+  /** Packs written to since the last sync. */
+  private readonly unsyncedPacks = new Set<number>();
+  /** Packs whose name in the packs folder is on the disk. */
+  private readonly packsNamedOnDisk = new Set<number>();
 
   constructor(dir: string) {
     this.path = join(dir, 'store.mdb');
+    this.packsDir = packsDirOf(dir);
     const { env, dbs } = openStoreDbs(dir);
     this.env = env;
     this.dbs = dbs;
     const format = dbs.meta.get(META_FORMAT_KEY);
-    if (format === undefined) {
+    const version = format === undefined ? null : decodeU32(format);
+    if (version === null || UPGRADABLE_FORMAT_VERSIONS.includes(version)) {
       dbs.meta.putSync(META_FORMAT_KEY, encodeU32(FORMAT_VERSION));
-    } else if (decodeU32(format) !== FORMAT_VERSION) {
+    } else if (version !== FORMAT_VERSION) {
       throw new Error(
-        `the store at ${this.path} has format ${decodeU32(format)}; this Bazil reads format ${FORMAT_VERSION}: upgrade Bazil`,
+        `the store at ${this.path} has format ${version}; this Bazil reads format ${FORMAT_VERSION}: upgrade Bazil`,
+      );
+    }
+    this.readers = new PackReaders(this.packsDir, true);
+    this.cache = new ChunkCache(dbs, this.readers);
+    this.openPacks();
+  }
+
+  /**
+   * Finds the pack files, makes sure no pack id is handed out twice, and checks the chunks of each
+   * pack past its recorded synced length (a crash can leave index entries naming bytes that never
+   * reached the disk): entries whose bytes do not hash to their key are dropped.
+   */
+  private openPacks(): void {
+    let maxId = 0;
+    for (const name of readdirSync(this.packsDir)) {
+      const packId = packIdOfFileName(name);
+      if (packId === null) continue;
+      this.packBytes.set(packId, statSync(join(this.packsDir, name)).size);
+      this.packsNamedOnDisk.add(packId);
+      maxId = Math.max(maxId, packId);
+    }
+    const stored = this.dbs.meta.get(META_NEXT_PACK_ID_KEY);
+    if (stored === undefined || decodeU32(stored) <= maxId) {
+      this.dbs.meta.putSync(META_NEXT_PACK_ID_KEY, encodeU32(maxId + 1));
+    }
+    const syncedBytes = new Map<number, number>();
+    for (const { key, value } of this.dbs.packs.getRange({})) {
+      syncedBytes.set(packIdOfKey(key), decodePackRecord(value).syncedBytes);
+    }
+    const suspect = new Map<number, number>();
+    for (const [packId, sizeBytes] of this.packBytes) {
+      const synced = syncedBytes.get(packId) ?? 0;
+      if (sizeBytes > synced) suspect.set(packId, synced);
+    }
+    if (suspect.size === 0) return;
+    const readers = new PackReaders(this.packsDir, false);
+    const bad: Buffer[] = [];
+    let checked = 0;
+    for (const { key, value } of this.dbs.packedChunks.getRange({})) {
+      const location = decodePackLocation(value);
+      const synced = suspect.get(location.packId);
+      if (synced === undefined || location.offset + location.sizeBytes <= synced) continue;
+      checked++;
+      let bytes: Buffer | undefined;
+      try {
+        bytes = readChunkSync(this.dbs, readers, key);
+      } catch {
+        bytes = undefined; // cut short: the pack ends before it
+      }
+      if (!bytes || !chunkKeyOf(bytes).equals(key)) bad.push(Buffer.from(key));
+    }
+    void readers.closeAll();
+    this.openCheck.checkedChunks = checked;
+    this.openCheck.droppedChunks = bad.length;
+    this.env.transactionSync(() => {
+      for (const key of bad) this.dbs.packedChunks.removeSync(key);
+      for (const packId of suspect.keys()) {
+        this.dbs.packs.putSync(packKey(packId), encodePackRecord(this.packBytes.get(packId)!));
+      }
+    });
+    for (const packId of suspect.keys()) this.unsyncedPacks.add(packId);
+    if (bad.length > 0) {
+      console.error(
+        `bazil: ${bad.length} of ${checked} chunks written just before a crash were not on the disk ` +
+          "(power loss?) and were dropped; files written then and not fsync'd may read with errors (EIO)",
       );
     }
   }
 
-  /** A stored chunk, or undefined: copied into `into` (a view of it is returned) or a new buffer. */
-  getChunk(key: Uint8Array, into?: Buffer): Buffer | undefined {
-    if (!into) return getCopy(this.dbs.chunks, key);
-    // Valid only until the next get: copied out at once.
-    const found = this.dbs.chunks.getBinaryFast(asBuffer(key));
-    if (found === undefined) return undefined;
-    const sizeBytes = found.length;
-    if (sizeBytes > into.length) return Buffer.from(found.subarray(0, sizeBytes));
-    into.set(found.subarray(0, sizeBytes));
-    return into.subarray(0, sizeBytes);
-  }
-
-  /** Brings chunks into memory on another thread, so reading them next does not wait on the disk. */
-  prefetchChunks(refs: readonly ChunkRef[]): void {
-    const keys = refs.map((ref) => asBuffer(ref.key));
-    this.dbs.chunks.prefetch(keys).catch(() => undefined);
+  /** A chunk's bytes (a copy), read synchronously; undefined when the store has no such chunk. */
+  readChunk(key: Uint8Array): Buffer | undefined {
+    this.bufferedReaders ??= new PackReaders(this.packsDir, false);
+    return readChunkSync(this.dbs, this.bufferedReaders, key);
   }
 
   /** A file's chunks, from its manifest (a list, or a tree of lists). */
@@ -156,32 +354,71 @@ export class Store {
   }
 
   /**
-   * Counts bytes committed but not synced; past BACKGROUND_SYNC_BYTES a sync starts in the
-   * background. Without it the kernel keeps them as dirty page cache (up to 10% of memory) and
-   * the next fsync writes them all at once: the disk's writeback then adds to a large write's
-   * time instead of overlapping it.
+   * A chunk worker stored new chunks: `newBytes` of them, in these packs (each written up to
+   * `endBytes`). Past BACKGROUND_SYNC_BYTES since the last sync, a sync starts in the background,
+   * which keeps the part of the store that a crash could leave unchecked small.
    */
-  noteWritten(bytes: number): void {
-    this.unsyncedBytes += bytes;
+  notePacksWritten(packs: readonly { packId: number; endBytes: number }[], newBytes: number): void {
+    for (const { packId, endBytes } of packs) {
+      this.packBytes.set(packId, Math.max(this.packBytes.get(packId) ?? 0, endBytes));
+      this.unsyncedPacks.add(packId);
+    }
+    this.unsyncedBytes += newBytes;
     if (this.unsyncedBytes >= BACKGROUND_SYNC_BYTES && !this.syncing) {
       this.syncToDisk().catch((error: unknown) => console.error('bazil: background sync failed:', error));
     }
   }
 
-  /** Flushes every commit so far to the disk (one fsync of the environment). */
+  /**
+   * Makes every commit so far durable: the packs written since the last sync (their bytes, their
+   * size and, for new ones, their name), then how much of each is on the disk, then the
+   * environment.
+   */
   async syncToDisk(): Promise<void> {
     // Commits queued before this call must be in the file before it is synced.
     await this.dbs.meta.committed;
     this.unsyncedBytes = 0;
-    const run = new Promise<void>((resolve, reject) => {
-      // `sync` is in lmdb-js (open.js) but missing from its type definitions.
-      (this.env as unknown as { sync(cb: (error: unknown) => void): void }).sync((error) =>
-        error ? reject(error as Error) : resolve(),
+    const packIds = new Set([...this.unsyncedPacks, ...this.packsInProgress()]);
+    this.unsyncedPacks.clear();
+    const run = (async () => {
+      const synced = await Promise.all(
+        [...packIds].map(async (packId) => {
+          const pack = this.readers.get(packId);
+          // Writes that completed before this are in the size, and the datasync covers them.
+          const sizeBytes = pack.sizeBytes;
+          await pack.datasync();
+          return { packId, sizeBytes };
+        }),
       );
-    });
+      if (synced.some(({ packId }) => !this.packsNamedOnDisk.has(packId))) {
+        const dir = await openDir(this.packsDir, 'r');
+        try {
+          await dir.sync();
+        } finally {
+          await dir.close();
+        }
+        for (const { packId } of synced) this.packsNamedOnDisk.add(packId);
+      }
+      await Promise.all(
+        synced.map(({ packId, sizeBytes }) => this.dbs.packs.put(packKey(packId), encodePackRecord(sizeBytes))),
+      );
+      await new Promise<void>((resolve, reject) => {
+        // `sync` is in lmdb-js (open.js) but missing from its type definitions.
+        (this.env as unknown as { sync(cb: (error: unknown) => void): void }).sync((error) =>
+          error ? reject(error as Error) : resolve(),
+        );
+      });
+    })();
     this.syncing = run;
-    await run;
-    if (this.syncing === run) this.syncing = null;
+    try {
+      await run;
+    } catch (error) {
+      // Synced again next time.
+      for (const packId of packIds) this.unsyncedPacks.add(packId);
+      throw error;
+    } finally {
+      if (this.syncing === run) this.syncing = null;
+    }
   }
 
   stats(): { storeBytes: number; chunkCount: number } {
@@ -191,12 +428,15 @@ export class Store {
     } catch {
       // not created yet
     }
-    const chunkStats = this.dbs.chunks.getStats() as { entryCount?: number };
-    return { storeBytes, chunkCount: chunkStats.entryCount ?? 0 };
+    for (const sizeBytes of this.packBytes.values()) storeBytes += sizeBytes;
+    const entries = (db: BinaryDb) => (db.getStats() as { entryCount?: number }).entryCount ?? 0;
+    return { storeBytes, chunkCount: entries(this.dbs.chunks) + entries(this.dbs.packedChunks) };
   }
 
   async close(): Promise<void> {
     await this.syncToDisk();
+    await this.readers.closeAll();
+    await this.bufferedReaders?.closeAll();
     await this.env.close();
   }
 }

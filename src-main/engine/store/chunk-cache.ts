@@ -1,0 +1,206 @@
+/**
+ * Chunks in memory for the mount's reads. Packed chunks are read from the packs with direct I/O on
+ * libuv's threads, so the thread that serves FUSE never waits on the disk: a reader that finds a
+ * chunk missing asks for it (`load`) and answers FUSE when it is in, and a reader moving forward
+ * asks for the chunks ahead (`prefetch`). Chunks that lie one after another in a pack (a file
+ * written in one go) are read together, up to a slot's size, so a sequential read makes a few
+ * large disk reads rather than one per chunk.
+ *
+ * Chunks kept in LMDB (small files) are read at once, on the caller's thread.
+ *
+ * Bytes that `get` returns are valid until the next call into the cache: copy them out at once.
+ */
+import { CHUNK_MAX_BYTES } from '../../common/chunker.js';
+import { PACK_BLOCK_BYTES, asBuffer, type ChunkRef, type PackLocation } from './format.js';
+import { alignDown, alignUp, alignedBuffer } from './pack-file.js';
+import { type PackReaders, type StoreDbs, locateChunk } from './store.js';
+
+/** A slot holds one disk read: a run of chunks adjacent in a pack, aligned at both ends. */
+const SLOT_BYTES = 2 * 1024 * 1024 + 2 * PACK_BLOCK_BYTES;
+/** 16 slots: 32 MiB, several files read at once with a few MiB each ahead. */
+const SLOT_COUNT = 16;
+
+interface Slot {
+  buffer: Buffer;
+  /** The chunks (hex keys) this slot holds or is loading. */
+  keys: string[];
+  loading: Promise<void> | null;
+  /** For choosing the least recently used slot. */
+  lastUse: number;
+}
+
+interface Entry {
+  slot: Slot;
+  /** The chunk's bytes in the slot, once loaded. */
+  bytes: Uint8Array | null;
+}
+
+/** Chunks to read in one go: adjacent in one pack. */
+interface Run {
+  packId: number;
+  /** Aligned start and end of the read in the pack. */
+  start: number;
+  end: number;
+  members: { hex: string; location: PackLocation }[];
+}
+
+export class ChunkCache {
+  private readonly slots: Slot[] = [];
+  private readonly byKey = new Map<string, Entry>();
+  private clock = 0;
+  /** A chunk kept in LMDB is copied here (its callers copy it out at once). */
+  private inlineScratch: Buffer | null = null;
+
+  constructor(
+    private readonly dbs: StoreDbs,
+    private readonly readers: PackReaders,
+  ) {}
+
+  /**
+   * The chunk's bytes when they are in memory (chunks kept in LMDB always are), else null: then
+   * `load` it. Throws when the store has no such chunk.
+   */
+  get(ref: ChunkRef): Uint8Array | null {
+    const entry = this.byKey.get(hexOf(ref));
+    if (entry) {
+      if (entry.bytes) entry.slot.lastUse = ++this.clock;
+      return entry.bytes;
+    }
+    const fast = this.dbs.chunks.getBinaryFast(asBuffer(ref.key));
+    if (fast !== undefined) {
+      // A view of LMDB's shared read buffer, valid only until its next read (and only its first
+      // `length` bytes are the value, whatever its byteLength says): copied at once.
+      const found = fast.subarray(0, fast.length);
+      this.inlineScratch ??= Buffer.allocUnsafe(CHUNK_MAX_BYTES);
+      if (found.length > this.inlineScratch.length) return Buffer.from(found);
+      this.inlineScratch.set(found);
+      return this.inlineScratch.subarray(0, found.length);
+    }
+    if (!this.dbs.packedChunks.doesExist(asBuffer(ref.key))) throw missing(hexOf(ref));
+    return null;
+  }
+
+  /** Brings a chunk into memory; `get` returns it afterwards unless other loads evicted it. */
+  load(ref: ChunkRef): Promise<void> {
+    const entry = this.byKey.get(hexOf(ref));
+    if (entry) return entry.slot.loading ?? Promise.resolve();
+    const [run] = this.runsOf([ref]);
+    if (!run) return Promise.resolve(); // kept in LMDB (or gone: get says which)
+    const slot = this.freeSlot();
+    if (!slot) {
+      // Every slot is loading: wait for one, then try again.
+      const loads = this.slots.map((s) => s.loading).filter((l) => l !== null);
+      return Promise.race(loads).then(
+        () => this.load(ref),
+        () => this.load(ref),
+      );
+    }
+    return this.startLoad(slot, run);
+  }
+
+  /** Starts loading chunks a reader will want next (in file order), as far as free slots allow. */
+  prefetch(refs: readonly ChunkRef[]): void {
+    for (const run of this.runsOf(refs.filter((ref) => !this.byKey.has(hexOf(ref))))) {
+      const slot = this.freeSlot();
+      if (!slot) return;
+      this.startLoad(slot, run).catch(() => undefined);
+    }
+  }
+
+  /** Groups the packed chunks among `refs` into runs that one read each can bring in. */
+  private runsOf(refs: readonly ChunkRef[]): Run[] {
+    const runs: Run[] = [];
+    let run: Run | null = null;
+    const seen = new Set<string>();
+    for (const ref of refs) {
+      const hex = hexOf(ref);
+      if (seen.has(hex)) continue;
+      seen.add(hex);
+      const found = locateChunk(this.dbs, ref.key);
+      if (!found?.location) continue;
+      const { location } = found;
+      const start = alignDown(location.offset);
+      const end = alignUp(location.offset + location.sizeBytes);
+      if (
+        run &&
+        run.packId === location.packId &&
+        start >= run.start &&
+        start <= run.end &&
+        end - run.start <= SLOT_BYTES
+      ) {
+        run.end = Math.max(run.end, end);
+        run.members.push({ hex, location });
+      } else {
+        run = { packId: location.packId, start, end, members: [{ hex, location }] };
+        runs.push(run);
+      }
+    }
+    return runs;
+  }
+
+  private startLoad(slot: Slot, run: Run): Promise<void> {
+    const entries = run.members.map(({ hex }) => {
+      const entry: Entry = { slot, bytes: null };
+      this.byKey.set(hex, entry);
+      return entry;
+    });
+    slot.keys = run.members.map(({ hex }) => hex);
+    slot.lastUse = ++this.clock;
+    const loading = (async () => {
+      const n = await this.readers.get(run.packId).read(slot.buffer, 0, run.end - run.start, run.start);
+      run.members.forEach(({ hex, location }, i) => {
+        const from = location.offset - run.start;
+        if (n < from + location.sizeBytes) throw new Error(`chunk ${hex} is cut short in pack ${run.packId}`);
+        entries[i]!.bytes = slot.buffer.subarray(from, from + location.sizeBytes);
+      });
+    })().then(
+      () => {
+        slot.loading = null;
+      },
+      (error: unknown) => {
+        slot.loading = null;
+        this.empty(slot);
+        throw error;
+      },
+    );
+    slot.loading = loading;
+    return loading;
+  }
+
+  /** Forgets what a slot holds. */
+  private empty(slot: Slot): void {
+    for (const hex of slot.keys) if (this.byKey.get(hex)?.slot === slot) this.byKey.delete(hex);
+    slot.keys = [];
+  }
+
+  /** An empty slot, or the least recently used loaded one (emptied); null if all are loading. */
+  private freeSlot(): Slot | null {
+    if (this.slots.length === 0) {
+      const memory = alignedBuffer(SLOT_COUNT * SLOT_BYTES);
+      for (let i = 0; i < SLOT_COUNT; i++) {
+        this.slots.push({
+          buffer: memory.subarray(i * SLOT_BYTES, (i + 1) * SLOT_BYTES),
+          keys: [],
+          loading: null,
+          lastUse: 0,
+        });
+      }
+    }
+    let best: Slot | null = null;
+    for (const slot of this.slots) {
+      if (slot.loading) continue;
+      if (slot.keys.length === 0) return slot;
+      if (!best || slot.lastUse < best.lastUse) best = slot;
+    }
+    if (best) this.empty(best);
+    return best;
+  }
+}
+
+function hexOf(ref: ChunkRef): string {
+  return Buffer.from(ref.key.buffer, ref.key.byteOffset, ref.key.byteLength).toString('hex');
+}
+
+function missing(hex: string): Error {
+  return new Error(`chunk ${hex} is missing from the store`);
+}
