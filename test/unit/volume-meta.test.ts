@@ -98,10 +98,15 @@ test('orphans left by a crash are swept at the next mount', async () => {
 
 test('a batch that fails to commit is written again later, and nothing is lost', async () => {
   const { store, meta } = await openVolume();
-  const env = store.env as unknown as { transaction: (cb: () => void) => Promise<unknown> };
-  const transaction = env.transaction.bind(env);
+  const env = store.env as unknown as { transactionSync: (cb: () => void) => unknown };
+  const transactionSync = env.transactionSync.bind(env);
   let failures = 1;
-  env.transaction = (cb) => (failures-- > 0 ? Promise.reject(new Error('MDB_MAP_FULL (test)')) : transaction(cb));
+  // The first commit fails the way a full map does: the write throws inside the transaction.
+  env.transactionSync = (cb) =>
+    transactionSync(() => {
+      cb();
+      if (failures-- > 0) throw new Error('MDB_MAP_FULL (test)');
+    });
   const originalError = console.error;
   console.error = () => undefined;
   try {
