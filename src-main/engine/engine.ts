@@ -87,6 +87,7 @@ export class Engine implements Api {
         collectGarbage();
         pool.collectGarbage();
       };
+      store.cache.onTrimmed = collectGarbage;
       return new Engine(dataDir, store, pool, budget);
     } catch (error) {
       await unlink(lockPath(dataDir)).catch(() => undefined);

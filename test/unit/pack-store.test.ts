@@ -16,7 +16,8 @@ import {
 } from '../../src-main/engine/store/format.js';
 import { PackFile, alignedBuffer } from '../../src-main/engine/store/pack-file.js';
 import { PackWriter } from '../../src-main/engine/store/pack-writer.js';
-import { Store, chunkKeyOf, packsDirOf } from '../../src-main/engine/store/store.js';
+import { PackReaders, Store, chunkKeyOf, packsDirOf } from '../../src-main/engine/store/store.js';
+import { ChunkCache } from '../../src-main/engine/store/chunk-cache.js';
 
 const MiB = 1024 * 1024;
 const PAGE = 128 * 1024;
@@ -101,6 +102,27 @@ for (const [where, root] of places) {
       assert.ok(got && Buffer.from(got).equals(bytes));
       assert.throws(() => store.cache.get({ key: Buffer.alloc(32, 9), sizeBytes: 1 }), /chunk 0909.* is missing/);
     } finally {
+      await store.close();
+    }
+  });
+
+  test(`${where}: the cache gives its memory back once reads stop`, async () => {
+    const dir = await tempDir(root);
+    const [chunk] = await storeFile(dir, randomBytes(2 * MiB));
+    const store = new Store(dir);
+    const cache = new ChunkCache(store.dbs, new PackReaders(packsDirOf(dir), true), 50);
+    try {
+      let trimmed = 0;
+      cache.onTrimmed = () => trimmed++;
+      await cache.load(chunk!);
+      assert.ok(cache.get(chunk!));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(trimmed, 1);
+      assert.equal(cache.get(chunk!), null, 'the chunk is no longer in memory');
+      await cache.load(chunk!);
+      assert.ok(cache.get(chunk!), 'and loads again');
+    } finally {
+      cache.close();
       await store.close();
     }
   });

@@ -5,7 +5,7 @@
 import type { ChunkRef } from '../store/format.js';
 
 /** How far ahead a forward read asks for chunks (~4 MiB at the average chunk size). */
-const PREFETCH_CHUNKS = 16;
+const PREFETCH_CHUNKS = 32;
 
 /** Where a reader gets chunk bytes: memory it may have to fill first (ChunkCache), or a sync read. */
 export interface ChunkSource {

@@ -17,8 +17,10 @@ import { type PackReaders, type StoreDbs, locateChunk } from './store.js';
 
 /** A slot holds one disk read: a run of chunks adjacent in a pack, aligned at both ends. */
 const SLOT_BYTES = 2 * 1024 * 1024 + 2 * PACK_BLOCK_BYTES;
-/** 16 slots: 32 MiB, several files read at once with a few MiB each ahead. */
-const SLOT_COUNT = 16;
+/** 24 slots: 48 MiB, a few files read at once with 8 MiB each ahead (ChunkReader's prefetch). */
+const SLOT_COUNT = 24;
+/** The slots' memory goes back to the system after this long without a read. */
+const TRIM_AFTER_IDLE_MS = 10_000;
 
 interface Slot {
   buffer: Buffer;
@@ -50,10 +52,17 @@ export class ChunkCache {
   private clock = 0;
   /** A chunk kept in LMDB is copied here (its callers copy it out at once). */
   private inlineScratch: Buffer | null = null;
+  private trimTimer: NodeJS.Timeout | null = null;
+  /** `clock` when the trim timer last looked. */
+  private clockAtLastLook = 0;
+
+  /** Called after the slots' memory was dropped (the engine then collects garbage). */
+  onTrimmed: () => void = () => undefined;
 
   constructor(
     private readonly dbs: StoreDbs,
     private readonly readers: PackReaders,
+    private readonly trimAfterIdleMs = TRIM_AFTER_IDLE_MS,
   ) {}
 
   /**
@@ -176,6 +185,7 @@ export class ChunkCache {
   /** An empty slot, or the least recently used loaded one (emptied); null if all are loading. */
   private freeSlot(): Slot | null {
     if (this.slots.length === 0) {
+      this.startTrimTimer();
       const memory = alignedBuffer(SLOT_COUNT * SLOT_BYTES);
       for (let i = 0; i < SLOT_COUNT; i++) {
         this.slots.push({
@@ -194,6 +204,29 @@ export class ChunkCache {
     }
     if (best) this.empty(best);
     return best;
+  }
+
+  /** Drops the slots (and their memory) once reads have stopped for trimAfterIdleMs. */
+  private startTrimTimer(): void {
+    this.clockAtLastLook = this.clock;
+    this.trimTimer = setInterval(() => {
+      const idle = this.clock === this.clockAtLastLook && this.slots.every((slot) => !slot.loading);
+      this.clockAtLastLook = this.clock;
+      if (!idle) return;
+      clearInterval(this.trimTimer!);
+      this.trimTimer = null;
+      this.slots.length = 0;
+      this.byKey.clear();
+      this.inlineScratch = null;
+      this.onTrimmed();
+    }, this.trimAfterIdleMs);
+    this.trimTimer.unref();
+  }
+
+  /** Stops the trim timer (the store is closing). */
+  close(): void {
+    if (this.trimTimer) clearInterval(this.trimTimer);
+    this.trimTimer = null;
   }
 }
 

@@ -434,6 +434,7 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    this.cache.close();
     await this.syncToDisk();
     await this.readers.closeAll();
     await this.bufferedReaders?.closeAll();
