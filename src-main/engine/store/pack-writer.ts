@@ -169,6 +169,8 @@ export class PackWriter {
   }
 
   private async finishPack(): Promise<void> {
+    // Writes still running (a job cut short by the engine stopping) end before the sync.
+    await Promise.all([...this.writes].map((w) => w.catch(() => undefined)));
     const pack = this.pack!;
     const packId = this.packId;
     const endBytes = this.currentStart;
