@@ -40,6 +40,13 @@ function isEinval(error: unknown): boolean {
 export class PackFile {
   /** Descriptors replaced by a fallback stay open until close: a call may still be using one. */
   private readonly oldFds: number[] = [];
+  /**
+   * Calls running; close waits for them. A call can issue more system calls after close was asked
+   * (the rest of a short write, a retry without direct I/O), and a closed descriptor's number is
+   * soon reused by another file.
+   */
+  private running = 0;
+  private drained: (() => void) | null = null;
 
   private constructor(
     readonly path: string,
@@ -119,15 +126,17 @@ export class PackFile {
 
   /** Makes what was written durable: the data, and the file's size. */
   datasync(): Promise<void> {
-    return new Promise((resolve, reject) => fdatasync(this.fd, (error) => (error ? reject(error) : resolve())));
+    return this.withFallback(
+      (fd) => new Promise<void>((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve()))),
+    );
   }
 
-  close(): Promise<void> {
+  /** Closes the file once the calls running on it have ended. */
+  async close(): Promise<void> {
+    if (this.running > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     const fds = [this.fd, ...this.oldFds.splice(0)];
     this.fd = -1;
-    return Promise.all(fds.map((fd) => new Promise<void>((resolve) => close(fd, () => resolve())))).then(
-      () => undefined,
-    );
+    await Promise.all(fds.map((fd) => new Promise<void>((resolve) => close(fd, () => resolve()))));
   }
 
   closeSync(): void {
@@ -138,6 +147,7 @@ export class PackFile {
   /** Runs a call; if direct I/O refuses it (EINVAL), reopens the file buffered and runs it again. */
   private async withFallback<T>(call: (fd: number) => Promise<T>): Promise<T> {
     const fd = this.fd;
+    this.running++;
     try {
       return await call(fd);
     } catch (error) {
@@ -147,7 +157,12 @@ export class PackFile {
         this.fd = openSync(this.path, this.reopenFlags);
         this.direct = false;
       }
-      return call(this.fd);
+      return await call(this.fd);
+    } finally {
+      if (--this.running === 0 && this.drained) {
+        this.drained();
+        this.drained = null;
+      }
     }
   }
 }
