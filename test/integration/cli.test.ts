@@ -3,7 +3,7 @@
  * background on first use, one clear line and a non-zero exit for bad input.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { EngineHarness, bazil, ok, sh } from '../helpers/engine-harness.js';
@@ -15,7 +15,11 @@ before(async () => {
 });
 
 after(async () => {
-  await bazil(h.dataDir, 'daemon', 'stop');
+  // Forced: after a failed test a volume may still be in use, or hold data the engine refuses to
+  // drop, and a plain stop would leave the background engine running.
+  await bazil(h.dataDir, 'daemon', 'stop', '--force');
+  const pid = Number((await readFile(join(h.dataDir, 'engine.pid'), 'utf8').catch(() => '')).trim());
+  if (pid > 0) await sh(`ps -p ${pid} -o args= | grep -q bazil && kill -9 ${pid} || true`);
   // The background engine's mounts are cleared by stop; anything left is cleared here.
   await sh(`grep -o '${h.root}[^ ]*' /proc/mounts | xargs -r -n1 fusermount -uz`);
   await h.stop();
