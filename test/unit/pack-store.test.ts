@@ -141,7 +141,8 @@ for (const [where, root] of places) {
     const file = await open(packPath, 'r+');
     await file.write(Buffer.alloc(chunks[2]!.sizeBytes), 0, chunks[2]!.sizeBytes, location.offset);
     const last = chunks[chunks.length - 1]!;
-    await file.truncate(location.offset - chunks[2]!.start + last.start + 1000);
+    // Cut inside the last chunk, whatever its size (the end of the file may make it tiny).
+    await file.truncate(location.offset - chunks[2]!.start + last.start + Math.floor(last.sizeBytes / 2));
     await file.close();
 
     store = new Store(dir);

@@ -15,8 +15,8 @@ class MemoryChunks implements ChunkIo {
   readChunk(ref: ChunkRef): Uint8Array {
     return this.chunks.get(Buffer.from(ref.key).toString('hex'))!;
   }
-  storeChunk(parts: readonly Uint8Array[], sizeBytes: number): Uint8Array {
-    const bytes = Buffer.concat(parts, sizeBytes);
+  storeChunk(view: Uint8Array): Uint8Array {
+    const bytes = Buffer.from(view);
     const key = createHash('sha256').update(bytes).digest();
     this.chunks.set(key.toString('hex'), bytes);
     this.stored++;
@@ -26,7 +26,7 @@ class MemoryChunks implements ChunkIo {
   storeFile(data: Buffer): ChunkRef[] {
     let start = 0;
     return cutAll(data).map((cut) => {
-      const ref = { key: this.storeChunk([data.subarray(start, cut)], cut - start), sizeBytes: cut - start };
+      const ref = { key: this.storeChunk(data.subarray(start, cut)), sizeBytes: cut - start };
       start = cut;
       return ref;
     });

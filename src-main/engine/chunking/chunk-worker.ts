@@ -49,13 +49,13 @@ async function runFlush(request: FlushRequest): Promise<FlushReply> {
         }
         return bytes;
       },
-      storeChunk(parts, sizeBytes) {
-        const key = chunkKeyOf(parts);
+      storeChunk(bytes) {
+        const key = chunkKeyOf(bytes);
         const hex = key.toString('hex');
         if (!storedThisJob.has(hex) && !hasChunk(dbs, key)) {
           storedThisJob.add(hex);
-          newChunks.push({ key, location: writer.append(parts, sizeBytes) });
-          newChunkBytes += sizeBytes;
+          newChunks.push({ key, location: writer.append([bytes], bytes.length) });
+          newChunkBytes += bytes.length;
         }
         return key;
       },

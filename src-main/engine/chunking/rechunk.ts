@@ -15,6 +15,7 @@
  */
 import { CHUNK_MAX_BYTES, CutFinder } from '../../common/chunker.js';
 import { ChunkReader, syncChunkSource } from './chunk-reader.js';
+import { copyBytes } from '../copy-bytes.js';
 import type { ChunkRef } from '../store/format.js';
 
 export interface RechunkInput {
@@ -30,11 +31,8 @@ export interface RechunkInput {
 export interface ChunkIo {
   /** The bytes of an old chunk (called in file order; caching the last one is enough). */
   readChunk(ref: ChunkRef): Uint8Array;
-  /**
-   * Stores a new chunk, given as parts in order (views of pages and old chunks, valid only during
-   * the call: copy what is kept); returns its key.
-   */
-  storeChunk(parts: readonly Uint8Array[], sizeBytes: number): Uint8Array;
+  /** Stores a new chunk; `bytes` are valid only during the call (copy what is kept). Returns its key. */
+  storeChunk(bytes: Uint8Array): Uint8Array;
   /** Called after each new chunk; may wait (for stored chunks to be committed, to bound memory). */
   afterChunk?(): Promise<void> | undefined;
 }
@@ -74,9 +72,8 @@ export async function rechunk(input: RechunkInput, io: ChunkIo): Promise<ChunkRe
       k++;
     }
     // Cut again from pos until a cut lands on an old boundary past every change it overlapped.
-    const finder = new CutFinder();
+    const finder = new CutFinder(copyBytes);
     let chunkStart = pos;
-    let parts: Uint8Array[] = [];
     let changeEnd = range.end;
     let resynced = false;
     /** After a cut at pos: takes in changes that begin by it; true when it is a resync point. */
@@ -104,15 +101,13 @@ export async function rechunk(input: RechunkInput, io: ChunkIo): Promise<ChunkRe
       while (from < piece.length) {
         const cut = finder.next(piece, from, piece.length);
         if (cut === -1) {
-          parts.push(piece.subarray(from));
           pos += piece.length - from;
           break;
         }
-        parts.push(piece.subarray(from, cut));
         pos += cut - from;
         from = cut;
-        out.push(emit(parts, pos - chunkStart, io));
-        parts = [];
+        // The finder gathered the chunk's bytes whole: they are stored from there.
+        out.push(emit(finder.chunk(), io));
         chunkStart = pos;
         await io.afterChunk?.();
         if (resyncsAt()) {
@@ -122,7 +117,7 @@ export async function rechunk(input: RechunkInput, io: ChunkIo): Promise<ChunkRe
       }
     }
     if (!resynced) {
-      if (pos - chunkStart > 0) out.push(emit(parts, pos - chunkStart, io));
+      if (pos - chunkStart > 0) out.push(emit(finder.pending(), io));
       return out; // streamed to the end of the file
     }
     r++;
@@ -142,14 +137,14 @@ const zeroKeys = new WeakMap<ChunkIo, Uint8Array>();
 function zeroChunkKey(io: ChunkIo): Uint8Array {
   let key = zeroKeys.get(io);
   if (!key) {
-    key = io.storeChunk([Buffer.alloc(CHUNK_MAX_BYTES)], CHUNK_MAX_BYTES);
+    key = io.storeChunk(Buffer.alloc(CHUNK_MAX_BYTES));
     zeroKeys.set(io, key);
   }
   return key;
 }
 
-function emit(parts: Uint8Array[], sizeBytes: number, io: ChunkIo): ChunkRef {
-  return { key: io.storeChunk(parts, sizeBytes), sizeBytes };
+function emit(bytes: Uint8Array, io: ChunkIo): ChunkRef {
+  return { key: io.storeChunk(bytes), sizeBytes: bytes.length };
 }
 
 /** Sorted, merged ranges of bytes that differ from the base. */

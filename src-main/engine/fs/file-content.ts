@@ -12,6 +12,7 @@ import type { ChunkPool } from '../chunking/chunk-pool.js';
 import { ChunkReader, type ChunkSource } from '../chunking/chunk-reader.js';
 import { CHUNK_MIN_BYTES } from '../../common/chunker.js';
 import type { ChunkRef } from '../store/format.js';
+import { copyBytes } from '../copy-bytes.js';
 import { PAGE_BYTES, type DirtyBudget, type DirtyFile } from './dirty-budget.js';
 
 /** A file whose live dirty pages pass this is stored early even under the engine's cap. */
@@ -112,7 +113,7 @@ export class FileContent implements DirtyFile {
       const pieceEnd = Math.min(end, pageStart + PAGE_BYTES);
       const page = this.livePage(pageIndex, at === pageStart && pieceEnd === pageStart + PAGE_BYTES);
       if ('missing' in page) return this.base.load(page.missing).then(() => this.write(offset, data));
-      page.set(data.subarray(at - offset, pieceEnd - offset), at - pageStart);
+      copyBytes(page, at - pageStart, data.subarray(at - offset, pieceEnd - offset));
       at = pieceEnd;
     }
     if (end > this.size) this.size = end;
@@ -131,7 +132,7 @@ export class FileContent implements DirtyFile {
       const pieceEnd = Math.min(end, pageStart + PAGE_BYTES);
       const page = this.pages.get(pageIndex) ?? this.frozen.get(pageIndex);
       if (page) {
-        out.set(page.subarray(at - pageStart, pieceEnd - pageStart), at - outOffset);
+        copyBytes(out, at - outOffset, page.subarray(at - pageStart, pieceEnd - pageStart));
         at = pieceEnd;
       } else if (at >= this.baseLimit) {
         out.fill(0, at - outOffset, pieceEnd - outOffset);
@@ -140,7 +141,7 @@ export class FileContent implements DirtyFile {
         const { bytes, start: chunkStart, ref } = this.base.chunkAt(at);
         if (!bytes) return ref;
         const stop = Math.min(pieceEnd, chunkStart + bytes.length, this.baseLimit);
-        out.set(bytes.subarray(at - chunkStart, stop - chunkStart), at - outOffset);
+        copyBytes(out, at - outOffset, bytes.subarray(at - chunkStart, stop - chunkStart));
         at = stop;
       }
     }
@@ -314,7 +315,7 @@ export class FileContent implements DirtyFile {
     if (page) return page;
     page = this.deps.budget.takePage();
     const frozen = this.frozen.get(index);
-    if (frozen) page.set(frozen);
+    if (frozen) copyBytes(page, 0, frozen);
     else if (!wholePageWillBeWritten) {
       // Bytes before the end of the file come from the file; the rest of the page is zeros.
       const start = index * PAGE_BYTES;

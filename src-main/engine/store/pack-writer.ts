@@ -12,6 +12,7 @@
 import { join } from 'node:path';
 import { PACK_HEADER_BYTES, packFileName, writePackHeader, type PackLocation } from './format.js';
 import { PackFile, alignUp, alignedBuffer } from './pack-file.js';
+import { copyBytes } from '../copy-bytes.js';
 
 /** Bytes per stage buffer: one direct write. */
 const STAGE_BYTES = 4 * 1024 * 1024;
@@ -70,7 +71,7 @@ export class PackWriter {
       while (from < part.length) {
         const stage = (this.current ??= this.takeStage());
         const n = Math.min(part.length - from, STAGE_BYTES - this.fill);
-        stage.buffer.set(part.subarray(from, from + n), this.fill);
+        copyBytes(stage.buffer, this.fill, part.subarray(from, from + n));
         this.fill += n;
         from += n;
         if (this.fill === STAGE_BYTES) this.submit(STAGE_BYTES);

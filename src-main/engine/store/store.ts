@@ -186,12 +186,9 @@ export function readChunkSync(dbs: StoreDbs, readers: PackReaders, key: Uint8Arr
   return bytes;
 }
 
-/** The key of a chunk: the SHA-256 of its bytes (given whole, or as parts in order). */
-export function chunkKeyOf(bytes: Uint8Array | readonly Uint8Array[]): Buffer {
-  const hash = createHash('sha256');
-  if (bytes instanceof Uint8Array) hash.update(bytes);
-  else for (const part of bytes) hash.update(part);
-  return hash.digest();
+/** The key of a chunk: the SHA-256 of its bytes. */
+export function chunkKeyOf(bytes: Uint8Array): Buffer {
+  return createHash('sha256').update(bytes).digest();
 }
 
 function getCopy(db: BinaryDb, key: Uint8Array): Buffer | undefined {
