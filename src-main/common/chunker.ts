@@ -39,7 +39,7 @@ export const GEAR: Int32Array = (() => {
 
 /**
  * The gear-hash scan, the hot loop of chunking, in WebAssembly (hand-assembled below): measured on
- * the build machine at 1.1-1.26 GB/s, against 0.43-0.54 GB/s for the same loop in JavaScript.
+ * the build machine at 1.1-1.6 GB/s, against 0.43-0.54 GB/s for the same loop in JavaScript.
  * Memory: the gear table at 0 (256 x i32), then a window that holds the current chunk's bytes.
  *
  * scan(i, end, h, mask): from memory offset i, h = (h << 1) + gear[byte] for each byte, until
@@ -145,9 +145,8 @@ let windowTicket = 0;
  *
  * The bytes of the current chunk are gathered in the scanner's window (they must be there to be
  * scanned), and `chunk()` gives them whole after a cut: the caller hashes and stores them from
- * there, in one piece, rather than from the scattered pieces it fed. (Measured writing 1 GiB: the
- * chunk worker spent ~0.7 s less CPU when it did not copy the pieces, which are shared memory,
- * a second time.) One finder at a time per thread uses the window.
+ * there, in one piece of ordinary memory, rather than from the scattered pieces it fed (views of
+ * shared pages). One finder at a time per thread uses the window.
  */
 export class CutFinder {
   /**
