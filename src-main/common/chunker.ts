@@ -210,8 +210,7 @@ export class CutFinder {
       if (cut < 0 && end === CHUNK_MAX_BYTES) cut = end;
       if (cut >= 0) {
         this.cutBytes = cut;
-        this.chunkBytes = 0;
-        this.hash = 0;
+        this.reset();
         return at + (cut - n);
       }
       at += take;

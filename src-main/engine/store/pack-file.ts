@@ -14,7 +14,7 @@
  * a misaligned buffer makes a call fail with EINVAL: either way the file falls back to ordinary
  * buffered I/O, with the same offsets.
  */
-import { close, closeSync, constants, fdatasync, fstatSync, openSync, read, readSync, write } from 'node:fs';
+import { close, constants, fdatasync, fstatSync, openSync, read, readSync, write } from 'node:fs';
 import { PACK_BLOCK_BYTES } from './format.js';
 
 /** O_DIRECT on Linux; 0 where Node does not define it (then every file is buffered). */
@@ -137,11 +137,6 @@ export class PackFile {
     const fds = [this.fd, ...this.oldFds.splice(0)];
     this.fd = -1;
     await Promise.all(fds.map((fd) => new Promise<void>((resolve) => close(fd, () => resolve()))));
-  }
-
-  closeSync(): void {
-    for (const fd of [this.fd, ...this.oldFds.splice(0)]) closeSync(fd);
-    this.fd = -1;
   }
 
   /** Runs a call; if direct I/O refuses it (EINVAL), reopens the file buffered and runs it again. */
