@@ -9,11 +9,14 @@
 //   - unlinked open file (hard_remove): read/ftruncate/fgetattr/release get path === null + fd
 //   - statfs block/inode counts above 2^32
 //   - big_writes: a 1 MiB dd arrives as 128 KiB writes
+//   - a read answered with a loan (cb(n, source, pins, i)): libfuse's thread copies the bytes
+//     and gives the pin back
 // Always unmounts (fusermount -uz). Exit code 0 only if every check passes.
 //
 // Usage: node native/fuse-native/smoke.mjs   (after node scripts/build-fuse-native.mjs)
 
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rmdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -46,7 +49,9 @@ const STATFS = {
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 const files = new Map(); // name -> node
 const fds = new Map(); // fd -> node
-const log = { nullPath: [], maxWrite: 0, writeBytes: 0, writes: 0, utimens: [] };
+const log = { nullPath: [], maxWrite: 0, writeBytes: 0, writes: 0, utimens: [], loans: 0 };
+// Reads of a file named "lent*" answer with a loan out of the file's own bytes.
+const pins = new Int32Array(new SharedArrayBuffer(4));
 let nextIno = INO_BASE;
 let nextFd = 10;
 
@@ -119,6 +124,11 @@ const ops = {
     const n = fds.get(fd);
     if (!n) return cb(Fuse.EBADF);
     const part = n.data.subarray(pos, pos + len);
+    if (n.lent && part.length > 0) {
+      Atomics.add(pins, 0, 1);
+      log.loans++;
+      return cb(part.length, part, pins, 0);
+    }
     part.copy(buf);
     cb(part.length);
   },
@@ -294,6 +304,17 @@ async function runChecks(mnt) {
     'dd 1 MiB arrives as 128 KiB writes (big_writes)',
     log.maxWrite === 131072 && log.writeBytes === 1 << 20,
     `${log.writes} writes, ${log.writeBytes} bytes, largest ${log.maxWrite}`,
+  );
+
+  // 8. reads answered with a loan
+  await sh(mnt, 'head -c 300000 /dev/urandom > lent');
+  files.get('lent').lent = true;
+  const want = createHash('sha256').update(files.get('lent').data).digest('hex');
+  const got = await sh(mnt, 'cat lent | sha256sum | cut -d" " -f1');
+  check(
+    'a read answered with a loan delivers its bytes, and every pin comes back',
+    got === want && log.loans > 0 && Atomics.load(pins, 0) === 0,
+    `sha256 ${got === want ? 'matches' : `${got} != ${want}`}, ${log.loans} loans, pins left ${Atomics.load(pins, 0)}`,
   );
 }
 

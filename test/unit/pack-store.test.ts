@@ -18,6 +18,7 @@ import { PackFile, alignedBuffer } from '../../src-main/engine/store/pack-file.j
 import { PackWriter } from '../../src-main/engine/store/pack-writer.js';
 import { PackReaders, Store, chunkKeyOf, packsDirOf } from '../../src-main/engine/store/store.js';
 import { ChunkCache } from '../../src-main/engine/store/chunk-cache.js';
+import { ChunkReader, giveBack, type Loan } from '../../src-main/engine/chunking/chunk-reader.js';
 
 const MiB = 1024 * 1024;
 const PAGE = 128 * 1024;
@@ -121,6 +122,43 @@ for (const [where, root] of places) {
       assert.equal(cache.get(chunk!), null, 'the chunk is no longer in memory');
       await cache.load(chunk!);
       assert.ok(cache.get(chunk!), 'and loads again');
+    } finally {
+      cache.close();
+      await store.close();
+    }
+  });
+
+  test(`${where}: bytes lent out of the cache stay put until the loan comes back`, async () => {
+    const dir = await tempDir(root);
+    // More than the cache's 48 MiB of slots, so reading it all reuses every slot not lent.
+    const data = randomBytes(56 * MiB);
+    const chunks = await storeFile(dir, data);
+    const store = new Store(dir);
+    const cache = new ChunkCache(store.dbs, new PackReaders(packsDirOf(dir), true), 50);
+    let trimmed = 0;
+    cache.onTrimmed = () => trimmed++;
+    try {
+      const reader = new ChunkReader(chunks, cache);
+      // Across the first chunk's end: the next one was read with it, right after it in the slot.
+      const offset = chunks[0]!.sizeBytes - 1000;
+      const end = offset + 128 * 1024;
+      assert.equal(reader.lend(offset, end), chunks[0], 'a chunk not in memory is to be loaded first');
+      await cache.load(chunks[0]!);
+      const loan = reader.lend(offset, end) as Loan;
+      assert.ok(loan && 'pins' in loan, 'bytes of two chunks read together are lent in one piece');
+      assert.ok(Buffer.from(loan.bytes).equals(data.subarray(offset, end)));
+      assert.equal(Atomics.load(loan.pins, loan.pinIndex), 1, 'the loan pins its slot');
+
+      for (const chunk of chunks) await cache.load(chunk);
+      assert.ok(Buffer.from(loan.bytes).equals(data.subarray(offset, end)), 'the lent slot was not reused');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(trimmed, 0, 'nor given back to the system');
+
+      giveBack(loan);
+      for (const chunk of chunks) await cache.load(chunk);
+      assert.equal(cache.get(chunks[0]!), null, 'once the loan is back, its slot is reused');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(trimmed, 1, 'and the memory goes back once reads stop');
     } finally {
       cache.close();
       await store.close();

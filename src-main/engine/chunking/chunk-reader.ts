@@ -7,6 +7,22 @@ import type { ChunkRef } from '../store/format.js';
 /** How far ahead a forward read asks for chunks (~4 MiB at the average chunk size). */
 const PREFETCH_CHUNKS = 32;
 
+/**
+ * Bytes lent out of a source's memory rather than copied: they stay unchanged while
+ * `pins[pinIndex]` is above zero. The loan added one there; the borrower subtracts it (with an
+ * atomic operation, from any thread) once it has copied the bytes.
+ */
+export interface Loan {
+  bytes: Uint8Array;
+  pins: Int32Array;
+  pinIndex: number;
+}
+
+/** Gives a loan back without using it. */
+export function giveBack(loan: Loan): void {
+  Atomics.sub(loan.pins, loan.pinIndex, 1);
+}
+
 /** Where a reader gets chunk bytes: memory it may have to fill first (ChunkCache), or a sync read. */
 export interface ChunkSource {
   /** The chunk's bytes when in memory (valid until the next call: copy at once), else null. */
@@ -15,6 +31,11 @@ export interface ChunkSource {
   load(ref: ChunkRef): Promise<void>;
   /** Starts bringing chunks a reader will want next into memory. */
   prefetch?(refs: readonly ChunkRef[]): void;
+  /**
+   * Lends bytes that `get` just returned, and everything after them in the same memory up to
+   * `byteLength` (a caller checks what lies there); null when that memory cannot be lent.
+   */
+  lend?(bytes: Uint8Array, byteLength: number): Loan | null;
 }
 
 /** A source over a synchronous read, keeping the last chunk read (reads go in file order). */
@@ -86,6 +107,33 @@ export class ChunkReader {
 
   load(ref: ChunkRef): Promise<void> {
     return this.source.load(ref);
+  }
+
+  /**
+   * Bytes [offset, end) of the content lent from the source's memory, when they lie there in
+   * one piece (a run of chunks read together); null when they do not (copy them), or the chunk
+   * that must be loaded first. `end` is at most sizeBytes.
+   */
+  lend(offset: number, end: number): Loan | ChunkRef | null {
+    const { lend } = this.source;
+    if (!lend) return null;
+    const first = this.chunkAt(offset);
+    if (!first.bytes) return first.ref;
+    // Lent at once: the look-ups below may prefetch, which reuses slots that are not lent.
+    const loan = lend.call(this.source, first.bytes.subarray(offset - first.start), end - offset);
+    if (!loan) return null;
+    let at = first.start + first.bytes.length;
+    let expected = first.bytes.byteOffset + first.bytes.length;
+    while (at < end) {
+      const next = this.chunkAt(at);
+      if (!next.bytes || next.bytes.buffer !== loan.bytes.buffer || next.bytes.byteOffset !== expected) {
+        giveBack(loan);
+        return next.bytes ? null : next.ref;
+      }
+      at += next.bytes.length;
+      expected += next.bytes.length;
+    }
+    return loan;
   }
 
   private indexAt(offset: number): number {

@@ -9,7 +9,7 @@
  * Terms: see ../chunking/rechunk.ts (base, base limit, page).
  */
 import type { ChunkPool } from '../chunking/chunk-pool.js';
-import { ChunkReader, type ChunkSource } from '../chunking/chunk-reader.js';
+import { ChunkReader, type ChunkSource, type Loan } from '../chunking/chunk-reader.js';
 import { CHUNK_MIN_BYTES } from '../../common/chunker.js';
 import type { ChunkRef } from '../store/format.js';
 import { copyBytes } from '../copy-bytes.js';
@@ -97,6 +97,21 @@ export class FileContent implements DirtyFile {
     const missing = this.copyOut(offset, end, out, offset);
     if (missing) return this.base.load(missing).then(() => this.read(offset, length, out));
     return Math.max(0, end - offset);
+  }
+
+  /**
+   * As `read`, but stored bytes that lie in one piece of the chunk cache come back lent instead
+   * of copied into `out` (see Loan): for a caller that copies them on another thread.
+   */
+  readOrLend(offset: number, length: number, out: Uint8Array): number | Loan | Promise<number | Loan> {
+    const end = Math.min(offset + length, this.size);
+    // Only a file without dirty pages: its bytes are all in the base.
+    if (end > offset && end <= this.baseLimit && this.pages.size === 0 && this.frozen.size === 0) {
+      const lent = this.base.lend(offset, end);
+      if (lent && 'pins' in lent) return lent;
+      if (lent) return this.base.load(lent).then(() => this.readOrLend(offset, length, out));
+    }
+    return this.read(offset, length, out);
   }
 
   /**

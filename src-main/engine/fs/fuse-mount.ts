@@ -107,7 +107,8 @@ function opsFor(fs: VolumeFs): Record<string, unknown> {
       serve(
         cb,
         () => fs.read(path, fd, buf, len, pos),
-        (n) => cb(n),
+        // A loan: libfuse's thread copies the bytes into its buffer and gives the loan back.
+        (r) => (typeof r === 'number' ? cb(r) : cb(r.bytes.length, r.bytes, r.pins, r.pinIndex)),
       ),
     write: (path: string | null, fd: number, buf: Buffer, len: number, pos: number, cb: Callback) => {
       const write = () =>

@@ -15,6 +15,7 @@
 import { statfsSync } from 'node:fs';
 import { FsError } from '../../common/errors.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
+import type { Loan } from '../chunking/chunk-reader.js';
 import { ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
 import { chunkKeyOf, putManifest, type Store } from '../store/store.js';
 import type { DirtyBudget } from './dirty-budget.js';
@@ -331,10 +332,17 @@ export class VolumeFs {
     return this.openInode(inode, path, flags);
   }
 
-  read(path: string | null, fh: number, out: Uint8Array, length: number, offset: number): number | Promise<number> {
+  /** Bytes copied into `out`, their count; or stored bytes lent for the caller to copy (Loan). */
+  read(
+    path: string | null,
+    fh: number,
+    out: Uint8Array,
+    length: number,
+    offset: number,
+  ): number | Loan | Promise<number | Loan> {
     const inode = this.handleInode(path, fh);
     if (!inode.content) throw new FsError('EISDIR');
-    return inode.content.read(offset, length, out);
+    return inode.content.readOrLend(offset, length, out);
   }
 
   /** Resolves once the dirty cap leaves room for a write (null: room now). */

@@ -8,12 +8,15 @@
  *
  * Chunks kept in LMDB (small files) are read at once, on the caller's thread.
  *
- * Bytes that `get` returns are valid until the next call into the cache: copy them out at once.
+ * Bytes that `get` returns are valid until the next call into the cache: copy them out at once,
+ * or borrow them (`lend`): a slot lent out is not reused until every loan on it is given back, by
+ * whichever thread copied the bytes (the FUSE adapter has libfuse's thread copy them).
  */
 import { CHUNK_MAX_BYTES } from '../../common/chunker.js';
 import { PACK_BLOCK_BYTES, asBuffer, type ChunkRef, type PackLocation } from './format.js';
 import { alignDown, alignUp, alignedBuffer } from './pack-file.js';
 import { type PackReaders, type StoreDbs, locateChunk } from './store.js';
+import type { Loan } from '../chunking/chunk-reader.js';
 
 /** A slot holds one disk read: a run of chunks adjacent in a pack, aligned at both ends. */
 const SLOT_BYTES = 2 * 1024 * 1024 + 2 * PACK_BLOCK_BYTES;
@@ -23,6 +26,8 @@ const SLOT_COUNT = 24;
 const TRIM_AFTER_IDLE_MS = 10_000;
 
 interface Slot {
+  /** Its place in `slots` and in `pins`. */
+  index: number;
   buffer: Buffer;
   /** The chunks (hex keys) this slot holds or is loading. */
   keys: string[];
@@ -48,6 +53,10 @@ interface Run {
 
 export class ChunkCache {
   private readonly slots: Slot[] = [];
+  /** The slots' memory, one piece. */
+  private memory: Buffer | null = null;
+  /** Loans out per slot (shared memory: other threads give them back). */
+  private readonly pins = new Int32Array(new SharedArrayBuffer(SLOT_COUNT * Int32Array.BYTES_PER_ELEMENT));
   private readonly byKey = new Map<string, Entry>();
   private clock = 0;
   /** A chunk kept in LMDB is copied here (its callers copy it out at once). */
@@ -89,6 +98,20 @@ export class ChunkCache {
     return null;
   }
 
+  /**
+   * Lends `bytes` (as `get` just returned them) and what follows them in their slot, `byteLength`
+   * in all; null when they are not in a slot (a chunk kept in LMDB) or the slot ends sooner.
+   */
+  lend(bytes: Uint8Array, byteLength: number): Loan | null {
+    const memory = this.memory;
+    if (!memory || bytes.buffer !== memory.buffer) return null;
+    const offset = bytes.byteOffset - memory.byteOffset;
+    const pinIndex = Math.floor(offset / SLOT_BYTES);
+    if (offset + byteLength > (pinIndex + 1) * SLOT_BYTES) return null;
+    Atomics.add(this.pins, pinIndex, 1);
+    return { bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, byteLength), pins: this.pins, pinIndex };
+  }
+
   /** Brings a chunk into memory; `get` returns it afterwards unless other loads evicted it. */
   load(ref: ChunkRef): Promise<void> {
     const entry = this.byKey.get(hexOf(ref));
@@ -97,9 +120,10 @@ export class ChunkCache {
     if (!run) return Promise.resolve(); // kept in LMDB (or gone: get says which)
     const slot = this.freeSlot();
     if (!slot) {
-      // Every slot is loading: wait for one, then try again.
+      // Every slot is loading or lent: wait for a load, or a moment for loans to come back.
       const loads = this.slots.map((s) => s.loading).filter((l) => l !== null);
-      return Promise.race(loads).then(
+      const wait = loads.length > 0 ? Promise.race(loads) : new Promise((resolve) => setImmediate(resolve));
+      return wait.then(
         () => this.load(ref),
         () => this.load(ref),
       );
@@ -182,13 +206,15 @@ export class ChunkCache {
     slot.keys = [];
   }
 
-  /** An empty slot, or the least recently used loaded one (emptied); null if all are loading. */
+  /** An empty slot, or the least recently used loaded one (emptied); null if all are loading or lent. */
   private freeSlot(): Slot | null {
     if (this.slots.length === 0) {
       this.startTrimTimer();
       const memory = alignedBuffer(SLOT_COUNT * SLOT_BYTES);
+      this.memory = memory;
       for (let i = 0; i < SLOT_COUNT; i++) {
         this.slots.push({
+          index: i,
           buffer: memory.subarray(i * SLOT_BYTES, (i + 1) * SLOT_BYTES),
           keys: [],
           loading: null,
@@ -198,7 +224,7 @@ export class ChunkCache {
     }
     let best: Slot | null = null;
     for (const slot of this.slots) {
-      if (slot.loading) continue;
+      if (slot.loading || Atomics.load(this.pins, slot.index) !== 0) continue;
       if (slot.keys.length === 0) return slot;
       if (!best || slot.lastUse < best.lastUse) best = slot;
     }
@@ -210,12 +236,15 @@ export class ChunkCache {
   private startTrimTimer(): void {
     this.clockAtLastLook = this.clock;
     this.trimTimer = setInterval(() => {
-      const idle = this.clock === this.clockAtLastLook && this.slots.every((slot) => !slot.loading);
+      const idle =
+        this.clock === this.clockAtLastLook &&
+        this.slots.every((slot) => !slot.loading && Atomics.load(this.pins, slot.index) === 0);
       this.clockAtLastLook = this.clock;
       if (!idle) return;
       clearInterval(this.trimTimer!);
       this.trimTimer = null;
       this.slots.length = 0;
+      this.memory = null;
       this.byKey.clear();
       this.inlineScratch = null;
       this.onTrimmed();
