@@ -39,7 +39,10 @@ export const GEAR: Int32Array = (() => {
 
 /**
  * The gear-hash scan, the hot loop of chunking, in WebAssembly (hand-assembled below): measured on
- * the build machine at 1.1-1.6 GB/s, against 0.43-0.54 GB/s for the same loop in JavaScript.
+ * the build machine at 1.1-1.6 GB/s for one byte per turn of the loop, against 0.43-0.54 GB/s for
+ * the same loop in JavaScript; 1.7-2.1 GB/s (same runs) with eight bytes per turn, which spares
+ * seven of every eight bound checks and jumps back. The cuts are the same: every byte is still
+ * checked for one.
  * Memory: the gear table at 0 (256 x i32), then a window that holds the current chunk's bytes.
  *
  * scan(i, end, h, mask): from memory offset i, h = (h << 1) + gear[byte] for each byte, until
@@ -49,6 +52,8 @@ export const GEAR: Int32Array = (() => {
 const WINDOW_OFFSET = 1024;
 /** Bytes copied into the window before each scan: a cut usually comes well before the maximum. */
 const SCAN_STEP_BYTES = 32 * 1024;
+/** Bytes the scan's main loop hashes per turn. */
+const SCAN_UNROLL = 8;
 
 function scanModuleBytes(): Uint8Array {
   const leb = (n: number): number[] => {
@@ -65,10 +70,33 @@ function scanModuleBytes(): Uint8Array {
   const name = (text: string) => [text.length, ...[...text].map((c) => c.charCodeAt(0))];
   const I32 = 0x7f;
   const pages = Math.ceil((WINDOW_OFFSET + CHUNK_MAX_BYTES) / 65536);
+  // Locals: the parameters i, end, h, mask (0..3), no others.
+  // prettier-ignore
+  const byteAt = (k: number) => [ // byte i + k, inside $done > $tail > $unrolled > if
+    0x20, 0x02, 0x41, 0x01, 0x74, //     h << 1
+    0x20, 0x00, 0x2d, 0x00, k, //        memory[i + k] (load8_u, offset k)
+    0x41, 0x02, 0x74, //                 * 4
+    0x28, 0x02, 0x00, //                 gear[...] (i32.load)
+    0x6a, 0x22, 0x02, //                 h = sum (tee)
+    0x20, 0x03, 0x71, 0x45, //           (h & mask) == 0
+    0x04, 0x40, //                       if
+    0x20, 0x00, 0x41, k + 1, 0x6a, 0x21, 0x00, // i += k + 1
+    0x0c, 0x03, //                         br $done
+    0x0b, //                             end if
+  ];
   // prettier-ignore
   const body = [
-    0x00, //                      no locals besides the parameters i, end, h, mask (0..3)
+    0x00, //                      no locals besides the parameters
     0x02, 0x40, //                block $done
+    0x02, 0x40, //                  block $tail
+    0x03, 0x40, //                    loop $unrolled
+    0x20, 0x01, 0x20, 0x00, 0x6b, 0x41, SCAN_UNROLL, 0x49, // end - i < SCAN_UNROLL
+    0x0d, 0x01, //                      br_if $tail
+    ...Array.from({ length: SCAN_UNROLL }, (_, k) => byteAt(k)).flat(),
+    0x20, 0x00, 0x41, SCAN_UNROLL, 0x6a, 0x21, 0x00, // i += SCAN_UNROLL
+    0x0c, 0x00, //                      br $unrolled
+    0x0b, //                          end loop
+    0x0b, //                        end block $tail: fewer than SCAN_UNROLL bytes left
     0x20, 0x00, 0x20, 0x01, 0x4f, //   i >= end
     0x0d, 0x00, //                  br_if $done
     0x03, 0x40, //                  loop $next
