@@ -9,6 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import {
   chunkKeyOf,
   hasChunk,
+  missingFromStore,
   newPackId,
   openStoreDbs,
   packsDirOf,
@@ -44,9 +45,7 @@ async function runFlush(request: FlushRequest): Promise<FlushReply> {
     chunks = await rechunk(request.input, {
       readChunk(ref) {
         const bytes = readChunkSync(dbs, readers, ref.key);
-        if (bytes === undefined) {
-          throw new Error(`chunk ${Buffer.from(ref.key).toString('hex')} is missing from the store`);
-        }
+        if (bytes === undefined) throw missingFromStore('chunk', ref.key);
         return bytes;
       },
       storeChunk(bytes) {

@@ -15,7 +15,7 @@
 import { CHUNK_MAX_BYTES } from '../../common/chunker.js';
 import { PACK_BLOCK_BYTES, asBuffer, type ChunkRef, type PackLocation } from './format.js';
 import { alignDown, alignUp, alignedBuffer } from './pack-file.js';
-import { type PackReaders, type StoreDbs, locateChunk } from './store.js';
+import { type PackReaders, type StoreDbs, locateChunk, missingFromStore } from './store.js';
 import type { Loan } from '../chunking/chunk-reader.js';
 
 /** A slot holds one disk read: a run of chunks adjacent in a pack, aligned at both ends. */
@@ -94,7 +94,7 @@ export class ChunkCache {
       this.inlineScratch.set(found);
       return this.inlineScratch.subarray(0, found.length);
     }
-    if (!this.dbs.packedChunks.doesExist(asBuffer(ref.key))) throw missing(hexOf(ref));
+    if (!this.dbs.packedChunks.doesExist(asBuffer(ref.key))) throw missingFromStore('chunk', ref.key);
     return null;
   }
 
@@ -261,8 +261,4 @@ export class ChunkCache {
 
 function hexOf(ref: ChunkRef): string {
   return Buffer.from(ref.key.buffer, ref.key.byteOffset, ref.key.byteLength).toString('hex');
-}
-
-function missing(hex: string): Error {
-  return new Error(`chunk ${hex} is missing from the store`);
 }

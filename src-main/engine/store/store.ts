@@ -168,6 +168,13 @@ export class PackReaders {
   }
 }
 
+/** The error for data the store should hold and does not (the store has lost it). */
+export function missingFromStore(what: 'chunk' | 'manifest', key: Uint8Array): Error {
+  return new Error(
+    `${what} ${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')} is missing from the store`,
+  );
+}
+
 /**
  * A chunk's bytes, read synchronously (a copy), or undefined when the store has no such chunk.
  * `readers` must be buffered (any range). For rechunking and checks; the mount reads through
@@ -344,7 +351,7 @@ export class Store {
   /** A file's chunks, from its manifest (a list, or a tree of lists). */
   getManifest(key: Uint8Array): ChunkRef[] {
     const bytes = getCopy(this.dbs.manifests, key);
-    if (bytes === undefined) throw new Error(`manifest ${Buffer.from(key).toString('hex')} is missing from the store`);
+    if (bytes === undefined) throw missingFromStore('manifest', key);
     const blob = decodeManifestBlob(bytes);
     if (blob.kind === 'list') return blob.chunks;
     return blob.children.flatMap((child) => this.getManifest(child.key));
