@@ -224,7 +224,7 @@ export class ChunkCache {
     }
     let best: Slot | null = null;
     for (const slot of this.slots) {
-      if (slot.loading || Atomics.load(this.pins, slot.index) !== 0) continue;
+      if (this.isBusy(slot)) continue;
       if (slot.keys.length === 0) return slot;
       if (!best || slot.lastUse < best.lastUse) best = slot;
     }
@@ -232,13 +232,16 @@ export class ChunkCache {
     return best;
   }
 
+  /** Whether a slot's memory is in use: being loaded, or lent out. */
+  private isBusy(slot: Slot): boolean {
+    return slot.loading !== null || Atomics.load(this.pins, slot.index) !== 0;
+  }
+
   /** Drops the slots (and their memory) once reads have stopped for trimAfterIdleMs. */
   private startTrimTimer(): void {
     this.clockAtLastLook = this.clock;
     this.trimTimer = setInterval(() => {
-      const idle =
-        this.clock === this.clockAtLastLook &&
-        this.slots.every((slot) => !slot.loading && Atomics.load(this.pins, slot.index) === 0);
+      const idle = this.clock === this.clockAtLastLook && !this.slots.some((slot) => this.isBusy(slot));
       this.clockAtLastLook = this.clock;
       if (!idle) return;
       clearInterval(this.trimTimer!);
@@ -260,5 +263,5 @@ export class ChunkCache {
 }
 
 function hexOf(ref: ChunkRef): string {
-  return Buffer.from(ref.key.buffer, ref.key.byteOffset, ref.key.byteLength).toString('hex');
+  return asBuffer(ref.key).toString('hex');
 }

@@ -170,9 +170,7 @@ export class PackReaders {
 
 /** The error for data the store should hold and does not (the store has lost it). */
 export function missingFromStore(what: 'chunk' | 'manifest', key: Uint8Array): Error {
-  return new Error(
-    `${what} ${Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')} is missing from the store`,
-  );
+  return new Error(`${what} ${asBuffer(key).toString('hex')} is missing from the store`);
 }
 
 /**
@@ -188,7 +186,7 @@ export function readChunkSync(dbs: StoreDbs, readers: PackReaders, key: Uint8Arr
   const bytes = Buffer.allocUnsafe(sizeBytes);
   const n = readers.get(packId).readSync(bytes, 0, sizeBytes, offset);
   if (n !== sizeBytes) {
-    throw new Error(`chunk ${Buffer.from(key).toString('hex')} is cut short in pack ${packFileName(packId)}`);
+    throw new Error(`chunk ${asBuffer(key).toString('hex')} is cut short in pack ${packFileName(packId)}`);
   }
   return bytes;
 }
