@@ -11,6 +11,8 @@
 //   - big_writes: a 1 MiB dd arrives as 128 KiB writes
 //   - a read answered with a loan (cb(n, source, pins, i)): libfuse's thread copies the bytes
 //     and gives the pin back
+//   - a loan longer than the read (cb(n, source, pins, i, ino, toEnd)) becomes a read window:
+//     the reads after it never reach JS, and revokeReadWindows gives its pin back
 // Always unmounts (fusermount -uz). Exit code 0 only if every check passes.
 //
 // Usage: node native/fuse-native/smoke.mjs   (after node scripts/build-fuse-native.mjs)
@@ -49,7 +51,7 @@ const STATFS = {
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 const files = new Map(); // name -> node
 const fds = new Map(); // fd -> node
-const log = { nullPath: [], maxWrite: 0, writeBytes: 0, writes: 0, utimens: [], loans: 0 };
+const log = { nullPath: [], maxWrite: 0, writeBytes: 0, writes: 0, utimens: [], loans: 0, reads: 0 };
 // Reads of a file named "lent*" answer with a loan out of the file's own bytes.
 const pins = new Int32Array(new SharedArrayBuffer(4));
 let nextIno = INO_BASE;
@@ -123,7 +125,14 @@ const ops = {
     noteNull('read', p, fd);
     const n = fds.get(fd);
     if (!n) return cb(Fuse.EBADF);
+    log.reads++;
     const part = n.data.subarray(pos, pos + len);
+    if (n.window && part.length > 0) {
+      // Lends the rest of the file: a window up to its end.
+      Atomics.add(pins, 0, 1);
+      log.loans++;
+      return cb(part.length, n.data.subarray(pos), pins, 0, n.ino, true);
+    }
     if (n.lent && part.length > 0) {
       Atomics.add(pins, 0, 1);
       log.loans++;
@@ -315,6 +324,24 @@ async function runChecks(mnt) {
     'a read answered with a loan delivers its bytes, and every pin comes back',
     got === want && log.loans > 0 && Atomics.load(pins, 0) === 0,
     `sha256 ${got === want ? 'matches' : `${got} != ${want}`}, ${log.loans} loans, pins left ${Atomics.load(pins, 0)}`,
+  );
+
+  // 9. a loan longer than the read leaves a read window
+  await sh(mnt, 'head -c 1000000 /dev/urandom > window');
+  const windowed = files.get('window');
+  windowed.window = true;
+  const wantWindow = createHash('sha256').update(windowed.data).digest('hex');
+  log.reads = log.loans = 0;
+  const gotWindow = await sh(mnt, 'dd if=window bs=128k status=none | sha256sum | cut -d" " -f1');
+  const held = Atomics.load(pins, 0);
+  fuse.revokeReadWindows(windowed.ino + 1); // another inode: stays
+  const heldAfterOther = Atomics.load(pins, 0);
+  fuse.revokeReadWindows(windowed.ino);
+  check(
+    'a loan longer than the read serves the reads after it from libfuse, until revoked',
+    gotWindow === wantWindow && log.reads === 1 && held === 1 && heldAfterOther === 1 && Atomics.load(pins, 0) === 0,
+    `sha256 ${gotWindow === wantWindow ? 'matches' : 'differs'}, ${log.reads} reads reached JS, ` +
+      `pins held ${held}, after revoking another inode ${heldAfterOther}, after revoking ${Atomics.load(pins, 0)}`,
   );
 }
 

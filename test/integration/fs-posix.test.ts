@@ -338,6 +338,43 @@ test('ftruncate on an open descriptor shrinks and grows the file', async () => {
   });
 });
 
+test('a reader sees every change made through another descriptor, at once (writes, truncation, close)', async () => {
+  // O_DIRECT: every read reaches the file system (no page cache), in the sizes asked. The first
+  // read leaves the rest of its cache slot as the descriptor's read window (fuse-native item 12);
+  // the reads after it must still see what another descriptor changes.
+  const dir = await scratch('window');
+  const result = await py(
+    `
+    import mmap
+    data = os.urandom(6 << 20)
+    with open('f', 'wb') as f:
+        f.write(data)
+    r = os.open('f', os.O_RDONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, 131072)
+    def rd(off):
+        n = os.preadv(r, [buf], off)
+        return bytes(buf[:n])
+    stored = rd(0) == data[:131072] and rd(131072) == data[131072:262144] and rd(1 << 20) == data[1 << 20:(1 << 20) + 131072]
+    w = os.open('f', os.O_WRONLY)
+    os.pwrite(w, b'X' * 10, 200000)
+    written = rd(131072)[200000 - 131072:200000 - 131062].decode(errors='replace')
+    os.ftruncate(w, 300000)
+    truncated = [len(rd(262144)), len(rd(1 << 20))]
+    os.close(w)
+    closed = [len(rd(262144)), rd(131072)[200000 - 131072:200000 - 131062].decode(errors='replace')]
+    os.close(r)
+    out({'stored': stored, 'written': written, 'truncated': truncated, 'closed': closed})
+    `,
+    dir,
+  );
+  assert.deepEqual(result, {
+    stored: true,
+    written: 'XXXXXXXXXX',
+    truncated: [300000 - 262144, 0],
+    closed: [300000 - 262144, 'XXXXXXXXXX'],
+  });
+});
+
 test('offsets beyond 4 GiB work: a byte written at 5 GiB reads back, the rest reads as zeros', async () => {
   const dir = await scratch('5gib');
   const result = await py(

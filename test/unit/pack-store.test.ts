@@ -60,6 +60,29 @@ async function storeFile(dir: string, data: Buffer) {
   }
 }
 
+/**
+ * A store in `root` holding one file of `sizeBytes` random bytes (more than the cache's 48 MiB of
+ * slots makes reading it all reuse every slot), and a chunk cache over it for `use`.
+ */
+async function withCachedFile(
+  root: string,
+  sizeBytes: number,
+  trimAfterIdleMs: number,
+  use: (file: { data: Buffer; chunks: Awaited<ReturnType<typeof storeFile>>; cache: ChunkCache }) => Promise<void>,
+): Promise<void> {
+  const dir = await tempDir(root);
+  const data = randomBytes(sizeBytes);
+  const chunks = await storeFile(dir, data);
+  const store = new Store(dir);
+  const cache = new ChunkCache(store.dbs, new PackReaders(packsDirOf(dir), true), trimAfterIdleMs);
+  try {
+    await use({ data, chunks, cache });
+  } finally {
+    cache.close();
+    await store.close();
+  }
+}
+
 // One suite, run on the temporary folder's file system (ext4 here) and on tmpfs (which refuses
 // O_DIRECT before Linux 6.6: the packs then use buffered I/O).
 const places: [string, string][] = [['the temporary folder', tmpdir()]];
@@ -129,15 +152,9 @@ for (const [where, root] of places) {
   });
 
   test(`${where}: bytes lent out of the cache stay put until the loan comes back`, async () => {
-    const dir = await tempDir(root);
-    // More than the cache's 48 MiB of slots, so reading it all reuses every slot not lent.
-    const data = randomBytes(56 * MiB);
-    const chunks = await storeFile(dir, data);
-    const store = new Store(dir);
-    const cache = new ChunkCache(store.dbs, new PackReaders(packsDirOf(dir), true), 50);
-    let trimmed = 0;
-    cache.onTrimmed = () => trimmed++;
-    try {
+    await withCachedFile(root, 56 * MiB, 50, async ({ data, chunks, cache }) => {
+      let trimmed = 0;
+      cache.onTrimmed = () => trimmed++;
       const reader = new ChunkReader(chunks, cache);
       // Across the first chunk's end: the next one was read with it, right after it in the slot.
       const offset = chunks[0]!.sizeBytes - 1000;
@@ -159,10 +176,65 @@ for (const [where, root] of places) {
       assert.equal(cache.get(chunks[0]!), null, 'once the loan is back, its slot is reused');
       await new Promise((resolve) => setTimeout(resolve, 200));
       assert.equal(trimmed, 1, 'and the memory goes back once reads stop');
-    } finally {
-      cache.close();
-      await store.close();
-    }
+    });
+  });
+
+  test(`${where}: a loan asked to reach further covers what was read with it; a full cache asks for loans back`, async () => {
+    await withCachedFile(root, 56 * MiB, 60_000, async ({ data, chunks, cache }) => {
+      const reader = new ChunkReader(chunks, cache);
+      await cache.load(chunks[0]!);
+      const window = reader.lend(0, 131072, data.length) as Loan;
+      assert.ok(window && 'pins' in window);
+      const ends = new Set(chunks.map((chunk) => chunk.start + chunk.sizeBytes));
+      const length = window.bytes.length;
+      assert.ok(length > 131072 && length <= 2 * MiB + 8192, `the window runs on, within its slot (${length})`);
+      assert.ok(ends.has(length), 'to the end of the last chunk read with the first');
+      assert.ok(Buffer.from(window.bytes).equals(data.subarray(0, length)));
+      const cut = reader.lend(1000, 2000, 150_000) as Loan;
+      assert.equal(cut.bytes.length, 149_000, 'and no further than asked');
+      giveBack(cut);
+      assert.equal(Atomics.load(window.pins, window.pinIndex), 1);
+
+      // Keep one loan in every slot; the next load finds none free and asks the borrower.
+      const held = new Map<number, Loan>([[window.pinIndex, window]]);
+      let asked = 0;
+      cache.reclaimers.add(() => {
+        asked++;
+        for (const loan of held.values()) giveBack(loan);
+        held.clear();
+      });
+      for (const chunk of chunks) {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('a load waited for ever')), 5000);
+        });
+        await Promise.race([cache.load(chunk), timeout]).finally(() => clearTimeout(timer));
+        if (asked > 0) break;
+        const loan = reader.lend(chunk.start, chunk.start + 1);
+        if (!loan || !('pins' in loan)) continue;
+        if (held.has(loan.pinIndex)) giveBack(loan);
+        else held.set(loan.pinIndex, loan);
+      }
+      assert.equal(asked, 1, 'once every slot was lent, a load asked for the loans back');
+    });
+  });
+
+  test(`${where}: chunks prefetched for a reader stay until read, whatever is prefetched or loaded after them`, async () => {
+    await withCachedFile(root, 56 * MiB, 60_000, async ({ chunks, cache }) => {
+      // The first 24 MiB take about 13 of the 24 slots; the rest of the file would need about 17.
+      const split = chunks.findIndex((chunk) => chunk.start >= 24 * MiB);
+      cache.prefetch(chunks.slice(0, split));
+      for (const chunk of chunks.slice(0, split)) await cache.load(chunk); // waits for the prefetch
+      cache.prefetch(chunks.slice(split));
+      await cache.load(chunks[split]!); // prefetched into a free slot: waits for that
+      const kept = chunks.slice(0, split).filter((chunk) => cache.get(chunk) !== null).length;
+      assert.equal(kept, split, `${kept} of the ${split} chunks prefetched first are still in memory`);
+      // Those were read just now; a load in need of a slot reuses the one read longest ago, not
+      // one prefetched since.
+      await cache.load(chunks[chunks.length - 1]!);
+      assert.equal(cache.get(chunks[0]!), null, 'the slot read longest ago was reused');
+      assert.notEqual(cache.get(chunks[split]!), null, 'the chunks prefetched last are still in memory');
+    });
   });
 
   test(`${where}: after a crash, chunks whose bytes did not reach the disk are dropped, the rest kept`, async () => {

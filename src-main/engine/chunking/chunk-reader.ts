@@ -4,8 +4,12 @@
  */
 import type { ChunkRef } from '../store/format.js';
 
-/** How far ahead a forward read asks for chunks (~4 MiB at the average chunk size). */
-const PREFETCH_CHUNKS = 32;
+/**
+ * How far ahead a forward read asks for chunks: ~16 MiB at the average chunk size (256 KiB), a
+ * third of the chunk cache. Measured (cold 1 GiB reads, alternating): 32 chunks 553-737 MB/s,
+ * 64 chunks 613-801 MB/s, better in each of 6 rounds; 128 chunks no better.
+ */
+const PREFETCH_CHUNKS = 64;
 
 /**
  * Bytes lent out of a source's memory rather than copied: they stay unchanged while
@@ -32,10 +36,11 @@ export interface ChunkSource {
   /** Starts bringing chunks a reader will want next into memory. */
   prefetch?(refs: readonly ChunkRef[]): void;
   /**
-   * Lends bytes that `get` just returned, and everything after them in the same memory up to
-   * `byteLength` (a caller checks what lies there); null when that memory cannot be lent.
+   * Lends bytes that `get` just returned, with everything after them that the same loan can
+   * cover (the loan's bytes run that far: a caller checks what lies there and cuts the loan's
+   * view down); null when that memory cannot be lent.
    */
-  lend?(bytes: Uint8Array, byteLength: number): Loan | null;
+  lend?(bytes: Uint8Array): Loan | null;
 }
 
 /** A source over a synchronous read, keeping the last chunk read (reads go in file order). */
@@ -112,27 +117,36 @@ export class ChunkReader {
   /**
    * Bytes [offset, end) of the content lent from the source's memory, when they lie there in
    * one piece (a run of chunks read together); null when they do not (copy them), or the chunk
-   * that must be loaded first. `end` is at most sizeBytes.
+   * that must be loaded first. The loan goes on past `end`, up to `reach` at most, over the
+   * content that follows in the same piece (a read window). `reach` is at most sizeBytes.
    */
-  lend(offset: number, end: number): Loan | ChunkRef | null {
+  lend(offset: number, end: number, reach = end): Loan | ChunkRef | null {
     const { lend } = this.source;
     if (!lend) return null;
     const first = this.chunkAt(offset);
     if (!first.bytes) return first.ref;
     // Lent at once: the look-ups below may prefetch, which reuses slots that are not lent.
-    const loan = lend.call(this.source, first.bytes.subarray(offset - first.start), end - offset);
+    const loan = lend.call(this.source, first.bytes.subarray(offset - first.start));
     if (!loan) return null;
+    const room = loan.bytes.byteOffset + loan.bytes.length;
     let at = first.start + first.bytes.length;
     let expected = first.bytes.byteOffset + first.bytes.length;
-    while (at < end) {
+    while (at < reach) {
       const next = this.chunkAt(at);
-      if (!next.bytes || next.bytes.buffer !== loan.bytes.buffer || next.bytes.byteOffset !== expected) {
+      const follows =
+        next.bytes !== null &&
+        next.bytes.buffer === loan.bytes.buffer &&
+        next.bytes.byteOffset === expected &&
+        expected + next.bytes.length <= room;
+      if (!follows) {
+        if (at >= end) break;
         giveBack(loan);
         return next.bytes ? null : next.ref;
       }
-      at += next.bytes.length;
-      expected += next.bytes.length;
+      at += next.bytes!.length;
+      expected += next.bytes!.length;
     }
+    loan.bytes = loan.bytes.subarray(0, Math.min(at, reach) - offset);
     return loan;
   }
 

@@ -24,6 +24,17 @@ const EARLY_FLUSH_FILE_BYTES = 64 * 1024 * 1024;
  */
 const SMALL_FILE_BYTES = CHUNK_MIN_BYTES;
 
+/**
+ * Stored bytes lent for a read (see Loan) instead of copied: the loan's first `count` bytes
+ * answer it. A loan asked to reach further may go on over the file's next bytes, which are its
+ * content until the file changes (a read window); the file ends where the loan ends if `toEnd`.
+ */
+export interface LentRead {
+  count: number;
+  loan: Loan;
+  toEnd: boolean;
+}
+
 export interface StoredContent {
   manifestKey: Uint8Array | null;
   chunks: ChunkRef[];
@@ -101,15 +112,23 @@ export class FileContent implements DirtyFile {
 
   /**
    * As `read`, but stored bytes that lie in one piece of the chunk cache come back lent instead
-   * of copied into `out` (see Loan): for a caller that copies them on another thread.
+   * of copied into `out`: for a caller that copies them on another thread. With `window`, the
+   * loan goes on over the bytes that follow in that piece (see LentRead).
    */
-  readOrLend(offset: number, length: number, out: Uint8Array): number | Loan | Promise<number | Loan> {
+  readOrLend(
+    offset: number,
+    length: number,
+    out: Uint8Array,
+    window = false,
+  ): number | LentRead | Promise<number | LentRead> {
     const end = Math.min(offset + length, this.size);
     // Only a file without dirty pages: its bytes are all in the base.
     if (end > offset && end <= this.baseLimit && this.pages.size === 0 && this.frozen.size === 0) {
-      const lent = this.base.lend(offset, end);
-      if (lent && 'pins' in lent) return lent;
-      if (lent) return this.base.load(lent).then(() => this.readOrLend(offset, length, out));
+      const lent = this.base.lend(offset, end, window ? this.baseLimit : end);
+      if (lent && 'pins' in lent) {
+        return { count: end - offset, loan: lent, toEnd: offset + lent.bytes.length === this.size };
+      }
+      if (lent) return this.base.load(lent).then(() => this.readOrLend(offset, length, out, window));
     }
     return this.read(offset, length, out);
   }

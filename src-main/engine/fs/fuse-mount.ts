@@ -20,6 +20,7 @@ type Callback = (result: number, ...values: unknown[]) => void;
 interface FuseInstance {
   mount(cb: (error: Error | null) => void): void;
   unmount(cb: (error: Error | null) => void): void;
+  revokeReadWindows(ino?: number): void;
 }
 
 type FuseConstructor = new (mnt: string, ops: Record<string, unknown>, opts: Record<string, unknown>) => FuseInstance;
@@ -107,8 +108,14 @@ function opsFor(fs: VolumeFs): Record<string, unknown> {
       serve(
         cb,
         () => fs.read(path, fd, buf, len, pos),
-        // A loan: libfuse's thread copies the bytes into its buffer and gives the loan back.
-        (r) => (typeof r === 'number' ? cb(r) : cb(r.bytes.length, r.bytes, r.pins, r.pinIndex)),
+        // A loan: libfuse's thread copies the bytes into its buffer and gives the loan back; the
+        // bytes past the count become the handle's read window (VolumeFs.lendWindows).
+        (r) => {
+          if (typeof r === 'number') return cb(r);
+          const { count, loan } = r;
+          if (loan.bytes.length === count) return cb(count, loan.bytes, loan.pins, loan.pinIndex);
+          return cb(count, loan.bytes, loan.pins, loan.pinIndex, r.ino, r.toEnd);
+        },
       ),
     write: (path: string | null, fd: number, buf: Buffer, len: number, pos: number, cb: Callback) => {
       const write = () =>
@@ -172,6 +179,7 @@ export class UnstoredDataError extends Error {
 
 export class FuseMount {
   private fuse: FuseInstance | null = null;
+  private stopWindows: () => void = () => undefined;
 
   constructor(
     readonly mountpoint: string,
@@ -189,6 +197,7 @@ export class FuseMount {
     });
     await new Promise<void>((resolve, reject) => fuse.mount((error) => (error ? reject(error) : resolve())));
     this.fuse = fuse;
+    this.stopWindows = this.fs.lendWindows((ino) => fuse.revokeReadWindows(ino));
   }
 
   /**
@@ -207,7 +216,15 @@ export class FuseMount {
       console.error(`bazil: volume "${this.fs.volumeName}" unmounted with data that could not be stored:`, error);
     }
     if (detachIfBusy) await execFileAsync('fusermount', ['-uz', this.mountpoint]).catch(() => undefined);
-    await new Promise<void>((resolve, reject) => fuse.unmount((error) => (error ? reject(error) : resolve())));
+    // No window may outlive the mount (each holds a slot of the chunk cache): stopped first, and
+    // lent again if the mount turns out to be busy.
+    this.stopWindows();
+    try {
+      await new Promise<void>((resolve, reject) => fuse.unmount((error) => (error ? reject(error) : resolve())));
+    } catch (error) {
+      this.stopWindows = this.fs.lendWindows((ino) => fuse.revokeReadWindows(ino));
+      throw error;
+    }
     this.fuse = null;
   }
 }

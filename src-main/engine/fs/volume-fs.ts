@@ -15,11 +15,10 @@
 import { statfsSync } from 'node:fs';
 import { FsError } from '../../common/errors.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
-import type { Loan } from '../chunking/chunk-reader.js';
 import { ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
 import { chunkKeyOf, putManifest, type Store } from '../store/store.js';
 import type { DirtyBudget } from './dirty-budget.js';
-import { FileContent, type StoredContent } from './file-content.js';
+import { FileContent, type LentRead, type StoredContent } from './file-content.js';
 import { VolumeMeta, newInode, type Inode } from './volume-meta.js';
 import { nowNs } from '../../common/time.js';
 
@@ -82,10 +81,25 @@ export interface VolumeFsDeps {
 const isDir = (inode: Inode) => (inode.mode & S_IFMT) === S_IFDIR;
 const isFile = (inode: Inode) => (inode.mode & S_IFMT) === S_IFREG;
 
+/**
+ * Takes back read windows (see LentRead) that a FUSE adapter keeps: those over one inode's
+ * content, or every one (no argument).
+ */
+export type RevokeWindows = (ino?: number) => void;
+
+/** Stored bytes lent for a read, and the inode they are of (the key its windows are revoked by). */
+export interface VolumeRead extends LentRead {
+  ino: number;
+}
+
 export class VolumeFs {
   readonly meta: VolumeMeta;
   private readonly handles = new Map<number, Handle>();
   private nextFh = 1;
+  /** Set while the FUSE adapter keeps read windows (lendWindows). */
+  private revokeWindows: RevokeWindows | null = null;
+  /** Inodes that windows may show: revoked before their content changes or a handle closes. */
+  private readonly windowed = new Set<number>();
 
   constructor(
     volume: VolumeRecord,
@@ -332,17 +346,59 @@ export class VolumeFs {
     return this.openInode(inode, path, flags);
   }
 
-  /** Bytes copied into `out`, their count; or stored bytes lent for the caller to copy (Loan). */
+  /**
+   * Bytes copied into `out`, their count; or stored bytes lent for the caller to copy, and while
+   * the adapter keeps read windows (lendWindows), maybe more of the file's bytes after them.
+   */
   read(
     path: string | null,
     fh: number,
     out: Uint8Array,
     length: number,
     offset: number,
-  ): number | Loan | Promise<number | Loan> {
+  ): number | VolumeRead | Promise<number | VolumeRead> {
     const inode = this.handleInode(path, fh);
-    if (!inode.content) throw new FsError('EISDIR');
-    return inode.content.readOrLend(offset, length, out);
+    const content = inode.content;
+    if (!content) throw new FsError('EISDIR');
+    const result = content.readOrLend(offset, length, out, this.revokeWindows !== null);
+    // Noted when the answer is handed over: a change made while a load ran must not miss it.
+    const note = (answer: number | LentRead): number | VolumeRead => {
+      if (typeof answer === 'number') return answer;
+      if (answer.loan.bytes.length > answer.count) {
+        if (this.revokeWindows && inode.content === content) this.windowed.add(inode.ino);
+        else answer.loan.bytes = answer.loan.bytes.subarray(0, answer.count);
+      }
+      return { ...answer, ino: inode.ino };
+    };
+    return result instanceof Promise ? result.then(note) : note(result);
+  }
+
+  /**
+   * The FUSE adapter keeps the rest of a lent read as that handle's read window, and serves the
+   * reads that fall in it without asking (see native/fuse-native, item 12). VolumeFs revokes an
+   * inode's windows when its content changes or a handle on it closes, and the chunk cache asks
+   * for them all back when it needs their slots. Returns the way to stop: no more windows, and
+   * every one revoked.
+   */
+  lendWindows(revoke: RevokeWindows): () => void {
+    const cache = this.deps.store.cache;
+    const revokeAll = () => {
+      this.windowed.clear();
+      revoke();
+    };
+    this.revokeWindows = revoke;
+    cache.reclaimers.add(revokeAll);
+    return () => {
+      if (this.revokeWindows !== revoke) return;
+      this.revokeWindows = null;
+      cache.reclaimers.delete(revokeAll);
+      revokeAll();
+    };
+  }
+
+  /** Revokes the read windows over an inode's content (it changed, or a handle on it closes). */
+  private revokeWindowsOf(inode: Inode): void {
+    if (this.windowed.delete(inode.ino)) this.revokeWindows?.(inode.ino);
   }
 
   /** Resolves once the dirty cap leaves room for a write (null: room now). */
@@ -354,6 +410,8 @@ export class VolumeFs {
     const inode = this.handleInode(path, fh);
     if (!inode.content) throw new FsError('EISDIR');
     const written = () => {
+      // After the change: a write that waited for a load may have let a window be lent meanwhile.
+      this.revokeWindowsOf(inode);
       const now = nowNs();
       inode.mtimeNs = now;
       inode.ctimeNs = now;
@@ -361,7 +419,11 @@ export class VolumeFs {
       return data.length;
     };
     const copying = inode.content.write(offset, data);
-    return copying ? copying.then(written) : written();
+    if (!copying) return written();
+    return copying.then(written, (error: unknown) => {
+      this.revokeWindowsOf(inode); // pages written before the failure are changes too
+      throw error;
+    });
   }
 
   truncate(path: string, sizeBytes: number): Promise<void> {
@@ -400,6 +462,7 @@ export class VolumeFs {
   async release(path: string | null, fh: number): Promise<void> {
     const inode = this.handleInode(path, fh);
     this.handles.delete(fh);
+    this.revokeWindowsOf(inode);
     inode.openCount--;
     if (inode.openCount > 0) return;
     if (inode.nlink === 0) {
@@ -547,6 +610,7 @@ export class VolumeFs {
     const opened = inode.content !== null;
     if (!inode.content) inode.content = this.makeContent(inode, path);
     const content = inode.content;
+    this.revokeWindowsOf(inode);
     content.truncate(sizeBytes);
     const now = nowNs();
     inode.mtimeNs = now;

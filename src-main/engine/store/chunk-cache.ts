@@ -10,7 +10,9 @@
  *
  * Bytes that `get` returns are valid until the next call into the cache: copy them out at once,
  * or borrow them (`lend`): a slot lent out is not reused until every loan on it is given back, by
- * whichever thread copied the bytes (the FUSE adapter has libfuse's thread copy them).
+ * whichever thread copied the bytes (the FUSE adapter has libfuse's thread copy them). A borrower
+ * that keeps a loan for later (a mount's read windows) registers a reclaimer, which gives its loans
+ * back when the cache runs out of slots or is about to trim.
  */
 import { CHUNK_MAX_BYTES } from '../../common/chunker.js';
 import { PACK_BLOCK_BYTES, asBuffer, type ChunkRef, type PackLocation } from './format.js';
@@ -34,6 +36,8 @@ interface Slot {
   loading: Promise<void> | null;
   /** For choosing the least recently used slot. */
   lastUse: number;
+  /** Prefetched and not read yet: reused only when no slot that was read is free. */
+  unread: boolean;
 }
 
 interface Entry {
@@ -67,6 +71,11 @@ export class ChunkCache {
 
   /** Called after the slots' memory was dropped (the engine then collects garbage). */
   onTrimmed: () => void = () => undefined;
+  /**
+   * Borrowers that keep loans for later (a mount's read windows): asked to give every one back
+   * when a load finds all slots busy, and before the slots are trimmed.
+   */
+  readonly reclaimers = new Set<() => void>();
 
   constructor(
     private readonly dbs: StoreDbs,
@@ -81,7 +90,10 @@ export class ChunkCache {
   get(ref: ChunkRef): Uint8Array | null {
     const entry = this.byKey.get(hexOf(ref));
     if (entry) {
-      if (entry.bytes) entry.slot.lastUse = ++this.clock;
+      if (entry.bytes) {
+        entry.slot.lastUse = ++this.clock;
+        entry.slot.unread = false;
+      }
       return entry.bytes;
     }
     const fast = this.dbs.chunks.getBinaryFast(asBuffer(ref.key));
@@ -99,17 +111,21 @@ export class ChunkCache {
   }
 
   /**
-   * Lends `bytes` (as `get` just returned them) and what follows them in their slot, `byteLength`
-   * in all; null when they are not in a slot (a chunk kept in LMDB) or the slot ends sooner.
+   * Lends `bytes` (as `get` just returned them) and what follows them in their slot: the loan's
+   * bytes run to the slot's end. Null when they are not in a slot (a chunk kept in LMDB).
    */
-  lend(bytes: Uint8Array, byteLength: number): Loan | null {
+  lend(bytes: Uint8Array): Loan | null {
     const memory = this.memory;
     if (!memory || bytes.buffer !== memory.buffer) return null;
     const offset = bytes.byteOffset - memory.byteOffset;
     const pinIndex = Math.floor(offset / SLOT_BYTES);
-    if (offset + byteLength > (pinIndex + 1) * SLOT_BYTES) return null;
     Atomics.add(this.pins, pinIndex, 1);
-    return { bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, byteLength), pins: this.pins, pinIndex };
+    const slotEnd = memory.byteOffset + (pinIndex + 1) * SLOT_BYTES;
+    return {
+      bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, slotEnd - bytes.byteOffset),
+      pins: this.pins,
+      pinIndex,
+    };
   }
 
   /** Brings a chunk into memory; `get` returns it afterwards unless other loads evicted it. */
@@ -118,7 +134,7 @@ export class ChunkCache {
     if (entry) return entry.slot.loading ?? Promise.resolve();
     const [run] = this.runsOf([ref]);
     if (!run) return Promise.resolve(); // kept in LMDB (or gone: get says which)
-    const slot = this.freeSlot();
+    const slot = this.freeSlot() ?? this.reclaim();
     if (!slot) {
       // Every slot is loading or lent: wait for a load, or a moment for loans to come back.
       const loads = this.slots.map((s) => s.loading).filter((l) => l !== null);
@@ -128,15 +144,18 @@ export class ChunkCache {
         () => this.load(ref),
       );
     }
-    return this.startLoad(slot, run);
+    return this.startLoad(slot, run, false);
   }
 
-  /** Starts loading chunks a reader will want next (in file order), as far as free slots allow. */
+  /**
+   * Starts loading chunks a reader will want next (in file order), as far as free slots allow:
+   * never in place of chunks prefetched and not read yet (this reader's or another's).
+   */
   prefetch(refs: readonly ChunkRef[]): void {
     for (const run of this.runsOf(refs.filter((ref) => !this.byKey.has(hexOf(ref))))) {
-      const slot = this.freeSlot();
+      const slot = this.freeSlot({ evictUnread: false });
       if (!slot) return;
-      this.startLoad(slot, run).catch(() => undefined);
+      this.startLoad(slot, run, true).catch(() => undefined);
     }
   }
 
@@ -171,7 +190,7 @@ export class ChunkCache {
     return runs;
   }
 
-  private startLoad(slot: Slot, run: Run): Promise<void> {
+  private startLoad(slot: Slot, run: Run, unread: boolean): Promise<void> {
     const entries = run.members.map(({ hex }) => {
       const entry: Entry = { slot, bytes: null };
       this.byKey.set(hex, entry);
@@ -179,6 +198,7 @@ export class ChunkCache {
     });
     slot.keys = run.members.map(({ hex }) => hex);
     slot.lastUse = ++this.clock;
+    slot.unread = unread;
     const loading = (async () => {
       const n = await this.readers.get(run.packId).read(slot.buffer, 0, run.end - run.start, run.start);
       run.members.forEach(({ hex, location }, i) => {
@@ -206,8 +226,11 @@ export class ChunkCache {
     slot.keys = [];
   }
 
-  /** An empty slot, or the least recently used loaded one (emptied); null if all are loading or lent. */
-  private freeSlot(): Slot | null {
+  /**
+   * An empty slot, or the least recently used loaded one (emptied), preferring slots that were
+   * read to prefetched ones, which a reader is coming to; null if all are loading or lent.
+   */
+  private freeSlot({ evictUnread = true } = {}): Slot | null {
     if (this.slots.length === 0) {
       this.startTrimTimer();
       const memory = alignedBuffer(SLOT_COUNT * SLOT_BYTES);
@@ -219,6 +242,7 @@ export class ChunkCache {
           keys: [],
           loading: null,
           lastUse: 0,
+          unread: false,
         });
       }
     }
@@ -226,10 +250,17 @@ export class ChunkCache {
     for (const slot of this.slots) {
       if (this.isBusy(slot)) continue;
       if (slot.keys.length === 0) return slot;
-      if (!best || slot.lastUse < best.lastUse) best = slot;
+      if (!best || (slot.unread === best.unread ? slot.lastUse < best.lastUse : best.unread)) best = slot;
     }
-    if (best) this.empty(best);
+    if (!best || (best.unread && !evictUnread)) return null;
+    this.empty(best);
     return best;
+  }
+
+  /** Asks the borrowers for their loans back, then looks for a free slot again. */
+  private reclaim(): Slot | null {
+    for (const reclaim of this.reclaimers) reclaim();
+    return this.freeSlot();
   }
 
   /** Whether a slot's memory is in use: being loaded, or lent out. */
@@ -241,9 +272,11 @@ export class ChunkCache {
   private startTrimTimer(): void {
     this.clockAtLastLook = this.clock;
     this.trimTimer = setInterval(() => {
-      const idle = this.clock === this.clockAtLastLook && !this.slots.some((slot) => this.isBusy(slot));
+      const unread = this.clock === this.clockAtLastLook;
       this.clockAtLastLook = this.clock;
-      if (!idle) return;
+      if (!unread) return;
+      for (const reclaim of this.reclaimers) reclaim();
+      if (this.slots.some((slot) => this.isBusy(slot))) return;
       clearInterval(this.trimTimer!);
       this.trimTimer = null;
       this.slots.length = 0;
