@@ -43,6 +43,12 @@ const SMALL_FILE_BYTES = 4 * KiB;
 const BIG_BYTES = QUICK ? 512 * MiB : 4 * GiB;
 /** Rounds of sink and Bazil in turn (see main): the median of five, as single runs here swing 2-3x. */
 const ROUNDS = 5;
+/**
+ * Cold reads of Bazil and the sink in turn after each round's, so the read figure is the median
+ * of 15: a read costs seconds, and the machine's speed changes within seconds (a round's two
+ * sink reads a few seconds apart differed up to 3x).
+ */
+const EXTRA_READ_PAIRS = 2;
 /** Sources, Bazil's warm-up and rounds, the ext4 copy, the memory test file, and room to spare. */
 const NEED_FREE_BYTES = (2 * ROUNDS + 2) * FILE_BYTES + BIG_BYTES + GiB;
 
@@ -519,17 +525,20 @@ async function measureRound(
   const writeRun = await withCpu(`${label} during write`, pid, () =>
     during(() => timedDd(`dd if=${q(src)} of=${q(file)} bs=1M conv=fsync`)),
   );
-  await dropCaches();
-  const readRun = await withCpu(`${label} during read`, pid, () => timedDd(`dd if=${q(file)} of=/dev/null bs=1M`));
-  if (readRun.value.bytes !== FILE_BYTES) throw new Error(`${label}: read back ${readRun.value.bytes} bytes`);
-  const figures = {
-    writeMBps: mbps(writeRun.value.bytes, writeRun.value.ms),
-    readMBps: mbps(readRun.value.bytes, readRun.value.ms),
-  };
+  const readRun = await coldRead(label, pid, file);
+  const figures = { writeMBps: mbps(writeRun.value.bytes, writeRun.value.ms), readMBps: readRun.value };
   console.log(`  ${label}: write ${fmtMBps(figures.writeMBps)}, cold read ${fmtMBps(figures.readMBps)}`);
   printCpu(writeRun.cpu);
   printCpu(readRun.cpu);
   return figures;
+}
+
+/** One cold read of `file` (caches dropped first), in MB/s, with the CPU of `pid` during it. */
+async function coldRead(label: string, pid: number, file: string): Promise<{ value: number; cpu: CpuReport }> {
+  await dropCaches();
+  const run = await withCpu(`${label} during read`, pid, () => timedDd(`dd if=${q(file)} of=/dev/null bs=1M`));
+  if (run.value.bytes !== FILE_BYTES) throw new Error(`${label}: read back ${run.value.bytes} bytes`);
+  return { value: mbps(run.value.bytes, run.value.ms), cpu: run.cpu };
 }
 
 /** The middle value (the lower middle of an even count). */
@@ -634,7 +643,8 @@ async function main(): Promise<number> {
   // MB/s in one day here), so Bazil and the sink take turns: sink, Bazil, sink, Bazil, ..., sink.
   // Each Bazil round is judged against the faster of the two sink runs beside it, and the median
   // round is the figure. Both mounts are warmed up first (warmUp), and each round writes new bytes
-  // (Bazil would deduplicate a second copy of the same ones).
+  // (Bazil would deduplicate a second copy of the same ones). Reads, which can be repeated, are
+  // also taken in EXTRA_READ_PAIRS more turns after each round, each judged the same way.
   console.log(`\nSink (a do-nothing FUSE file system, same binding and mount options) and Bazil, in turns`);
   const sinkMnt = join(tempRoot, 'mnt-sink');
   await startSink(sinkMnt);
@@ -653,6 +663,9 @@ async function main(): Promise<number> {
 
   const sinkRuns: RoundFigures[] = [await measureRound('sink', sinkPid, sources[0]!, join(sinkMnt, 'file'))];
   const bazilRuns: RoundFigures[] = [];
+  /** Every cold read in turn: sink, Bazil, sink, ..., Bazil, sink. */
+  const sinkReads = [sinkRuns[0]!.readMBps];
+  const bazilReads: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     console.log(`  -- round ${round + 1} of ${ROUNDS}`);
     let atCapPct = 0;
@@ -668,23 +681,35 @@ async function main(): Promise<number> {
         `(writes waiting for the store to catch up)`,
     );
     sinkRuns.push(await measureRound('sink', sinkPid, sources[round]!, join(sinkMnt, 'file')));
+    bazilReads.push(bazilRuns[round]!.readMBps);
+    sinkReads.push(sinkRuns[round + 1]!.readMBps);
+    const more: string[] = [];
+    for (let pair = 0; pair < EXTRA_READ_PAIRS; pair++) {
+      bazilReads.push((await coldRead('Bazil', pid, join(mnt, `round-${round + 1}.bin`))).value);
+      sinkReads.push((await coldRead('sink', sinkPid, join(sinkMnt, 'file'))).value);
+      more.push(`Bazil ${fmtMBps(bazilReads.at(-1)!)}, sink ${fmtMBps(sinkReads.at(-1)!)}`);
+    }
+    console.log(`  cold reads again, in turn: ${more.join('; ')}`);
   }
   const sinkSmall = await smallFiles(join(sinkMnt, 'small'), SMALL_FILES);
   console.log(`  sink small files ${fmtInt(sinkSmall)}/s`);
   await stopSink();
 
-  /** Per round: Bazil, the ceiling (the faster sink run beside it), and their ratio. */
-  const roundsOf = (figure: keyof RoundFigures) =>
-    bazilRuns.map((run, round) => {
-      const ceiling = Math.max(sinkRuns[round]![figure], sinkRuns[round + 1]![figure]);
-      return { bazil: run[figure], ceiling, ratio: run[figure] / ceiling };
+  /** Per Bazil run: its figure, the ceiling (the faster sink run beside it), and their ratio. */
+  const judged = (bazil: number[], sinks: number[]) =>
+    bazil.map((figure, i) => {
+      const ceiling = Math.max(sinks[i]!, sinks[i + 1]!);
+      return { bazil: figure, ceiling, ratio: figure / ceiling };
     });
-  const middleRound = (rounds: ReturnType<typeof roundsOf>) => {
+  const middleRound = (rounds: ReturnType<typeof judged>) => {
     const ratio = median(rounds.map((r) => r.ratio));
     return rounds.find((r) => r.ratio === ratio)!;
   };
-  const writeRounds = roundsOf('writeMBps');
-  const readRounds = roundsOf('readMBps');
+  const writeRounds = judged(
+    bazilRuns.map((run) => run.writeMBps),
+    sinkRuns.map((run) => run.writeMBps),
+  );
+  const readRounds = judged(bazilReads, sinkReads);
   const write = middleRound(writeRounds);
   const read = middleRound(readRounds);
   const writeMBps = write.bazil;
@@ -692,8 +717,8 @@ async function main(): Promise<number> {
   const sinkWriteMBps = write.ceiling;
   const sinkReadMBps = read.ceiling;
   console.log(
-    `  rounds, Bazil / ceiling: write ${writeRounds.map((r) => fmtPct(r.ratio)).join(', ')}; ` +
-      `read ${readRounds.map((r) => fmtPct(r.ratio)).join(', ')} (the median round is the figure)`,
+    `  Bazil / ceiling: writes ${writeRounds.map((r) => fmtPct(r.ratio)).join(', ')}; ` +
+      `reads ${readRounds.map((r) => fmtPct(r.ratio)).join(', ')} (the median is the figure)`,
   );
 
   // Verify the content once (outside the timings): the figures mean nothing if the bytes are wrong.
@@ -810,7 +835,7 @@ async function main(): Promise<number> {
     verdict: 'INFO',
   });
   rows.push({
-    figure: `sequential read ${fmtSize(FILE_BYTES)}, dd bs=1M, cold (median round)`,
+    figure: `sequential read ${fmtSize(FILE_BYTES)}, dd bs=1M, cold (median of ${readRounds.length})`,
     bazil: fmtMBps(readMBps),
     reference: `sink ${fmtMBps(sinkReadMBps)}`,
     ratio: fmtPct(readRatio),

@@ -219,6 +219,23 @@ for (const [where, root] of places) {
     });
   });
 
+  test(`${where}: loans kept for later (read windows) are asked back once reads stop, and the memory goes`, async () => {
+    await withCachedFile(root, 4 * MiB, 50, async ({ chunks, cache }) => {
+      let trimmed = 0;
+      cache.onTrimmed = () => trimmed++;
+      const reader = new ChunkReader(chunks, cache);
+      await cache.load(chunks[0]!);
+      let kept: Loan | null = reader.lend(0, 1, 2 * MiB) as Loan;
+      cache.reclaimers.add(() => {
+        if (kept) giveBack(kept);
+        kept = null;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(kept, null, 'the loan was asked back');
+      assert.equal(trimmed, 1, 'and the slots were dropped');
+    });
+  });
+
   test(`${where}: chunks prefetched for a reader stay until read, whatever is prefetched or loaded after them`, async () => {
     await withCachedFile(root, 56 * MiB, 60_000, async ({ chunks, cache }) => {
       // The first 24 MiB take about 13 of the 24 slots; the rest of the file would need about 17.

@@ -272,9 +272,9 @@ export class ChunkCache {
   private startTrimTimer(): void {
     this.clockAtLastLook = this.clock;
     this.trimTimer = setInterval(() => {
-      const unread = this.clock === this.clockAtLastLook;
+      const quiet = this.clock === this.clockAtLastLook;
       this.clockAtLastLook = this.clock;
-      if (!unread) return;
+      if (!quiet) return;
       for (const reclaim of this.reclaimers) reclaim();
       if (this.slots.some((slot) => this.isBusy(slot))) return;
       clearInterval(this.trimTimer!);
