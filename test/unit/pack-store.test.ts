@@ -182,6 +182,8 @@ for (const [where, root] of places) {
   test(`${where}: a loan asked to reach further covers what was read with it; a full cache asks for loans back`, async () => {
     await withCachedFile(root, 56 * MiB, 60_000, async ({ data, chunks, cache }) => {
       const reader = new ChunkReader(chunks, cache);
+      // Asking first prefetches: the first chunks are read together, into one slot.
+      assert.equal(reader.lend(0, 131072, data.length), chunks[0]);
       await cache.load(chunks[0]!);
       const window = reader.lend(0, 131072, data.length) as Loan;
       assert.ok(window && 'pins' in window);

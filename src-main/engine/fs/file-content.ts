@@ -33,6 +33,8 @@ export interface LentRead {
   count: number;
   loan: Loan;
   toEnd: boolean;
+  /** The content's `version` when lent: the window shows the file only while that holds. */
+  version: number;
 }
 
 export interface StoredContent {
@@ -66,6 +68,8 @@ export class FileContent implements DirtyFile {
   private flushing: Promise<void> | null = null;
   private lowestSizeDuringFlush = Infinity;
   private changeSeq = 0;
+  /** Bumped before any change to the bytes (see `version`). */
+  private changes = 0;
   /** Changes up to this one are in stored chunks. */
   private storedSeq = 0;
   /** Changes up to this one are recorded: manifest and inode committed. */
@@ -88,6 +92,15 @@ export class FileContent implements DirtyFile {
 
   get sizeBytes(): number {
     return this.size;
+  }
+
+  /**
+   * Changes whenever the file's bytes or size may have changed (a write or truncate has begun,
+   * even one that then waits or fails): lent bytes past a read are its content only while it
+   * has not.
+   */
+  get version(): number {
+    return this.changes;
   }
 
   get dirtyBytes(): number {
@@ -126,7 +139,8 @@ export class FileContent implements DirtyFile {
     if (end > offset && end <= this.baseLimit && this.pages.size === 0 && this.frozen.size === 0) {
       const lent = this.base.lend(offset, end, window ? this.baseLimit : end);
       if (lent && 'pins' in lent) {
-        return { count: end - offset, loan: lent, toEnd: offset + lent.bytes.length === this.size };
+        const toEnd = offset + lent.bytes.length === this.size;
+        return { count: end - offset, loan: lent, toEnd, version: this.changes };
       }
       if (lent) return this.base.load(lent).then(() => this.readOrLend(offset, length, out, window));
     }
@@ -139,6 +153,7 @@ export class FileContent implements DirtyFile {
    * time, and a write done twice writes the same bytes.)
    */
   write(offset: number, data: Uint8Array): void | Promise<void> {
+    this.changes++;
     const end = offset + data.length;
     let at = offset;
     while (at < end) {
@@ -183,6 +198,7 @@ export class FileContent implements DirtyFile {
   }
 
   truncate(sizeBytes: number): void {
+    this.changes++;
     if (sizeBytes < this.size) {
       // Pages past the new end go; the page holding it keeps only bytes before it.
       const lastIndex = Math.floor(sizeBytes / PAGE_BYTES);

@@ -109,11 +109,11 @@ function opsFor(fs: VolumeFs): Record<string, unknown> {
         cb,
         () => fs.read(path, fd, buf, len, pos),
         // A loan: libfuse's thread copies the bytes into its buffer and gives the loan back; the
-        // bytes past the count become the handle's read window (VolumeFs.lendWindows).
+        // bytes past the count become the handle's read window if VolumeFs keeps it (lendWindows).
         (r) => {
           if (typeof r === 'number') return cb(r);
           const { count, loan } = r;
-          if (loan.bytes.length === count) return cb(count, loan.bytes, loan.pins, loan.pinIndex);
+          if (!fs.keepWindow(r)) return cb(count, loan.bytes, loan.pins, loan.pinIndex);
           return cb(count, loan.bytes, loan.pins, loan.pinIndex, r.ino, r.toEnd);
         },
       ),

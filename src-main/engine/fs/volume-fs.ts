@@ -87,9 +87,10 @@ const isFile = (inode: Inode) => (inode.mode & S_IFMT) === S_IFREG;
  */
 export type RevokeWindows = (ino?: number) => void;
 
-/** Stored bytes lent for a read, and the inode they are of (the key its windows are revoked by). */
+/** Stored bytes lent for a read, and the file they are of (its inode is the key its windows are revoked by). */
 export interface VolumeRead extends LentRead {
   ino: number;
+  content: FileContent;
 }
 
 export class VolumeFs {
@@ -361,16 +362,23 @@ export class VolumeFs {
     const content = inode.content;
     if (!content) throw new FsError('EISDIR');
     const result = content.readOrLend(offset, length, out, this.revokeWindows !== null);
-    // Noted when the answer is handed over: a change made while a load ran must not miss it.
-    const note = (answer: number | LentRead): number | VolumeRead => {
-      if (typeof answer === 'number') return answer;
-      if (answer.loan.bytes.length > answer.count) {
-        if (this.revokeWindows && inode.content === content) this.windowed.add(inode.ino);
-        else answer.loan.bytes = answer.loan.bytes.subarray(0, answer.count);
-      }
-      return { ...answer, ino: inode.ino };
-    };
-    return result instanceof Promise ? result.then(note) : note(result);
+    const withFile = (answer: number | LentRead) =>
+      typeof answer === 'number' ? answer : { ...answer, ino: inode.ino, content };
+    return result instanceof Promise ? result.then(withFile) : withFile(result);
+  }
+
+  /**
+   * Whether the bytes lent past a read's count may stay lent as a read window. The adapter asks
+   * as it hands the answer over, in the same synchronous step, and only then is the inode noted
+   * for revoking: nothing can change the file between this check and the window being set, and
+   * a change made earlier (while the read waited for the disk, or before its answer was handed
+   * over) turns the window down.
+   */
+  keepWindow(lent: VolumeRead): boolean {
+    if (lent.loan.bytes.length <= lent.count || !this.revokeWindows) return false;
+    if (this.meta.inode(lent.ino)?.content !== lent.content || lent.content.version !== lent.version) return false;
+    this.windowed.add(lent.ino);
+    return true;
   }
 
   /**
