@@ -17,7 +17,7 @@
 import { CHUNK_MAX_BYTES } from '../../common/chunker.js';
 import { PACK_BLOCK_BYTES, asBuffer, type ChunkRef, type PackLocation } from './format.js';
 import { alignDown, alignUp, alignedBuffer } from './pack-file.js';
-import { type PackReaders, type StoreDbs, locateChunk, missingFromStore } from './store.js';
+import { type PackReaders, type StoreDbs, cutShortInPack, locateChunk, missingFromStore } from './store.js';
 import type { Loan } from '../chunking/chunk-reader.js';
 
 /** A slot holds one disk read: a run of chunks adjacent in a pack, aligned at both ends. */
@@ -203,7 +203,7 @@ export class ChunkCache {
       const n = await this.readers.get(run.packId).read(slot.buffer, 0, run.end - run.start, run.start);
       run.members.forEach(({ hex, location }, i) => {
         const from = location.offset - run.start;
-        if (n < from + location.sizeBytes) throw new Error(`chunk ${hex} is cut short in pack ${run.packId}`);
+        if (n < from + location.sizeBytes) throw cutShortInPack(hex, run.packId);
         entries[i]!.bytes = slot.buffer.subarray(from, from + location.sizeBytes);
       });
     })().then(

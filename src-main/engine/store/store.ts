@@ -173,6 +173,12 @@ export function missingFromStore(what: 'chunk' | 'manifest', key: Uint8Array): E
   return new Error(`${what} ${asBuffer(key).toString('hex')} is missing from the store`);
 }
 
+/** The error for a chunk whose pack file ends before the chunk does. */
+export function cutShortInPack(key: Uint8Array | string, packId: number): Error {
+  const hex = typeof key === 'string' ? key : asBuffer(key).toString('hex');
+  return new Error(`chunk ${hex} is cut short in pack ${packFileName(packId)}`);
+}
+
 /**
  * A chunk's bytes, read synchronously (a copy), or undefined when the store has no such chunk.
  * `readers` must be buffered (any range). For rechunking and checks; the mount reads through
@@ -186,7 +192,7 @@ export function readChunkSync(dbs: StoreDbs, readers: PackReaders, key: Uint8Arr
   const bytes = Buffer.allocUnsafe(sizeBytes);
   const n = readers.get(packId).readSync(bytes, 0, sizeBytes, offset);
   if (n !== sizeBytes) {
-    throw new Error(`chunk ${asBuffer(key).toString('hex')} is cut short in pack ${packFileName(packId)}`);
+    throw cutShortInPack(key, packId);
   }
   return bytes;
 }
