@@ -102,3 +102,24 @@ test('stats sum dirty memory per volume and list dirty files, largest first', ()
     ['/b.jpg', '/a.jpg', '/c.txt'],
   );
 });
+
+test('page memory goes back to the system only after pages have been idle for the whole wait', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const budget = new DirtyBudget(4 * PAGE_BYTES, 30_000);
+  let trimmed = 0;
+  budget.onTrimmed = () => trimmed++;
+  budget.givePage(budget.takePage());
+  assert.ok(budget.poolBytes > 0);
+  t.mock.timers.tick(20_000);
+  budget.givePage(budget.takePage()); // used again: the wait starts over
+  t.mock.timers.tick(20_000);
+  assert.equal(trimmed, 0, '20 s after the last use, the memory is kept');
+  assert.ok(budget.poolBytes > 0);
+  const page = budget.takePage();
+  t.mock.timers.tick(60_000);
+  assert.equal(trimmed, 0, 'nor while a page is in use');
+  budget.givePage(page);
+  t.mock.timers.tick(30_000);
+  assert.equal(trimmed, 1, '30 s idle: given back');
+  assert.equal(budget.poolBytes, 0);
+});
