@@ -34,12 +34,20 @@ export const ERRNO = {
 
 export type ErrnoName = keyof typeof ERRNO;
 
+/**
+ * An errno answer to a file-system call (ENOENT for a lookup of a new name, ENODATA for an
+ * attribute a file lacks): expected, frequent, and never printed, so it carries no stack trace.
+ * Capturing one cost ~11 us per error here, several per file created by cp.
+ */
 export class FsError extends Error {
   constructor(
     readonly code: ErrnoName,
     message: string = code,
   ) {
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackTraceLimit;
   }
 
   get errno(): number {
