@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ChunkPool } from '../../src-main/engine/chunking/chunk-pool.js';
+import { giveBack } from '../../src-main/engine/chunking/chunk-reader.js';
 import { DirtyBudget } from '../../src-main/engine/fs/dirty-budget.js';
 import { S_IFDIR, S_IFREG, VolumeFs } from '../../src-main/engine/fs/volume-fs.js';
 import { newInode } from '../../src-main/engine/fs/volume-meta.js';
@@ -42,7 +43,7 @@ test('a read window is kept only while the file is unchanged, and revoked when i
         const answer = await fs.read('/f', fh, out, out.length, at);
         if (typeof answer === 'number') continue;
         if (answer.loan.bytes.length > answer.count) return answer;
-        Atomics.sub(answer.loan.pins, answer.loan.pinIndex, 1);
+        giveBack(answer.loan);
       }
       assert.fail(`no read from ${offset} on was lent with bytes past it`);
     };
@@ -62,7 +63,7 @@ test('a read window is kept only while the file is unchanged, and revoked when i
     stop();
     assert.deepEqual(revoked, [first.ino, undefined], 'stopping takes back every window');
     assert.equal(fs.keepWindow(third), false, 'and no window is kept after it');
-    for (const answer of [first, second, third]) Atomics.sub(answer.loan.pins, answer.loan.pinIndex, 1);
+    for (const answer of [first, second, third]) giveBack(answer.loan);
     await fs.release('/f', fh);
   } finally {
     await pool.close();

@@ -257,9 +257,14 @@ export class ChunkCache {
     return best;
   }
 
-  /** Asks the borrowers for their loans back, then looks for a free slot again. */
-  private reclaim(): Slot | null {
+  /** Asks the borrowers that keep loans for later to give them all back. */
+  private askLoansBack(): void {
     for (const reclaim of this.reclaimers) reclaim();
+  }
+
+  /** Asks for the loans back, then looks for a free slot again. */
+  private reclaim(): Slot | null {
+    this.askLoansBack();
     return this.freeSlot();
   }
 
@@ -275,7 +280,7 @@ export class ChunkCache {
       const quiet = this.clock === this.clockAtLastLook;
       this.clockAtLastLook = this.clock;
       if (!quiet) return;
-      for (const reclaim of this.reclaimers) reclaim();
+      this.askLoansBack();
       if (this.slots.some((slot) => this.isBusy(slot))) return;
       clearInterval(this.trimTimer!);
       this.trimTimer = null;
