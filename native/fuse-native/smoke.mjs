@@ -13,6 +13,7 @@
 //     and gives the pin back
 //   - a loan longer than the read (cb(n, source, pins, i, ino, toEnd)) becomes a read window:
 //     the reads after it never reach JS, and revokeReadWindows gives its pin back
+//   - an ENOENT for a node the kernel names by id goes back as ESTALE, and the kernel retries
 // Always unmounts (fusermount -uz). Exit code 0 only if every check passes.
 //
 // Usage: node native/fuse-native/smoke.mjs   (after node scripts/build-fuse-native.mjs)
@@ -51,7 +52,7 @@ const STATFS = {
 const nowNs = () => BigInt(Date.now()) * 1_000_000n;
 const files = new Map(); // name -> node
 const fds = new Map(); // fd -> node
-const log = { nullPath: [], maxWrite: 0, writeBytes: 0, writes: 0, utimens: [], loans: 0, reads: 0 };
+const log = { nullPath: [], maxWrite: 0, writeBytes: 0, writes: 0, utimens: [], loans: 0, reads: 0, opens: [] };
 // Reads of a file named "lent*" answer with a loan out of the file's own bytes.
 const pins = new Int32Array(new SharedArrayBuffer(4));
 let nextIno = INO_BASE;
@@ -117,6 +118,12 @@ const ops = {
   open(p, flags, cb) {
     const n = lookup(p);
     if (!n) return cb(Fuse.ENOENT);
+    log.opens.push(p);
+    if (n.missingOnce) {
+      // As if the name had just been taken from this node: the kernel must look it up again.
+      n.missingOnce = false;
+      return cb(Fuse.ENOENT);
+    }
     const fd = nextFd++;
     fds.set(fd, n);
     cb(0, fd);
@@ -342,6 +349,17 @@ async function runChecks(mnt) {
     gotWindow === wantWindow && log.reads === 1 && held === 1 && heldAfterOther === 1 && Atomics.load(pins, 0) === 0,
     `sha256 ${gotWindow === wantWindow ? 'matches' : 'differs'}, ${log.reads} reads reached JS, ` +
       `pins held ${held}, after revoking another inode ${heldAfterOther}, after revoking ${Atomics.load(pins, 0)}`,
+  );
+
+  // 10. ENOENT for a node the kernel still names becomes ESTALE: the kernel looks again
+  await sh(mnt, 'echo fresh > renamed && cat renamed >/dev/null');
+  files.get('renamed').missingOnce = true;
+  log.opens = [];
+  const reread = await sh(mnt, 'cat renamed 2>&1 || true');
+  check(
+    'an open answered ENOENT for a looked-up node is retried by the kernel (ESTALE), not failed',
+    reread === 'fresh' && log.opens.length === 2,
+    `cat -> ${JSON.stringify(reread)}, ${log.opens.length} opens reached JS`,
   );
 }
 

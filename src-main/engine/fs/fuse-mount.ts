@@ -31,8 +31,8 @@ function loadFuse(): FuseConstructor {
 
 /**
  * libfuse options: 128 KiB writes and our inode numbers (so hard links share one). Not
- * `hard_remove`: with it, fstat(2) on a file unlinked while open fails with ENOENT (the kernel
- * asks for its attributes by inode and libfuse 2.9 has no path for it); without it, libfuse
+ * `hard_remove`: with it, fstat(2) on a file unlinked while open fails (the kernel asks for its
+ * attributes by inode and libfuse 2.9 has no path for it); without it, libfuse
  * renames such a file to `.fuse_hidden*`, which VolumeFs turns into a true unlink.
  */
 export const MOUNT_OPTIONS = ['big_writes', 'use_ino', 'default_permissions', 'max_read=131072'];
