@@ -14,13 +14,15 @@
 //   - a loan longer than the read (cb(n, source, pins, i, ino, toEnd)) becomes a read window:
 //     the reads after it never reach JS, and revokeReadWindows gives its pin back
 //   - an ENOENT for a node the kernel names by id goes back as ESTALE, and the kernel retries
+//   - invalidateAttributes(ino): a write through one hard link shows at once through the other
+//   - libfuse's threads block signals
 // Always unmounts (fusermount -uz). Exit code 0 only if every check passes.
 //
 // Usage: node native/fuse-native/smoke.mjs   (after node scripts/build-fuse-native.mjs)
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rmdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rmdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -70,7 +72,7 @@ function statOf(node) {
     gid: process.getgid(),
     size: node.data.length,
     dev: 0,
-    nlink: node === rootNode ? 2 : 1,
+    nlink: node === rootNode ? 2 : namesOf(node),
     ino: node.ino,
     rdev: 0,
     blksize: 4096,
@@ -82,6 +84,7 @@ function statOf(node) {
 }
 
 const rootNode = { ...newNode(0o40755), ino: 1 };
+const namesOf = (node) => [...files.values()].filter((n) => n === node).length;
 const lookup = (p) => (p === '/' ? rootNode : files.get(p.slice(1)));
 
 // Record ops that got path === null (unlinked but open) and check fd is valid.
@@ -163,6 +166,7 @@ const ops = {
     }
     buf.copy(n.data, pos, 0, len); // the buffer is libfuse memory: copy it
     n.mtimeNs = n.ctimeNs = nowNs();
+    if (namesOf(n) > 1) fuse.invalidateAttributes(n.ino); // the other names' kernel inodes
     cb(len);
   },
   truncate(p, size, cb) {
@@ -198,6 +202,12 @@ const ops = {
   },
   unlink(p, cb) {
     if (!files.delete(p.slice(1))) return cb(Fuse.ENOENT);
+    cb(0);
+  },
+  link(src, dest, cb) {
+    const n = lookup(src);
+    if (!n) return cb(Fuse.ENOENT);
+    files.set(dest.slice(1), n);
     cb(0);
   },
 };
@@ -360,6 +370,28 @@ async function runChecks(mnt) {
     'an open answered ENOENT for a looked-up node is retried by the kernel (ESTALE), not failed',
     reread === 'fresh' && log.opens.length === 2,
     `cat -> ${JSON.stringify(reread)}, ${log.opens.length} opens reached JS`,
+  );
+
+  // 11. invalidateAttributes(ino) drops the cached attributes of every name of an inode
+  const sizes = await sh(mnt, 'echo one > h1 && ln h1 h2 && stat -c %s h1 && echo more >> h2 && stat -c %s h1');
+  check(
+    "a write through one hard link shows at once in the other name's size (invalidateAttributes)",
+    sizes === '4\n9',
+    `stat -c %s h1, before and after appending through h2 -> ${JSON.stringify(sizes)}`,
+  );
+
+  // 12. libfuse's threads block signals (SIGCHLD must reach Node's own threads, see README)
+  const blocked = [];
+  for (const task of await readdir('/proc/self/task')) {
+    const wchan = await readFile(`/proc/self/task/${task}/wchan`, 'utf8').catch(() => '');
+    if (wchan !== 'fuse_dev_do_read') continue;
+    const sigBlk = (await readFile(`/proc/self/task/${task}/status`, 'utf8')).match(/SigBlk:\s*([0-9a-f]+)/)[1];
+    blocked.push((BigInt(`0x${sigBlk}`) >> 16n) & 1n); // bit 16: SIGCHLD (17)
+  }
+  check(
+    'the threads libfuse reads requests on block SIGCHLD',
+    blocked.length > 0 && blocked.every((bit) => bit === 1n),
+    `${blocked.length} reading threads, SIGCHLD blocked in ${blocked.filter((bit) => bit === 1n).length}`,
   );
 }
 

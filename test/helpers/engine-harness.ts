@@ -137,14 +137,20 @@ export class EngineHarness {
   /** Stops the engine cleanly if it runs; then clears any mount left; then removes the files. */
   async stop({ keepFiles = false, force = false } = {}): Promise<void> {
     const child = this.child;
+    let hung = false;
     if (child && child.exitCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
+      // An engine that does not stop within 30 s (hung) is killed, so the test ends either way,
+      // and fails once its mounts are cleared.
+      const timer = setTimeout(() => {
+        hung = true;
+        child.kill('SIGKILL');
+      }, 30_000);
       try {
-        await this.client?.call('stop', force ? { force } : {});
+        await Promise.race([this.client?.call('stop', force ? { force } : {}), exited]);
       } catch {
         // the engine may close the socket before answering
       }
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       await exited;
       clearTimeout(timer);
     }
@@ -156,5 +162,6 @@ export class EngineHarness {
       if (mounts.includes(` ${mountpoint} `)) await sh(`fusermount -uz '${mountpoint}' || umount -l '${mountpoint}'`);
     }
     if (!keepFiles) await rm(this.root, { recursive: true, force: true });
+    if (hung) throw new Error('the engine did not stop within 30 s of `bazil daemon stop`, and was killed');
   }
 }

@@ -4,9 +4,7 @@
  * 64-bit offsets, times, link counts, errnos, durability across a stop, a restart and a crash,
  * and deduplication in the chunk store.
  *
- * The mount is driven only from child processes (sh, stat, dd, python3). A test marked `todo`
- * shows a known defect whose fix is outside the file system's own code (the reason says where);
- * it still runs, and its output says whether it failed.
+ * The mount is driven only from child processes (sh, stat, dd, python3).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -16,13 +14,6 @@ import { after, before, test } from 'node:test';
 import { EngineHarness, ok, sh } from '../helpers/engine-harness.js';
 import { py, q, stat, statNum, uniqueName } from '../helpers/fs-tools.js';
 import type { StatsResult } from '../../src-main/common/api.js';
-
-/** Why hard links can show stale attributes: see the todo tests below. */
-const HARD_LINK_ATTR_CACHE =
-  'libfuse 2.9 high-level API gives every name its own kernel inode, so the kernel caches the ' +
-  'attributes (size too, which limits reads) of each hard link separately for attr_timeout (1 s); ' +
-  'needs the low-level API (the mount option attr_timeout=0 fixes this, but every stat then asks ' +
-  'the engine: measured on 5,000 files, ls -lR took 13.4-15.2 s instead of 3.6-3.8 s)';
 
 let harness: EngineHarness;
 let mnt: string;
@@ -521,25 +512,23 @@ test("link and unlink change the target's ctime and the directory's mtime and ct
   assert.ok(dir2.m > dir1.m && dir2.c > dir1.c, 'unlink changes mtime and ctime of the directory');
 });
 
-test(
-  'right after ln, rm or a write through one hard link, the other name shows the new nlink, ctime, size and data',
-  { todo: HARD_LINK_ATTR_CACHE },
-  async () => {
-    const dir = await scratch('link-cache');
-    const f = join(dir, 'f');
-    await ok(`echo one > ${q(f)} && stat ${q(f)} > /dev/null`);
-    const c0 = (await times(f)).c;
-    await ok(`ln ${q(f)} ${q(join(dir, 'g'))}`);
-    assert.equal(await statNum('%h', f), 2n, 'nlink after ln');
-    const c1 = (await times(f)).c;
-    assert.ok(c1 > c0, 'ctime after ln');
-    await ok(`echo more >> ${q(join(dir, 'g'))}`);
-    assert.equal(await statNum('%s', f), 9n, 'size after a write through the other name');
-    assert.equal(await ok(`cat ${q(f)}`), 'one\nmore\n', 'content after a write through the other name');
-    await ok(`rm ${q(join(dir, 'g'))}`);
-    assert.equal(await statNum('%h', f), 1n, 'nlink after rm');
-  },
-);
+// libfuse 2.9 gives each name its own kernel inode with its own attribute cache; the binding drops
+// the other names' attributes when a file with several names changes (native/fuse-native, item 14).
+test('right after ln, rm or a write through one hard link, the other name shows the new nlink, ctime, size and data', async () => {
+  const dir = await scratch('link-cache');
+  const f = join(dir, 'f');
+  await ok(`echo one > ${q(f)} && stat ${q(f)} > /dev/null`);
+  const c0 = (await times(f)).c;
+  await ok(`ln ${q(f)} ${q(join(dir, 'g'))}`);
+  assert.equal(await statNum('%h', f), 2n, 'nlink after ln');
+  const c1 = (await times(f)).c;
+  assert.ok(c1 > c0, 'ctime after ln');
+  await ok(`echo more >> ${q(join(dir, 'g'))}`);
+  assert.equal(await statNum('%s', f), 9n, 'size after a write through the other name');
+  assert.equal(await ok(`cat ${q(f)}`), 'one\nmore\n', 'content after a write through the other name');
+  await ok(`rm ${q(join(dir, 'g'))}`);
+  assert.equal(await statNum('%h', f), 1n, 'nlink after rm');
+});
 
 test("rename changes the directories' mtime and ctime", async () => {
   const dir = await scratch('times-rename');
@@ -683,7 +672,7 @@ test('data survives a clean engine stop and restart', async (t) => {
     m,
   );
   await py(`os.setxattr('d/t', 'user.k', b'v')`, m);
-  // Attributes from the file system, not the kernel's cache (see HARD_LINK_ATTR_CACHE).
+  // Attributes from the file system, not the kernel's cache.
   const listing = `find . | sort | xargs stat --cached=never -c '%n %F %a %s %h %i %.9Y' && sha256sum d/e/r d/t`;
   const before = await ok(listing, m);
   await h.stop({ keepFiles: true });

@@ -21,6 +21,7 @@ interface FuseInstance {
   mount(cb: (error: Error | null) => void): void;
   unmount(cb: (error: Error | null) => void): void;
   revokeReadWindows(ino?: number): void;
+  invalidateAttributes(ino: number): void;
 }
 
 type FuseConstructor = new (mnt: string, ops: Record<string, unknown>, opts: Record<string, unknown>) => FuseInstance;
@@ -198,6 +199,7 @@ export class FuseMount {
     await new Promise<void>((resolve, reject) => fuse.mount((error) => (error ? reject(error) : resolve())));
     this.fuse = fuse;
     this.stopWindows = this.fs.lendWindows((ino) => fuse.revokeReadWindows(ino));
+    this.fs.setAttributeInvalidation((ino) => fuse.invalidateAttributes(ino));
   }
 
   /**
@@ -225,6 +227,7 @@ export class FuseMount {
       this.stopWindows = this.fs.lendWindows((ino) => fuse.revokeReadWindows(ino));
       throw error;
     }
+    this.fs.setAttributeInvalidation(null);
     this.fuse = null;
   }
 }

@@ -101,6 +101,8 @@ export class VolumeFs {
   private revokeWindows: RevokeWindows | null = null;
   /** Inodes that windows may show: revoked before their content changes or a handle closes. */
   private readonly windowed = new Set<number>();
+  /** Set by the FUSE adapter: drops the kernel's cached attributes of every name of an inode. */
+  private invalidateAttributes: ((ino: number) => void) | null = null;
 
   constructor(
     volume: VolumeRecord,
@@ -404,6 +406,21 @@ export class VolumeFs {
     };
   }
 
+  /**
+   * libfuse 2.9 gives each name of a file its own kernel inode, with its own attribute cache: a
+   * change through one name of a hard-linked file left the others showing the old size, times and
+   * link count for up to a second (a read through them stopped at the old size). The FUSE adapter
+   * passes the way to drop them all (native/fuse-native, item 14); VolumeFs uses it whenever a
+   * file with more than one name, or one that just lost a name, changes.
+   */
+  setAttributeInvalidation(invalidate: ((ino: number) => void) | null): void {
+    this.invalidateAttributes = invalidate;
+  }
+
+  private otherNamesChanged(inode: Inode): void {
+    if (inode.nlink > 1) this.invalidateAttributes?.(inode.ino);
+  }
+
   /** Revokes the read windows over an inode's content (it changed, or a handle on it closes). */
   private revokeWindowsOf(inode: Inode): void {
     if (this.windowed.delete(inode.ino)) this.revokeWindows?.(inode.ino);
@@ -423,6 +440,7 @@ export class VolumeFs {
       const now = nowNs();
       inode.mtimeNs = now;
       inode.ctimeNs = now;
+      this.otherNamesChanged(inode);
       // The record is written with the content when it is stored (see storedContent).
       return data.length;
     };
@@ -624,6 +642,7 @@ export class VolumeFs {
     inode.mtimeNs = now;
     inode.ctimeNs = now;
     this.meta.touchInode(inode.ino);
+    this.otherNamesChanged(inode);
     if (!opened) {
       // truncate(2) on a closed file: store it now, as nothing else will.
       await content.flush();
@@ -639,6 +658,7 @@ export class VolumeFs {
     inode.ctimeNs = nowNs();
     if (inode.nlink > 0) {
       this.meta.touchInode(inode.ino);
+      this.invalidateAttributes?.(inode.ino); // the names left: link count and ctime
     } else if (inode.openCount > 0) {
       this.meta.touchInode(inode.ino);
       this.meta.setOrphan(inode.ino, true);
@@ -655,6 +675,7 @@ export class VolumeFs {
   private changed(inode: Inode): void {
     inode.ctimeNs = nowNs();
     this.meta.touchInode(inode.ino);
+    this.otherNamesChanged(inode);
   }
 
   /** A directory's entries changed: mtime and ctime. */
