@@ -198,7 +198,7 @@ export class FuseMount {
     });
     await new Promise<void>((resolve, reject) => fuse.mount((error) => (error ? reject(error) : resolve())));
     this.fuse = fuse;
-    this.stopWindows = this.fs.lendWindows((ino) => fuse.revokeReadWindows(ino));
+    this.lendWindows(fuse);
     this.fs.setAttributeInvalidation((ino) => fuse.invalidateAttributes(ino));
   }
 
@@ -224,11 +224,16 @@ export class FuseMount {
     try {
       await new Promise<void>((resolve, reject) => fuse.unmount((error) => (error ? reject(error) : resolve())));
     } catch (error) {
-      this.stopWindows = this.fs.lendWindows((ino) => fuse.revokeReadWindows(ino));
+      this.lendWindows(fuse);
       throw error;
     }
     this.fs.setAttributeInvalidation(null);
     this.fuse = null;
+  }
+
+  /** Lets VolumeFs lend read windows to the binding, which keeps them until revoked. */
+  private lendWindows(fuse: FuseInstance): void {
+    this.stopWindows = this.fs.lendWindows((ino) => fuse.revokeReadWindows(ino));
   }
 }
 
