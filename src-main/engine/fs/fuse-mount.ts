@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ERRNO, FsError } from '../../common/errors.js';
 import type { VolumeFs } from './volume-fs.js';
+import { PendingRequests } from './pending-requests.js';
 
 const require = createRequire(import.meta.url);
 const execFileAsync = promisify(execFile);
@@ -47,66 +48,96 @@ function errnoOf(error: unknown): number {
   return -ERRNO.EIO;
 }
 
-/** Runs a call and answers FUSE: an error as -errno, a result through `answer`. */
-function serve<T>(cb: Callback, run: () => T | Promise<T>, answer: (value: T) => void = () => cb(0)): void {
-  let result: T | Promise<T>;
-  try {
-    result = run();
-  } catch (error) {
-    cb(errnoOf(error));
-    return;
+function opsFor(fs: VolumeFs, pending: PendingRequests): Record<string, unknown> {
+  /**
+   * Runs a call and answers FUSE: an error as -errno, a result through `answer`. A call answered
+   * later is watched until then (see PendingRequests).
+   */
+  function serve<T>(
+    op: string,
+    path: string | null,
+    cb: Callback,
+    run: () => T | Promise<T>,
+    answer: (value: T) => void = () => cb(0),
+  ): void {
+    let result: T | Promise<T>;
+    try {
+      result = run();
+    } catch (error) {
+      cb(errnoOf(error));
+      return;
+    }
+    if (!(result instanceof Promise)) return answer(result);
+    const id = pending.start(op, path);
+    result.then(
+      (value) => {
+        pending.end(id);
+        answer(value);
+      },
+      (error: unknown) => {
+        pending.end(id);
+        cb(errnoOf(error));
+      },
+    );
   }
-  if (result instanceof Promise) {
-    result.then(answer, (error: unknown) => cb(errnoOf(error)));
-  } else {
-    answer(result);
-  }
-}
 
-function opsFor(fs: VolumeFs): Record<string, unknown> {
   return {
     init: (cb: Callback) => cb(0),
     statfs: (_path: string, cb: Callback) =>
       serve(
+        'statfs',
+        null,
         cb,
         () => fs.statfs(),
         (s) => cb(0, s),
       ),
     getattr: (path: string, cb: Callback) =>
       serve(
+        'getattr',
+        path,
         cb,
         () => fs.getattr(path),
         (s) => cb(0, s),
       ),
     fgetattr: (path: string | null, fd: number, cb: Callback) =>
       serve(
+        'fgetattr',
+        path,
         cb,
         () => fs.fgetattr(path, fd),
         (s) => cb(0, s),
       ),
-    access: (path: string, _mode: number, cb: Callback) => serve(cb, () => fs.access(path)),
+    access: (path: string, _mode: number, cb: Callback) => serve('access', path, cb, () => fs.access(path)),
     readdir: (path: string, cb: Callback) =>
       serve(
+        'readdir',
+        path,
         cb,
         () => fs.readdir(path),
         ({ names, stats }) => cb(0, names, stats),
       ),
-    mkdir: (path: string, mode: number, cb: Callback) => serve(cb, () => fs.mkdir(path, mode)),
-    rmdir: (path: string, cb: Callback) => serve(cb, () => fs.rmdir(path)),
+    mkdir: (path: string, mode: number, cb: Callback) => serve('mkdir', path, cb, () => fs.mkdir(path, mode)),
+    rmdir: (path: string, cb: Callback) => serve('rmdir', path, cb, () => fs.rmdir(path)),
     create: (path: string, mode: number, cb: Callback) =>
       serve(
+        'create',
+        path,
         cb,
         () => fs.create(path, mode, 0),
         (fd) => cb(0, fd),
       ),
     open: (path: string, flags: number, cb: Callback) =>
       serve(
+        'open',
+        path,
         cb,
         () => fs.open(path, flags),
         (fd) => cb(0, fd),
       ),
     read: (path: string | null, fd: number, buf: Buffer, len: number, pos: number, cb: Callback) =>
       serve(
+        'read',
+        path,
         cb,
         () => fs.read(path, fd, buf, len, pos),
         // A loan: libfuse's thread copies the bytes into its buffer and gives the loan back; the
@@ -119,53 +150,63 @@ function opsFor(fs: VolumeFs): Record<string, unknown> {
         },
       ),
     write: (path: string | null, fd: number, buf: Buffer, len: number, pos: number, cb: Callback) => {
-      const write = () =>
-        serve(
-          cb,
-          () => fs.write(path, fd, buf.subarray(0, len), pos),
-          (n) => cb(n),
-        );
+      const write = () => fs.write(path, fd, buf.subarray(0, len), pos);
       const room = fs.waitForWriteRoom();
-      // Over the dirty cap: libfuse's buffer stays valid until we answer, so the copy can wait.
-      if (room === null) write();
-      else room.then(write, (error: unknown) => cb(errnoOf(error)));
+      serve(
+        'write',
+        path,
+        cb,
+        // Over the dirty cap: libfuse's buffer stays valid until we answer, so the copy can wait.
+        room === null ? write : () => room.then(write),
+        (n) => cb(n),
+      );
     },
-    flush: (path: string | null, fd: number, cb: Callback) => serve(cb, () => fs.flush(path, fd)),
-    fsync: (path: string | null, _datasync: number, fd: number, cb: Callback) => serve(cb, () => fs.fsync(path, fd)),
-    fsyncdir: (path: string, _datasync: number, _fd: number, cb: Callback) => serve(cb, () => fs.fsyncdir(path)),
-    release: (path: string | null, fd: number, cb: Callback) => serve(cb, () => fs.release(path, fd)),
-    truncate: (path: string, size: number, cb: Callback) => serve(cb, () => fs.truncate(path, size)),
+    flush: (path: string | null, fd: number, cb: Callback) => serve('flush', path, cb, () => fs.flush(path, fd)),
+    fsync: (path: string | null, _datasync: number, fd: number, cb: Callback) =>
+      serve('fsync', path, cb, () => fs.fsync(path, fd)),
+    fsyncdir: (path: string, _datasync: number, _fd: number, cb: Callback) =>
+      serve('fsyncdir', path, cb, () => fs.fsyncdir(path)),
+    release: (path: string | null, fd: number, cb: Callback) => serve('release', path, cb, () => fs.release(path, fd)),
+    truncate: (path: string, size: number, cb: Callback) => serve('truncate', path, cb, () => fs.truncate(path, size)),
     ftruncate: (path: string | null, fd: number, size: number, cb: Callback) =>
-      serve(cb, () => fs.ftruncate(path, fd, size)),
-    unlink: (path: string, cb: Callback) => serve(cb, () => fs.unlink(path)),
-    rename: (from: string, to: string, cb: Callback) => serve(cb, () => fs.rename(from, to)),
-    link: (existing: string, path: string, cb: Callback) => serve(cb, () => fs.link(existing, path)),
-    symlink: (target: string, path: string, cb: Callback) => serve(cb, () => fs.symlink(target, path)),
+      serve('ftruncate', path, cb, () => fs.ftruncate(path, fd, size)),
+    unlink: (path: string, cb: Callback) => serve('unlink', path, cb, () => fs.unlink(path)),
+    rename: (from: string, to: string, cb: Callback) => serve('rename', from, cb, () => fs.rename(from, to)),
+    link: (existing: string, path: string, cb: Callback) => serve('link', path, cb, () => fs.link(existing, path)),
+    symlink: (target: string, path: string, cb: Callback) => serve('symlink', path, cb, () => fs.symlink(target, path)),
     readlink: (path: string, cb: Callback) =>
       serve(
+        'readlink',
+        path,
         cb,
         () => fs.readlink(path),
         (target) => cb(0, target),
       ),
-    chmod: (path: string, mode: number, cb: Callback) => serve(cb, () => fs.chmod(path, mode)),
-    chown: (path: string, uid: number, gid: number, cb: Callback) => serve(cb, () => fs.chown(path, uid, gid)),
+    chmod: (path: string, mode: number, cb: Callback) => serve('chmod', path, cb, () => fs.chmod(path, mode)),
+    chown: (path: string, uid: number, gid: number, cb: Callback) =>
+      serve('chown', path, cb, () => fs.chown(path, uid, gid)),
     utimens: (path: string, atimeNs: bigint | null, mtimeNs: bigint | null, cb: Callback) =>
-      serve(cb, () => fs.utimens(path, atimeNs, mtimeNs)),
+      serve('utimens', path, cb, () => fs.utimens(path, atimeNs, mtimeNs)),
     setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number, cb: Callback) =>
-      serve(cb, () => fs.setxattr(path, name, value, flags)),
+      serve('setxattr', path, cb, () => fs.setxattr(path, name, value, flags)),
     getxattr: (path: string, name: string, _position: number, cb: Callback) =>
       serve(
+        'getxattr',
+        path,
         cb,
         () => fs.getxattr(path, name),
         (value) => cb(0, Buffer.from(value)),
       ),
     listxattr: (path: string, cb: Callback) =>
       serve(
+        'listxattr',
+        path,
         cb,
         () => fs.listxattr(path),
         (names) => cb(0, names),
       ),
-    removexattr: (path: string, name: string, cb: Callback) => serve(cb, () => fs.removexattr(path, name)),
+    removexattr: (path: string, name: string, cb: Callback) =>
+      serve('removexattr', path, cb, () => fs.removexattr(path, name)),
   };
 }
 
@@ -181,15 +222,18 @@ export class UnstoredDataError extends Error {
 export class FuseMount {
   private fuse: FuseInstance | null = null;
   private stopWindows: () => void = () => undefined;
+  private readonly pending: PendingRequests;
 
   constructor(
     readonly mountpoint: string,
     private readonly fs: VolumeFs,
-  ) {}
+  ) {
+    this.pending = new PendingRequests(fs.volumeName);
+  }
 
   async mount(): Promise<void> {
     const Fuse = loadFuse();
-    const fuse = new Fuse(this.mountpoint, opsFor(this.fs), {
+    const fuse = new Fuse(this.mountpoint, opsFor(this.fs, this.pending), {
       // A flush of a large dirty file may take longer than fuse-native's 15 s default.
       timeout: false,
       fsname: `bazil:${this.fs.volumeName}`,
@@ -228,6 +272,7 @@ export class FuseMount {
       throw error;
     }
     this.fs.setAttributeInvalidation(null);
+    this.pending.close();
     this.fuse = null;
   }
 
