@@ -99,18 +99,32 @@ export class ChunkPool {
       if ('error' in reply) waiter.reject(new Error(reply.error));
       else waiter.resolve(reply);
     });
-    worker.on('error', (error) => console.error('bazil: a chunk worker failed:', error));
+    // Why a worker ended (out of memory, say), for the log and for the flushes it fails.
+    let cause: Error | null = null;
+    worker.on('error', (error) => {
+      cause = error;
+    });
     worker.on('exit', (code) => {
       // Its jobs fail (their files keep their dirty pages, and the next flush tries again), and a
       // new worker takes its place, unless the pool is closing.
-      const failure = new Error(`a chunk worker stopped (exit code ${code}); the data stays in memory, try again`);
+      const index = this.workers.indexOf(entry);
+      const replaced = !this.closed && index >= 0;
+      const reason = cause
+        ? `${cause.message}${'code' in cause ? ` (${String(cause.code)})` : ''}`
+        : `exit code ${code}`;
+      if (cause || code !== 0 || replaced) {
+        console.error(
+          `bazil: a chunk worker stopped: ${reason}; ${entry.jobs.size} flush(es) failed and keep their data ` +
+            `in memory${replaced ? '; a new worker takes its place' : ''}`,
+        );
+      }
+      const failure = new Error(`a chunk worker stopped (${reason}); the data stays in memory, try again`);
       for (const id of entry.jobs) {
         this.waiting.get(id)?.reject(failure);
         this.waiting.delete(id);
       }
       entry.jobs.clear();
-      const index = this.workers.indexOf(entry);
-      if (!this.closed && index >= 0) this.workers[index] = this.startWorker(slot);
+      if (replaced) this.workers[index] = this.startWorker(slot);
     });
     worker.unref();
     return entry;
