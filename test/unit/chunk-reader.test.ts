@@ -12,7 +12,7 @@ function readerWithSpy(count: number) {
   const asked: number[][] = [];
   const source: ChunkSource = {
     get: () => new Uint8Array(CHUNK),
-    load: () => Promise.resolve(),
+    load: (_ref, then) => Promise.resolve().then(then),
     prefetch: (refs) => asked.push(refs.map((ref) => index.get(ref)!)),
   };
   return { reader: new ChunkReader(chunks, source), asked };

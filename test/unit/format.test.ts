@@ -11,6 +11,9 @@ import {
   encodeInode,
   encodeManifest,
   encodeVolume,
+  hole,
+  isHole,
+  type ChunkRef,
   type InodeRecord,
 } from '../../src-main/engine/store/format.js';
 
@@ -51,6 +54,21 @@ test('a manifest round-trips, and data that is not a manifest is refused', () =>
     chunks.map((c) => [c.key.toString('hex'), c.sizeBytes]),
   );
   assert.throws(() => decodeManifest(Buffer.from('hello world, not a manifest')), FormatError);
+});
+
+test('a manifest with a hole of 4 GiB or more round-trips; one without keeps the encoding (and key) of format 2', () => {
+  const data = { key: randomBytes(32), sizeBytes: 300_000 };
+  const small = [hole(2 ** 32 - 1), data];
+  const large = [data, hole(10 ** 15), { ...data, sizeBytes: 1 }];
+  const plain = (refs: ChunkRef[]) => refs.map((c) => [Buffer.from(c.key).toString('hex'), c.sizeBytes]);
+  for (const refs of [small, large]) assert.deepEqual(plain(decodeManifest(encodeManifest(refs))), plain(refs));
+  assert.equal(encodeManifest(small).subarray(0, 8).toString('latin1'), 'bzlmnf01', 'u32 sizes as before');
+  assert.equal(encodeManifest(large).subarray(0, 8).toString('latin1'), 'bzlmnf02', 'f64 sizes only when needed');
+  assert.deepEqual(
+    decodeManifest(encodeManifest(large)).map((ref) => isHole(ref)),
+    [false, true, false],
+    'a hole decodes as a hole',
+  );
 });
 
 test('a volume record round-trips', () => {

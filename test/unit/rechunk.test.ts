@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { cutAll } from '../../src-main/common/chunker.js';
 import { rechunk, type ChunkIo, type RechunkInput } from '../../src-main/engine/chunking/rechunk.js';
-import type { ChunkRef } from '../../src-main/engine/store/format.js';
+import { isHole, type ChunkRef } from '../../src-main/engine/store/format.js';
 
 const MiB = 1024 * 1024;
 const PAGE = 128 * 1024;
@@ -32,7 +32,22 @@ class MemoryChunks implements ChunkIo {
     });
   }
   content(refs: ChunkRef[]): Buffer {
-    return Buffer.concat(refs.map((ref) => Buffer.from(this.readChunk(ref))));
+    return Buffer.concat(
+      refs.map((ref) => (isHole(ref) ? Buffer.alloc(ref.sizeBytes) : Buffer.from(this.readChunk(ref)))),
+    );
+  }
+  /** `length` bytes at `offset` of the content (for files too large to hold whole). */
+  contentAt(refs: ChunkRef[], offset: number, length: number): Buffer {
+    const out = Buffer.alloc(length);
+    let start = 0;
+    for (const ref of refs) {
+      const from = Math.max(offset, start);
+      const to = Math.min(offset + length, start + ref.sizeBytes);
+      if (from < to && !isHole(ref))
+        Buffer.from(this.readChunk(ref)).copy(out, from - offset, from - start, to - start);
+      start += ref.sizeBytes;
+    }
+    return out;
   }
 }
 
@@ -123,19 +138,60 @@ test('a file truncated to nothing has no chunks', async () => {
   assert.deepEqual(await rechunk(input(base, Buffer.alloc(0), new Map(), 0), store), []);
 });
 
-test('a hole is stored as the same all-zero chunk without being scanned, and reads back as zeros', async () => {
+test('a hole is one entry however long: nothing scanned or stored, zeros when read, the cuts a scan would make', async () => {
   const store = new MemoryChunks();
   // 1 byte at 5 MiB + 3: everything before it is a hole
   const data = Buffer.alloc(5 * MiB + 4);
   data[5 * MiB + 3] = 0x58;
   const refs = await rechunk(input([], data, pagesOf(data, [Math.floor((5 * MiB + 3) / PAGE)])), store);
   assert.deepEqual(store.content(refs), data);
-  const zeroKeys = new Set(refs.slice(0, 4).map((r) => Buffer.from(r.key).toString('hex')));
-  assert.equal(zeroKeys.size, 1, 'the hole is one chunk key repeated');
-  assert.ok(store.stored <= 3, `${store.stored} chunks stored`);
-  // the same cuts as chunking the whole buffer
+  assert.equal(refs.filter(isHole).length, 1, 'one hole entry');
+  assert.ok(store.stored <= 2, `${store.stored} chunks stored`);
+  // The same cuts as chunking the whole buffer: zeros cut only at the maximum size, so the hole
+  // ends where the scan's last all-zero chunk would.
+  const cuts = cutAll(data);
+  assert.equal(refs[0]!.sizeBytes, cuts[Math.floor(refs[0]!.sizeBytes / MiB) - 1]);
   assert.deepEqual(
-    refs.map((r) => r.sizeBytes),
-    cutAll(data).map((cut, i, all) => cut - (i === 0 ? 0 : all[i - 1]!)),
+    refs.slice(1).map((r) => r.sizeBytes),
+    cuts.slice(refs[0]!.sizeBytes / MiB).map((cut, i, rest) => cut - (i === 0 ? refs[0]!.sizeBytes : rest[i - 1]!)),
   );
+});
+
+test('a file grown to 1 PB by truncate costs one hole entry; a write inside it later keeps the rest a hole', async () => {
+  const store = new MemoryChunks();
+  const PB = 10 ** 15;
+  const head = randomBytes(300_000);
+  const base = store.storeFile(head);
+  // truncate(2) to 1 PB: the base stays valid, the rest is new zeros.
+  const grown = await rechunk(
+    { base, baseLimitBytes: head.length, sizeBytes: PB, pageBytes: PAGE, pages: new Map() },
+    store,
+  );
+  assert.equal(
+    grown.reduce((n, r) => n + r.sizeBytes, 0),
+    PB,
+  );
+  assert.ok(grown.length <= 6, `${grown.length} entries`);
+  assert.deepEqual(store.contentAt(grown, 0, head.length), head);
+  assert.deepEqual(store.contentAt(grown, PB - 1000, 1000), Buffer.alloc(1000));
+
+  // Then one page written in the middle of the hole.
+  const at = Math.floor(PB / 2 / PAGE) * PAGE;
+  const page = randomBytes(PAGE);
+  const written = await rechunk(
+    { base: grown, baseLimitBytes: PB, sizeBytes: PB, pageBytes: PAGE, pages: new Map([[at / PAGE, page]]) },
+    store,
+  );
+  assert.equal(
+    written.reduce((n, r) => n + r.sizeBytes, 0),
+    PB,
+  );
+  assert.ok(written.length <= 16, `${written.length} entries`);
+  assert.ok(written.filter(isHole).length >= 2, 'zeros on both sides of the write stay holes');
+  assert.deepEqual(store.contentAt(written, 0, head.length), head);
+  assert.deepEqual(
+    store.contentAt(written, at - 10, PAGE + 20),
+    Buffer.concat([Buffer.alloc(10), page, Buffer.alloc(10)]),
+  );
+  assert.deepEqual(store.contentAt(written, PB - 1000, 1000), Buffer.alloc(1000));
 });

@@ -2,7 +2,7 @@
  * Reads a file's stored content by offset: where each chunk of its manifest starts, which chunk
  * holds an offset, and that chunk's bytes from a chunk source.
  */
-import type { ChunkRef } from '../store/format.js';
+import { isHole, type ChunkRef } from '../store/format.js';
 
 /**
  * How far ahead a forward read asks for chunks at most: ~16 MiB at the average chunk size
@@ -37,8 +37,11 @@ export function giveBack(loan: Loan): void {
 export interface ChunkSource {
   /** The chunk's bytes when in memory (valid until the next call: copy at once), else null. */
   get(ref: ChunkRef): Uint8Array | null;
-  /** Brings a chunk into memory, for `get` to return. */
-  load(ref: ChunkRef): Promise<void>;
+  /**
+   * Brings a chunk into memory and calls `then` while `get` is sure to return it (whatever other
+   * readers load meanwhile); resolves with what `then` returns.
+   */
+  load<T>(ref: ChunkRef, then: () => T | Promise<T>): Promise<T>;
   /** Starts bringing chunks a reader will want next into memory. */
   prefetch?(refs: readonly ChunkRef[]): void;
   /**
@@ -61,7 +64,7 @@ export function syncChunkSource(read: (ref: ChunkRef) => Uint8Array): ChunkSourc
       }
       return lastBytes;
     },
-    load: () => Promise.resolve(),
+    load: (_ref, then) => Promise.resolve().then(then),
   };
 }
 
@@ -69,7 +72,10 @@ export interface ChunkAt {
   ref: ChunkRef;
   /** Offset in the file where the chunk starts. */
   start: number;
-  /** Its bytes, or null when they are not in memory: `load(ref)`, then ask again. */
+  /**
+   * Its bytes, or null when they are not in memory (`load(ref)`, then ask again) or when the
+   * chunk is a hole (`isHole(ref)`: zeros that no chunk stores).
+   */
   bytes: Uint8Array | null;
 }
 
@@ -121,23 +127,31 @@ export class ChunkReader {
     }
     this.lastIndex = index;
     const ref = this.chunks[index]!;
-    return { ref, start: this.starts[index]!, bytes: this.source.get(ref) };
+    return { ref, start: this.starts[index]!, bytes: isHole(ref) ? null : this.source.get(ref) };
   }
 
-  load(ref: ChunkRef): Promise<void> {
-    return this.source.load(ref);
+  /** The chunk holding `offset` (< sizeBytes), without its bytes. */
+  refAt(offset: number): { ref: ChunkRef; start: number } {
+    const index = this.indexAt(offset);
+    return { ref: this.chunks[index]!, start: this.starts[index]! };
+  }
+
+  /** See ChunkSource.load. */
+  load<T>(ref: ChunkRef, then: () => T | Promise<T>): Promise<T> {
+    return this.source.load(ref, then);
   }
 
   /**
    * Bytes [offset, end) of the content lent from the source's memory, when they lie there in
-   * one piece (a run of chunks read together); null when they do not (copy them), or the chunk
-   * that must be loaded first. The loan goes on past `end`, up to `reach` at most, over the
-   * content that follows in the same piece (a read window). `reach` is at most sizeBytes.
+   * one piece (a run of chunks read together); null when they do not (copy them), or the chunk at
+   * `offset` when it must be loaded first. The loan goes on past `end`, up to `reach` at most,
+   * over the content that follows in the same piece (a read window). `reach` is at most sizeBytes.
    */
   lend(offset: number, end: number, reach = end): Loan | ChunkRef | null {
     const { lend } = this.source;
     if (!lend) return null;
     const first = this.chunkAt(offset);
+    if (isHole(first.ref)) return null;
     if (!first.bytes) return first.ref;
     // Lent at once: the look-ups below may prefetch, which reuses slots that are not lent.
     const loan = lend.call(this.source, first.bytes.subarray(offset - first.start));
@@ -154,8 +168,10 @@ export class ChunkReader {
         expected + next.bytes.length <= room;
       if (!follows) {
         if (at >= end) break;
+        // Copied instead, a chunk at a time: loading the next chunk here could reuse the first
+        // one's slot, and the read would go back and forth between the two.
         giveBack(loan);
-        return next.bytes ? null : next.ref;
+        return null;
       }
       at += next.bytes!.length;
       expected += next.bytes!.length;

@@ -16,7 +16,7 @@
 import { CHUNK_MAX_BYTES, CutFinder } from '../../common/chunker.js';
 import { ChunkReader, syncChunkSource } from './chunk-reader.js';
 import { copyBytes } from '../copy-bytes.js';
-import type { ChunkRef } from '../store/format.js';
+import { hole, isHole, type ChunkRef } from '../store/format.js';
 
 export interface RechunkInput {
   base: readonly ChunkRef[];
@@ -86,35 +86,33 @@ export async function rechunk(input: RechunkInput, io: ChunkIo): Promise<ChunkRe
       return k < base.length && baseStarts[k] === pos;
     };
     while (pos < sizeBytes && !resynced) {
-      if (finder.pendingBytes === 0 && reader.zerosAt(pos) >= CHUNK_MAX_BYTES) {
+      const zeros = finder.pendingBytes === 0 ? reader.zerosAt(pos) : 0;
+      if (zeros >= CHUNK_MAX_BYTES) {
         // A hole (or a file grown by truncate): zeros never cut before the maximum size (the
-        // chunker's unit tests check it), so each such chunk is the same all-zero chunk, stored
-        // once, without scanning or hashing the run.
-        out.push({ key: zeroChunkKey(io), sizeBytes: CHUNK_MAX_BYTES });
-        pos += CHUNK_MAX_BYTES;
+        // chunker's unit tests check it), so the chunks a scan would cut here are all-zero chunks
+        // of maximum size. One hole entry stands for them all, however many: nothing is scanned,
+        // hashed or stored, and the cuts stay where a scan would put them.
+        const holeBytes = Math.floor(zeros / CHUNK_MAX_BYTES) * CHUNK_MAX_BYTES;
+        out.push(hole(holeBytes));
+        pos += holeBytes;
         chunkStart = pos;
         resynced = resyncsAt();
         continue;
       }
+      // Each read starts at pos, and so at each new chunk's first byte: a run of zeros that begins
+      // inside a piece takes the hole path above instead of being scanned to its end.
       const piece = reader.read(pos);
-      let from = 0;
-      while (from < piece.length) {
-        const cut = finder.next(piece, from, piece.length);
-        if (cut === -1) {
-          pos += piece.length - from;
-          break;
-        }
-        pos += cut - from;
-        from = cut;
-        // The finder gathered the chunk's bytes whole: they are stored from there.
-        out.push(emit(finder.chunk(), io));
-        chunkStart = pos;
-        await io.afterChunk?.();
-        if (resyncsAt()) {
-          resynced = true;
-          break;
-        }
+      const cut = finder.next(piece, 0, piece.length);
+      if (cut === -1) {
+        pos += piece.length;
+        continue;
       }
+      pos += cut;
+      // The finder gathered the chunk's bytes whole: they are stored from there.
+      out.push(emit(finder.chunk(), io));
+      chunkStart = pos;
+      await io.afterChunk?.();
+      resynced = resyncsAt();
     }
     if (!resynced) {
       if (pos - chunkStart > 0) out.push(emit(finder.pending(), io));
@@ -129,18 +127,6 @@ export async function rechunk(input: RechunkInput, io: ChunkIo): Promise<ChunkRe
     k++;
   }
   return out;
-}
-
-const zeroKeys = new WeakMap<ChunkIo, Uint8Array>();
-
-/** The key of the all-zero chunk of maximum size, stored through `io` once. */
-function zeroChunkKey(io: ChunkIo): Uint8Array {
-  let key = zeroKeys.get(io);
-  if (!key) {
-    key = io.storeChunk(Buffer.alloc(CHUNK_MAX_BYTES));
-    zeroKeys.set(io, key);
-  }
-  return key;
 }
 
 function emit(bytes: Uint8Array, io: ChunkIo): ChunkRef {
@@ -188,9 +174,11 @@ class ContentReader {
     this.pageIndexes = [...input.pages.keys()].sort((a, b) => a - b);
   }
 
-  /** How many bytes from `offset` are known to be zeros without reading (past the valid base, no page). */
+  /**
+   * How many bytes from `offset` are known to be zeros without reading: holes of the valid base
+   * and what lies past it, up to the next dirty page.
+   */
   zerosAt(offset: number): number {
-    if (offset < this.validBaseBytes) return 0;
     const { pageBytes, sizeBytes } = this.input;
     const pageIndex = Math.floor(offset / pageBytes);
     if (this.input.pages.has(pageIndex)) return 0;
@@ -202,8 +190,14 @@ class ContentReader {
       if (this.pageIndexes[mid]! <= pageIndex) lo = mid + 1;
       else hi = mid;
     }
-    const runEnd = lo < this.pageIndexes.length ? this.pageIndexes[lo]! * pageBytes : sizeBytes;
-    return Math.min(runEnd, sizeBytes) - offset;
+    const runEnd = Math.min(lo < this.pageIndexes.length ? this.pageIndexes[lo]! * pageBytes : sizeBytes, sizeBytes);
+    let at = offset;
+    while (at < this.validBaseBytes && at < runEnd) {
+      const { ref, start } = this.stored.refAt(at);
+      if (!isHole(ref)) return at - offset;
+      at = start + ref.sizeBytes;
+    }
+    return Math.max(0, runEnd - offset);
   }
 
   /** A run of bytes starting at `offset` (never empty before the end of the file). */
@@ -216,8 +210,9 @@ class ContentReader {
     if (page) return page.subarray(offset - pageStart, pageEnd - pageStart);
     if (offset >= this.validBaseBytes) return this.zeros.subarray(0, pageEnd - offset);
     const { bytes, start, ref } = this.stored.chunkAt(offset);
+    const end = Math.min(start + ref.sizeBytes, pageEnd, this.validBaseBytes);
+    if (isHole(ref)) return this.zeros.subarray(0, end - offset);
     if (!bytes) throw new Error(`chunk ${Buffer.from(ref.key).toString('hex')} could not be read`);
-    const end = Math.min(start + bytes.length, pageEnd, this.validBaseBytes);
     return bytes.subarray(offset - start, end - start);
   }
 }

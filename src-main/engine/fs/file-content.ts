@@ -11,7 +11,7 @@
 import type { ChunkPool } from '../chunking/chunk-pool.js';
 import { ChunkReader, type ChunkSource, type Loan } from '../chunking/chunk-reader.js';
 import { CHUNK_MIN_BYTES } from '../../common/chunker.js';
-import type { ChunkRef } from '../store/format.js';
+import { isHole, type ChunkRef } from '../store/format.js';
 import { copyBytes } from '../copy-bytes.js';
 import { PAGE_BYTES, type DirtyBudget, type DirtyFile } from './dirty-budget.js';
 
@@ -118,9 +118,19 @@ export class FileContent implements DirtyFile {
    */
   read(offset: number, length: number, out: Uint8Array): number | Promise<number> {
     const end = Math.min(offset + length, this.size);
-    const missing = this.copyOut(offset, end, out, offset);
-    if (missing) return this.base.load(missing).then(() => this.read(offset, length, out));
-    return Math.max(0, end - offset);
+    const count = Math.max(0, end - offset);
+    const filling = this.fill(offset, end, out, offset);
+    return filling ? filling.then(() => count) : count;
+  }
+
+  /**
+   * Copies the file's bytes [at, end) into `out` (at `at - outOffset`). When a stored chunk must
+   * be read from the disk first, goes on from there once it is in: each load adds to what was
+   * copied, so a read across several chunks never needs them all in memory at once.
+   */
+  private fill(at: number, end: number, out: Uint8Array, outOffset: number): void | Promise<void> {
+    const stop = this.copyOut(at, end, out, outOffset);
+    if (stop) return this.base.load(stop.ref, () => this.fill(stop.at, end, out, outOffset));
   }
 
   /**
@@ -142,26 +152,30 @@ export class FileContent implements DirtyFile {
         const toEnd = offset + lent.bytes.length === this.size;
         return { count: end - offset, loan: lent, toEnd, version: this.changes };
       }
-      if (lent) return this.base.load(lent).then(() => this.readOrLend(offset, length, out, window));
+      if (lent) return this.base.load(lent, () => this.readOrLend(offset, length, out, window));
     }
     return this.read(offset, length, out);
   }
 
   /**
    * Copies `data` into dirty pages at `offset`. A promise when a page must first be filled with
-   * stored bytes that have to be read from the disk. (The kernel sends one write of a file at a
-   * time, and a write done twice writes the same bytes.)
+   * stored bytes that have to be read from the disk. (The kernel sends one write or truncation of
+   * a file at a time.)
    */
   write(offset: number, data: Uint8Array): void | Promise<void> {
     this.changes++;
+    return this.writeFrom(offset, offset, data);
+  }
+
+  /** Writes `data` (meant for `offset`) from `at` on. */
+  private writeFrom(at: number, offset: number, data: Uint8Array): void | Promise<void> {
     const end = offset + data.length;
-    let at = offset;
     while (at < end) {
       const pageIndex = Math.floor(at / PAGE_BYTES);
       const pageStart = pageIndex * PAGE_BYTES;
       const pieceEnd = Math.min(end, pageStart + PAGE_BYTES);
       const page = this.livePage(pageIndex, at === pageStart && pieceEnd === pageStart + PAGE_BYTES);
-      if ('missing' in page) return this.base.load(page.missing).then(() => this.write(offset, data));
+      if (page instanceof Promise) return page.then(() => this.writeFrom(at, offset, data));
       copyBytes(page, at - pageStart, data.subarray(at - offset, pieceEnd - offset));
       at = pieceEnd;
     }
@@ -172,9 +186,10 @@ export class FileContent implements DirtyFile {
 
   /**
    * Copies the file's bytes [at, end) into `out` (at `at - outOffset`): pages, then stored chunks,
-   * zeros past the base. Stops at a stored chunk that is not in memory and returns it.
+   * zeros past the base and in holes. Stops at a stored chunk that is not in memory: returns it
+   * and the offset it is needed from.
    */
-  private copyOut(at: number, end: number, out: Uint8Array, outOffset: number): ChunkRef | null {
+  private copyOut(at: number, end: number, out: Uint8Array, outOffset: number): { at: number; ref: ChunkRef } | null {
     while (at < end) {
       const pageIndex = Math.floor(at / PAGE_BYTES);
       const pageStart = pageIndex * PAGE_BYTES;
@@ -188,9 +203,10 @@ export class FileContent implements DirtyFile {
         at = pieceEnd;
       } else {
         const { bytes, start: chunkStart, ref } = this.base.chunkAt(at);
-        if (!bytes) return ref;
-        const stop = Math.min(pieceEnd, chunkStart + bytes.length, this.baseLimit);
-        copyBytes(out, at - outOffset, bytes.subarray(at - chunkStart, stop - chunkStart));
+        const stop = Math.min(pieceEnd, chunkStart + ref.sizeBytes, this.baseLimit);
+        if (isHole(ref)) out.fill(0, at - outOffset, stop - outOffset);
+        else if (!bytes) return { at, ref };
+        else copyBytes(out, at - outOffset, bytes.subarray(at - chunkStart, stop - chunkStart));
         at = stop;
       }
     }
@@ -357,28 +373,37 @@ export class FileContent implements DirtyFile {
   }
 
   /**
-   * The live page at `index`, made from the frozen one, the base or zeros when missing; or the
-   * stored chunk that must be loaded before the page can be made.
+   * The live page at `index`, made from the frozen one, the base or zeros when missing; a promise
+   * when stored bytes for it must be read from the disk first (the page is filled as they come).
    */
-  private livePage(index: number, wholePageWillBeWritten: boolean): Buffer | { missing: ChunkRef } {
-    let page = this.pages.get(index);
-    if (page) return page;
-    page = this.deps.budget.takePage();
+  private livePage(index: number, wholePageWillBeWritten: boolean): Buffer | Promise<Buffer> {
+    const live = this.pages.get(index);
+    if (live) return live;
+    const page = this.deps.budget.takePage();
     const frozen = this.frozen.get(index);
-    if (frozen) copyBytes(page, 0, frozen);
-    else if (!wholePageWillBeWritten) {
-      // Bytes before the end of the file come from the file; the rest of the page is zeros.
-      const start = index * PAGE_BYTES;
-      const end = Math.max(start, Math.min(start + PAGE_BYTES, this.size));
-      const missing = this.copyOut(start, end, page, start);
-      if (missing) {
+    const install = () => {
+      // Nothing else makes this page while it fills (the kernel sends one write of a file at a
+      // time), but a page made meanwhile would hold newer bytes: keep that one.
+      const made = this.pages.get(index);
+      if (made) {
         this.deps.budget.givePage(page);
-        return { missing };
+        return made;
       }
-      page.fill(0, end - start);
-    }
-    this.pages.set(index, page);
-    return page;
+      this.pages.set(index, page);
+      return page;
+    };
+    if (frozen) copyBytes(page, 0, frozen);
+    if (frozen || wholePageWillBeWritten) return install();
+    // Bytes before the end of the file come from the file; the rest of the page is zeros.
+    const start = index * PAGE_BYTES;
+    const end = Math.max(start, Math.min(start + PAGE_BYTES, this.size));
+    page.fill(0, end - start);
+    const filling = this.fill(start, end, page, start);
+    if (!filling) return install();
+    return filling.then(install, (error: unknown) => {
+      this.deps.budget.givePage(page);
+      throw error;
+    });
   }
 
   private dropPage(map: Map<number, Buffer>, index: number, reusable: boolean): void {

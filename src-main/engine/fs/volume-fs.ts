@@ -15,7 +15,7 @@
 import { statfsSync } from 'node:fs';
 import { FsError } from '../../common/errors.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
-import { ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
+import { FILE_MAX_BYTES, ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
 import { chunkKeyOf, putManifest, type Store } from '../store/store.js';
 import type { DirtyBudget } from './dirty-budget.js';
 import { FileContent, type LentRead, type StoredContent } from './file-content.js';
@@ -434,6 +434,7 @@ export class VolumeFs {
   write(path: string | null, fh: number, data: Uint8Array, offset: number): number | Promise<number> {
     const inode = this.handleInode(path, fh);
     if (!inode.content) throw new FsError('EISDIR');
+    if (offset + data.length > FILE_MAX_BYTES) throw new FsError('EFBIG');
     const written = () => {
       // After the change: a write that waited for a load may have let a window be lent meanwhile.
       this.revokeWindowsOf(inode);
@@ -633,7 +634,10 @@ export class VolumeFs {
   private async truncateInode(inode: Inode, path: string, sizeBytes: number): Promise<void> {
     if (isDir(inode)) throw new FsError('EISDIR');
     if (!isFile(inode)) throw new FsError('EINVAL');
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new FsError('EINVAL');
+    if (sizeBytes > FILE_MAX_BYTES) throw new FsError('EFBIG');
     const opened = inode.content !== null;
+    const before = { mtimeNs: inode.mtimeNs, ctimeNs: inode.ctimeNs, manifestKey: inode.manifestKey };
     if (!inode.content) inode.content = this.makeContent(inode, path);
     const content = inode.content;
     this.revokeWindowsOf(inode);
@@ -643,13 +647,27 @@ export class VolumeFs {
     inode.ctimeNs = now;
     this.meta.touchInode(inode.ino);
     this.otherNamesChanged(inode);
-    if (!opened) {
-      // truncate(2) on a closed file: store it now, as nothing else will.
+    if (opened) return;
+    // truncate(2) on a closed file: store it now, as nothing else will. If that fails before the
+    // inode names the new content, the call changes nothing: the content goes back to what is
+    // stored. (Once it names it, only the commit failed, which is retried like any metadata.)
+    try {
       await content.flush();
+    } catch (error) {
+      const recorded = inode.manifestKey !== before.manifestKey || inode.sizeBytes === sizeBytes;
+      if (recorded) return;
       if (inode.openCount === 0 && inode.content === content) {
-        content.close();
+        content.discard();
         inode.content = null;
+        inode.mtimeNs = before.mtimeNs;
+        inode.ctimeNs = before.ctimeNs;
+        this.otherNamesChanged(inode);
       }
+      throw error;
+    }
+    if (inode.openCount === 0 && inode.content === content) {
+      content.close();
+      inode.content = null;
     }
   }
 

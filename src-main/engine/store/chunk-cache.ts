@@ -9,12 +9,20 @@
  * Chunks kept in LMDB (small files) are read at once, on the caller's thread.
  *
  * Bytes that `get` returns are valid until the next call into the cache: copy them out at once,
- * or borrow them (`lend`): a slot lent out is not reused until every loan on it is given back, by
+ * or borrow them (`lend`). A reader that needs several chunks never needs them in memory at once:
+ * `load` calls it back while the chunk it asked for is certainly there (its slot is held for the
+ * call), it copies what it needs and moves on, so every load adds to what it has, however many
+ * other readers compete for the slots (before, a read across two chunks could evict the one to
+ * load the other, for ever). Chunks prefetched and not read yet are kept for their reader, but
+ * never at the cost of a read that is waiting, and prefetch leaves slots for such reads.
+ *
+ * Bytes lent: a slot lent out is not reused until every loan on it is given back, by
  * whichever thread copied the bytes (the FUSE adapter has libfuse's thread copy them). A borrower
  * that keeps a loan for later (a mount's read windows) registers a reclaimer, which gives its loans
  * back when the cache runs out of slots or is about to trim.
  */
 import { CHUNK_MAX_BYTES } from '../../common/chunker.js';
+import { FsError } from '../../common/errors.js';
 import { PACK_BLOCK_BYTES, asBuffer, type ChunkRef, type PackLocation } from './format.js';
 import { alignDown, alignUp, alignedBuffer } from './pack-file.js';
 import { type PackReaders, type StoreDbs, cutShortInPack, locateChunk, missingFromStore } from './store.js';
@@ -26,6 +34,13 @@ const SLOT_BYTES = 2 * 1024 * 1024 + 2 * PACK_BLOCK_BYTES;
 const SLOT_COUNT = 24;
 /** The slots' memory goes back to the system after this long without a read. */
 const TRIM_AFTER_IDLE_MS = 10_000;
+/** Prefetch never takes these last slots: a read waiting for a chunk always finds one to reuse. */
+const SLOTS_KEPT_FOR_READS = 4;
+/**
+ * A prefetched chunk not read after this many later loads is taken as abandoned (a reader that
+ * stopped, or random reads), so it stops holding its slot against other readers' prefetch.
+ */
+const UNREAD_KEPT_FOR_LOADS = 2 * SLOT_COUNT;
 
 interface Slot {
   /** Its place in `slots` and in `pins`. */
@@ -38,6 +53,10 @@ interface Slot {
   lastUse: number;
   /** Prefetched and not read yet: reused only when no slot that was read is free. */
   unread: boolean;
+  /** `loads` when this slot's load started. */
+  loadedAt: number;
+  /** Readers being called back with this slot's chunks (see `load`): it is not reused meanwhile. */
+  holds: number;
 }
 
 interface Entry {
@@ -63,6 +82,9 @@ export class ChunkCache {
   private readonly pins = new Int32Array(new SharedArrayBuffer(SLOT_COUNT * Int32Array.BYTES_PER_ELEMENT));
   private readonly byKey = new Map<string, Entry>();
   private clock = 0;
+  /** Loads started, for telling prefetched chunks still awaited from abandoned ones. */
+  private loads = 0;
+  private closed = false;
   /** A chunk kept in LMDB is copied here (its callers copy it out at once). */
   private inlineScratch: Buffer | null = null;
   private trimTimer: NodeJS.Timeout | null = null;
@@ -88,6 +110,7 @@ export class ChunkCache {
    * `load` it. Throws when the store has no such chunk.
    */
   get(ref: ChunkRef): Uint8Array | null {
+    if (this.closed) throw storeClosed();
     const entry = this.byKey.get(hexOf(ref));
     if (entry) {
       if (entry.bytes) {
@@ -128,23 +151,49 @@ export class ChunkCache {
     };
   }
 
-  /** Brings a chunk into memory; `get` returns it afterwards unless other loads evicted it. */
-  load(ref: ChunkRef): Promise<void> {
+  /**
+   * Brings a chunk into memory, then calls `then` (when given): during that call `get` returns the
+   * chunk, whatever other loads did while this one waited. Resolves with what `then` returns.
+   * Without `then`, a later `get` finds the chunk unless other loads have reused its slot since.
+   */
+  load(ref: ChunkRef): Promise<void>;
+  load<T>(ref: ChunkRef, then: () => T | Promise<T>): Promise<T>;
+  load<T>(ref: ChunkRef, then?: () => T | Promise<T>): Promise<T | void> {
+    if (this.closed) return Promise.reject(storeClosed());
     const entry = this.byKey.get(hexOf(ref));
-    if (entry) return entry.slot.loading ?? Promise.resolve();
+    if (entry) return this.whenLoaded(entry.slot, then);
     const [run] = this.runsOf([ref]);
-    if (!run) return Promise.resolve(); // kept in LMDB (or gone: get says which)
+    // Kept in LMDB (or gone: `get` says which).
+    if (!run) return Promise.resolve().then(then);
     const slot = this.freeSlot() ?? this.reclaim();
     if (!slot) {
-      // Every slot is loading or lent: wait for a load, or a moment for loans to come back.
+      // Every slot is loading, lent or held: wait for a load, or a moment for loans to come back.
       const loads = this.slots.map((s) => s.loading).filter((l) => l !== null);
       const wait = loads.length > 0 ? Promise.race(loads) : new Promise((resolve) => setImmediate(resolve));
-      return wait.then(
-        () => this.load(ref),
-        () => this.load(ref),
-      );
+      const again = () => this.load(ref, then ?? (() => undefined));
+      return wait.then(again, again);
     }
-    return this.startLoad(slot, run, false);
+    void this.startLoad(slot, run, false).catch(() => undefined);
+    return this.whenLoaded(slot, then);
+  }
+
+  /** Holds `slot` until its load is done and `then` has run, so nothing reuses it in between. */
+  private whenLoaded<T>(slot: Slot, then?: () => T | Promise<T>): Promise<T | void> {
+    slot.holds++;
+    return (slot.loading ?? Promise.resolve()).then(
+      () => {
+        try {
+          if (this.closed) throw storeClosed();
+          return then?.();
+        } finally {
+          slot.holds--;
+        }
+      },
+      (error: unknown) => {
+        slot.holds--;
+        throw error;
+      },
+    );
   }
 
   /**
@@ -152,7 +201,9 @@ export class ChunkCache {
    * never in place of chunks prefetched and not read yet (this reader's or another's).
    */
   prefetch(refs: readonly ChunkRef[]): void {
+    if (this.closed) return;
     for (const run of this.runsOf(refs.filter((ref) => !this.byKey.has(hexOf(ref))))) {
+      if (this.slots.filter((slot) => this.isBusy(slot)).length >= SLOT_COUNT - SLOTS_KEPT_FOR_READS) return;
       const slot = this.freeSlot({ evictUnread: false });
       if (!slot) return;
       this.startLoad(slot, run, true).catch(() => undefined);
@@ -199,6 +250,7 @@ export class ChunkCache {
     slot.keys = run.members.map(({ hex }) => hex);
     slot.lastUse = ++this.clock;
     slot.unread = unread;
+    slot.loadedAt = ++this.loads;
     const loading = (async () => {
       const n = await this.readers.get(run.packId).read(slot.buffer, 0, run.end - run.start, run.start);
       run.members.forEach(({ hex, location }, i) => {
@@ -243,16 +295,23 @@ export class ChunkCache {
           loading: null,
           lastUse: 0,
           unread: false,
+          loadedAt: 0,
+          holds: 0,
         });
       }
     }
     let best: Slot | null = null;
+    let bestAwaited = false;
     for (const slot of this.slots) {
       if (this.isBusy(slot)) continue;
       if (slot.keys.length === 0) return slot;
-      if (!best || (slot.unread === best.unread ? slot.lastUse < best.lastUse : best.unread)) best = slot;
+      const awaited = this.isAwaited(slot);
+      if (!best || (awaited === bestAwaited ? slot.lastUse < best.lastUse : bestAwaited)) {
+        best = slot;
+        bestAwaited = awaited;
+      }
     }
-    if (!best || (best.unread && !evictUnread)) return null;
+    if (!best || (bestAwaited && !evictUnread)) return null;
     this.empty(best);
     return best;
   }
@@ -268,9 +327,14 @@ export class ChunkCache {
     return this.freeSlot();
   }
 
-  /** Whether a slot's memory is in use: being loaded, or lent out. */
+  /** Whether a slot's memory is in use: being loaded, held for a reader, or lent out. */
   private isBusy(slot: Slot): boolean {
-    return slot.loading !== null || Atomics.load(this.pins, slot.index) !== 0;
+    return slot.loading !== null || slot.holds > 0 || Atomics.load(this.pins, slot.index) !== 0;
+  }
+
+  /** Whether a slot holds prefetched chunks that their reader has not come to yet. */
+  private isAwaited(slot: Slot): boolean {
+    return slot.unread && this.loads - slot.loadedAt < UNREAD_KEPT_FOR_LOADS;
   }
 
   /** Drops the slots (and their memory) once reads have stopped for trimAfterIdleMs. */
@@ -293,11 +357,17 @@ export class ChunkCache {
     this.trimTimer.unref();
   }
 
-  /** Stops the trim timer (the store is closing). */
+  /** Stops the trim timer; from now on every call fails (the store is closing). */
   close(): void {
+    this.closed = true;
     if (this.trimTimer) clearInterval(this.trimTimer);
     this.trimTimer = null;
   }
+}
+
+/** What a read gets once the store is closed (the engine stopped under a detached mount). */
+function storeClosed(): Error {
+  return new FsError('EIO', 'the store is closed');
 }
 
 function hexOf(ref: ChunkRef): string {

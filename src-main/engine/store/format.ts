@@ -5,7 +5,9 @@
  * Terms:
  * - chunk: a run of file bytes, stored once under its key, the SHA-256 of its bytes.
  * - manifest: a file's content, the ordered list of (chunk key, length); stored as a blob in the
- *   chunks database under the SHA-256 of its encoding (tagged, so it can't pass for file data).
+ *   manifests database under the SHA-256 of its encoding.
+ * - hole: a manifest entry under the all-zero key, standing for that many zero bytes that no
+ *   chunk stores (a sparse file, a file grown by truncate): a hole of any size costs one entry.
  * - inode: one file, directory or symlink of a volume (its attributes and, for a file, its
  *   manifest key); keyed by volume id and inode number.
  * - dirent: a name in a directory, keyed by volume id, parent inode number and name.
@@ -14,16 +16,38 @@
  */
 
 /**
- * Version 2 added pack files (chunk bytes outside LMDB, see FORMAT.md). A version 1 store is a
- * version 2 store with no packs: it is upgraded in place by writing the new number.
+ * Version 2 added pack files (chunk bytes outside LMDB), version 3 holes in manifests (see
+ * FORMAT.md). An older store is a newer one without them: it is upgraded in place by writing the
+ * new number.
  */
-export const FORMAT_VERSION = 2;
-export const UPGRADABLE_FORMAT_VERSIONS: readonly number[] = [1];
+export const FORMAT_VERSION = 3;
+export const UPGRADABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
 export const KEY_BYTES = 32;
+
+/**
+ * The largest file size: offsets stay exact in a JS number (below 2^53) with room for a request's
+ * length. Past it, writes and truncations fail with EFBIG, as Linux's limit gives.
+ */
+export const FILE_MAX_BYTES = 2 ** 52;
 
 export interface ChunkRef {
   key: Uint8Array;
   sizeBytes: number;
+}
+
+/** The key of a hole: no chunk has it (SHA-256 yields no all-zero hash one can find). */
+const HOLE_KEY = new Uint8Array(KEY_BYTES);
+
+/** A manifest entry for `sizeBytes` zero bytes that no chunk stores. */
+export function hole(sizeBytes: number): ChunkRef {
+  return { key: HOLE_KEY, sizeBytes };
+}
+
+export function isHole(ref: ChunkRef): boolean {
+  const { key } = ref;
+  if (key === HOLE_KEY) return true;
+  for (let i = 0; i < KEY_BYTES; i++) if (key[i] !== 0) return false;
+  return true;
 }
 
 export type InodeKind = 'file' | 'dir' | 'symlink';
@@ -200,7 +224,9 @@ export function decodeInode(ino: number, bytes: Uint8Array): InodeRecord {
 }
 
 // ---- manifest ----
-// A list: 8-byte tag "bzlmnf01", u32 count, { 32-byte chunk key, u32 length }*.
+// A list: 8-byte tag "bzlmnf01", u32 count, { 32-byte chunk key, u32 length }*; or, when an entry
+// (a hole) is 4 GiB or more, "bzlmnf02", u32 count, { 32-byte key, f64 length }*. The wide form is
+// used only then, so a manifest without such a hole encodes (and is keyed) as before format 3.
 // A tree (a file of more than MANIFEST_LIST_MAX_ENTRIES chunks): 8-byte tag "bzlmnt01", u32 count,
 // { 32-byte key of a child manifest (list or tree), f64 bytes it covers }*. Children are split
 // where a chunk key's low bits are zero (content-defined, as chunks are), so an edit or an append
@@ -211,6 +237,7 @@ interface EntryLayout {
   sizeWidth: 4 | 8;
 }
 const MANIFEST_LIST: EntryLayout = { tag: Buffer.from('bzlmnf01', 'latin1'), sizeWidth: 4 };
+const MANIFEST_WIDE_LIST: EntryLayout = { tag: Buffer.from('bzlmnf02', 'latin1'), sizeWidth: 8 };
 const MANIFEST_TREE: EntryLayout = { tag: Buffer.from('bzlmnt01', 'latin1'), sizeWidth: 8 };
 export const MANIFEST_LIST_MAX_ENTRIES = 4096;
 /** Tree children end after a key whose low 10 bits are zero (~1024 entries), at most 4096. */
@@ -282,13 +309,15 @@ export function decodeManifestBlob(
 }
 
 export function encodeManifest(chunks: readonly ChunkRef[]): Buffer {
-  return encodeEntries(MANIFEST_LIST, chunks);
+  const wide = chunks.some((chunk) => chunk.sizeBytes > 0xffffffff);
+  return encodeEntries(wide ? MANIFEST_WIDE_LIST : MANIFEST_LIST, chunks);
 }
 
 export function decodeManifest(bytes: Uint8Array): ChunkRef[] {
   const b = asBuffer(bytes);
-  if (!hasTag(b, MANIFEST_LIST)) throw new FormatError('manifest blob has no manifest tag');
-  return decodeEntries(MANIFEST_LIST, b);
+  if (hasTag(b, MANIFEST_LIST)) return decodeEntries(MANIFEST_LIST, b);
+  if (hasTag(b, MANIFEST_WIDE_LIST)) return decodeEntries(MANIFEST_WIDE_LIST, b);
+  throw new FormatError('manifest blob has no manifest tag');
 }
 
 // ---- volume record ----
