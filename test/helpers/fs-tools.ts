@@ -85,6 +85,15 @@ export function toBigInt(text: string): bigint {
   return m[2] === undefined ? BigInt(m[1]!) : BigInt(m[1]!) * 1_000_000_000n + BigInt(m[2]);
 }
 
+/**
+ * The time a `touch -d` date names, the way `stat -c %.9Y` prints it ("981173106.123456789"). A date
+ * without a zone is local time, and TZ differs between machines: so the expected time is computed
+ * by `date -d` in the same environment (the same TZ) the tests' commands run in.
+ */
+export async function epochOf(date: string): Promise<string> {
+  return (await ok(`date -d ${q(date)} +%s.%N`)).trim();
+}
+
 /** A fresh directory name for one test inside a mount. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
