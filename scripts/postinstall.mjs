@@ -2,11 +2,13 @@
 // Runs after `npm install` / `npm ci` in this folder:
 // 1. applies Bazil's patch to fuse-native and rebuilds it from source (see native/fuse-native);
 // 2. compiles the TypeScript (dist/), so `bazil` and `npm start` work right away;
-// 3. says whether Electron's binary is there. Dependency install scripts are off (package.json
-//    "allowScripts"), so Electron's own download never runs: machines that cannot reach its host
-//    (such as the project's build and CI machines) still install, and nothing in `npm test` needs it.
+// 3. says whether Electron is there. It is an optional dependency: npm leaves it out on a Node.js
+//    older than its package declares (its install tooling needs a newer one). Dependency install
+//    scripts are off (package.json "allowScripts"), so Electron's own download never runs: machines
+//    that cannot reach its host (such as the project's build and CI machines) still install, and
+//    nothing in `npm test` needs it.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,7 +29,15 @@ run('compiling TypeScript', [
   join(root, 'tsconfig.json'),
 ]);
 
-if (!existsSync(join(root, 'node_modules', 'electron', 'dist'))) {
+const electron = join(root, 'node_modules', 'electron');
+if (!existsSync(electron)) {
+  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
+  const wanted = lock.packages?.['node_modules/electron']?.engines?.node ?? 'a newer Node.js';
+  console.log(
+    `bazil postinstall: Electron is not installed: its package wants Node.js ${wanted}, this is ${process.version}; ` +
+      'the engine, the `bazil` command and the tests do not need it.',
+  );
+} else if (!existsSync(join(electron, 'dist'))) {
   console.log(
     "bazil postinstall: Electron's binary was not downloaded (its install script is not run); " +
       'the engine, the `bazil` command and the tests do not need it.',

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { ControlClient } from '../../src-main/engine/control/control-client.js';
 import { socketPath } from '../../src-main/engine/engine.js';
 import { engineEnv } from '../../src-main/cli/engine-connection.js';
+import { waitFor } from './wait-for.js';
 
 const execFileAsync = promisify(execFile);
 export const BAZIL_BIN = fileURLToPath(new URL('../../../bin/bazil.js', import.meta.url));
@@ -83,18 +84,18 @@ export class EngineHarness {
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        this.client = await ControlClient.connect(socketPath(this.dataDir));
-        return this.client;
-      } catch {
-        if (child.exitCode !== null || Date.now() > deadline) {
-          throw new Error(`engine did not start: ${output}`);
-        }
-        await new Promise((r) => setTimeout(r, 50));
-      }
+    try {
+      this.client = await waitFor(
+        () => {
+          if (child.exitCode !== null) throw new Error(`it exited with code ${child.exitCode}`);
+          return ControlClient.connect(socketPath(this.dataDir)).catch(() => null);
+        },
+        { timeoutMs: 15_000, what: 'it to answer on its control socket', intervalMs: 50 },
+      );
+    } catch (error) {
+      throw new Error(`engine did not start (${(error as Error).message}): ${output}`);
     }
+    return this.client;
   }
 
   get pid(): number {

@@ -1,13 +1,14 @@
 /**
  * Small tools for the file-system tests: run a Python script in a child process (for system calls
  * the shell has no command for: xattrs, open descriptors, exact errnos), quote shell arguments,
- * and read stat fields. Everything here touches the mount only from child processes.
+ * read stat fields, and keep a file open. Everything here touches the mount only from child processes.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { ok } from './engine-harness.js';
+import { waitFor } from './wait-for.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -83,6 +84,55 @@ export function toBigInt(text: string): bigint {
   const m = /^(-?\d+)(?:\.(\d{9}))?$/.exec(text.trim());
   if (!m) throw new Error(`not a number: ${text}`);
   return m[2] === undefined ? BigInt(m[1]!) : BigInt(m[1]!) * 1_000_000_000n + BigInt(m[2]);
+}
+
+/**
+ * The time a `touch -d` date names, the way `stat -c %.9Y` prints it ("981173106.123456789"). A date
+ * without a zone is local time, and TZ differs between machines: so the expected time is computed
+ * by `date -d` in the same environment (the same TZ) the tests' commands run in.
+ */
+export async function epochOf(date: string): Promise<string> {
+  return (await ok(`date -d ${q(date)} +%s.%N`)).trim();
+}
+
+/**
+ * A child process (a shell, working in `cwd`) that holds `name` open on a descriptor until
+ * `release()`: resolves once the file is open. Release it in a `finally`, or the child stays.
+ */
+export async function holdOpen(name: string, cwd: string): Promise<{ release: () => Promise<void> }> {
+  // `read` waits for the end of stdin, which `release` closes.
+  const child = spawn('sh', ['-c', 'exec 3<"$1" && echo open && read _', 'holder', name], { cwd });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<void>((resolve) => {
+    child.once('close', () => resolve());
+    child.once('error', (error) => {
+      stderr += error.message;
+      resolve();
+    });
+  });
+  const release = async () => {
+    child.stdin.end();
+    await exited;
+  };
+  try {
+    await waitFor(
+      () => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`the child process holding ${name} open in ${cwd} exited: ${stderr}`);
+        }
+        return stdout.includes('open\n');
+      },
+      { timeoutMs: 10_000, what: `a child process to open ${name} in ${cwd}` },
+    );
+  } catch (error) {
+    child.kill('SIGKILL');
+    await exited;
+    throw error;
+  }
+  return { release };
 }
 
 /** A fresh directory name for one test inside a mount. */

@@ -7,6 +7,7 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { EngineHarness, bazil, ok, sh } from '../helpers/engine-harness.js';
+import { holdOpen } from '../helpers/fs-tools.js';
 
 let h: EngineHarness;
 
@@ -77,11 +78,13 @@ test('mountpoints that are missing, files, not empty or in use are refused and l
 
 test('a volume in use is not unmounted, and stays usable', async () => {
   const mnt = join(h.root, 'photos');
-  const holder = sh(`cd '${mnt}' && exec 3<greeting && sleep 3`);
-  await new Promise((r) => setTimeout(r, 500));
-  assertRefused(await bazil(h.dataDir, 'unmount', 'photos'), /volume "photos" is in use at .*close it and try again/);
-  assert.equal(await ok(`cat '${mnt}/greeting'`), 'hello\n');
-  await holder;
+  const holder = await holdOpen('greeting', mnt);
+  try {
+    assertRefused(await bazil(h.dataDir, 'unmount', 'photos'), /volume "photos" is in use at .*close it and try again/);
+    assert.equal(await ok(`cat '${mnt}/greeting'`), 'hello\n');
+  } finally {
+    await holder.release();
+  }
 });
 
 test('a mounted volume cannot be deleted; unmounted, it can', async () => {
@@ -124,16 +127,18 @@ test('a data directory that cannot be written gets a clear error', async () => {
 test('daemon stop leaves a volume in use mounted and says so; --force stops anyway', async () => {
   const mnt = join(h.root, 'photos');
   await bazil(h.dataDir, 'mount', 'photos', mnt);
-  const holder = sh(`cd '${mnt}' && exec 3<greeting && sleep 4`);
-  await new Promise((r) => setTimeout(r, 500));
-  assertRefused(
-    await bazil(h.dataDir, 'daemon', 'stop'),
-    /volume "photos" at .* is in use .*bazil daemon stop --force/,
-  );
-  assert.equal(await ok(`cat '${mnt}/greeting'`), 'hello\n', 'still mounted and served');
-  const forced = await bazil(h.dataDir, 'daemon', 'stop', '--force');
-  assert.equal(forced.code, 0, forced.stderr);
-  await holder;
+  const holder = await holdOpen('greeting', mnt);
+  try {
+    assertRefused(
+      await bazil(h.dataDir, 'daemon', 'stop'),
+      /volume "photos" at .* is in use .*bazil daemon stop --force/,
+    );
+    assert.equal(await ok(`cat '${mnt}/greeting'`), 'hello\n', 'still mounted and served');
+    const forced = await bazil(h.dataDir, 'daemon', 'stop', '--force');
+    assert.equal(forced.code, 0, forced.stderr);
+  } finally {
+    await holder.release();
+  }
   assert.ok(!(await ok('cat /proc/mounts')).includes(mnt), 'no mount left');
   // The next command starts a new engine; the data is there.
   assert.equal((await bazil(h.dataDir, 'mount', 'photos', mnt)).code, 0);

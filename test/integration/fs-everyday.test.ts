@@ -9,13 +9,15 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { EngineHarness, ok, sh } from '../helpers/engine-harness.js';
-import { py, q, stat, uniqueName } from '../helpers/fs-tools.js';
+import { epochOf, py, q, stat, uniqueName } from '../helpers/fs-tools.js';
 
 let harness: EngineHarness;
 let mnt: string;
 /** A tree on the local disk with the kinds of entries a home directory holds. */
 let tree: string;
 let local: string;
+/** docs/hello.txt's mtime in the tree (local time, as a user types it). */
+const HELLO_MTIME = '2001-02-03 04:05:06.123456789';
 
 before(async () => {
   harness = await EngineHarness.create();
@@ -40,7 +42,7 @@ before(async () => {
       `ln -s does-not-exist docs/dangling`,
       `printf 'x' > 'docs/name with spaces & quotes'"'"'s'`,
       `printf 'y' > docs/été.txt`,
-      `touch -d '2001-02-03 04:05:06.123456789' docs/hello.txt`,
+      `touch -d ${q(HELLO_MTIME)} docs/hello.txt`,
       `touch -d '1999-12-31 23:59:59.999999999' docs/deep/random.bin`,
       `touch -h -d '2010-10-10 10:10:10.5' docs/hello-link`,
       `touch -d '2005-05-05 05:05:05.000000001' docs/deep/deeper docs/deep empty-dir`,
@@ -189,7 +191,7 @@ test('rsync -a into the mount and back out keeps content and mtimes', async (t) 
   assert.equal(again, '');
   // rsync -t alone (no -a) still sets mtimes.
   await ok(`rsync -rt ${q(tree)}/docs/ t-only/`, dir);
-  assert.equal(await ok(`stat -c %.9Y t-only/hello.txt`, dir), '981173106.123456789\n');
+  assert.equal(await ok(`stat -c %.9Y t-only/hello.txt`, dir), `${await epochOf(HELLO_MTIME)}\n`);
   const out = join(local, uniqueName('rsync-out'));
   await ok(`rsync -aH in/ ${q(out)}/`, dir);
   assert.equal(await listing(out), source);
@@ -197,22 +199,27 @@ test('rsync -a into the mount and back out keeps content and mtimes', async (t) 
 
 test('touch -d and cp -p keep mtimes to the nanosecond', async () => {
   const dir = await scratch('times');
-  await ok(`echo x > f && touch -d '2020-02-29 12:34:56.987654321' f`, dir);
-  assert.deepEqual(await stat('%.9Y %.9X', ['f'], { cwd: dir }), ['1582979696.987654321 1582979696.987654321']);
+  // Dates in local time, as a user types them; each expected time is computed in the same zone.
+  const leapDay = '2020-02-29 12:34:56.987654321';
+  const mtime = '2021-01-01 00:00:00.000000007';
+  const atime = '1990-01-01 00:00:00.5';
+  const [leapDayS, mtimeS, atimeS] = await Promise.all([leapDay, mtime, atime].map(epochOf));
+  await ok(`echo x > f && touch -d ${q(leapDay)} f`, dir);
+  assert.deepEqual(await stat('%.9Y %.9X', ['f'], { cwd: dir }), [`${leapDayS} ${leapDayS}`]);
   // touch -m and touch -a change one time only (UTIME_OMIT for the other).
-  await ok(`touch -m -d '2021-01-01 00:00:00.000000007' f && touch -a -d '1990-01-01 00:00:00.5' f`, dir);
-  assert.deepEqual(await stat('%.9Y %.9X', ['f'], { cwd: dir }), ['1609459200.000000007 631152000.500000000']);
+  await ok(`touch -m -d ${q(mtime)} f && touch -a -d ${q(atime)} f`, dir);
+  assert.deepEqual(await stat('%.9Y %.9X', ['f'], { cwd: dir }), [`${mtimeS} ${atimeS}`]);
   // Times before 1970 too, the same as on the local disk.
   const old = join(local, uniqueName('old'));
   await ok(`touch -d '1960-06-15 00:00:00.25' old ${q(old)}`, dir);
   assert.equal(await ok(`stat -c %.9Y old`, dir), await ok(`stat -c %.9Y ${q(old)}`));
   await ok(`cp -p f g`, dir);
-  assert.equal(await ok(`stat -c %.9Y g`, dir), '1609459200.000000007\n');
+  assert.equal(await ok(`stat -c %.9Y g`, dir), `${mtimeS}\n`);
   const out = join(local, uniqueName('cp-p'));
   await ok(`cp -p f ${q(out)}`, dir);
-  assert.equal(await ok(`stat -c %.9Y ${q(out)}`), '1609459200.000000007\n');
+  assert.equal(await ok(`stat -c %.9Y ${q(out)}`), `${mtimeS}\n`);
   await ok(`cp -p ${q(out)} h`, dir);
-  assert.equal(await ok(`stat -c %.9Y h`, dir), '1609459200.000000007\n');
+  assert.equal(await ok(`stat -c %.9Y h`, dir), `${mtimeS}\n`);
   // touch with no date sets the current time.
   const before = Date.now() / 1000;
   await ok(`touch f`, dir);

@@ -8,11 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { EngineHarness, ok, sh } from '../helpers/engine-harness.js';
 import { py, q, stat, statNum, uniqueName } from '../helpers/fs-tools.js';
+import { waitFor } from '../helpers/wait-for.js';
 import type { StatsResult } from '../../src-main/common/api.js';
 
 let harness: EngineHarness;
@@ -739,10 +740,15 @@ time.sleep(60)
 " > /dev/null 2>&1 & echo $! > ${q(join(local, 'writer.pid'))}`,
     m,
   );
-  for (let i = 0; i < 600 && (await sh(`test -f ${q(flag)}`)).code !== 0; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.equal((await sh(`test -f ${q(flag)}`)).code, 0, 'the writer wrote its 60 MiB');
+  // The flag is on the local disk, not the mount: this process may look at it itself.
+  await waitFor(
+    () =>
+      access(flag).then(
+        () => true,
+        () => false,
+      ),
+    { timeoutMs: 30_000, what: 'the writer to write its 60 MiB (its flag file)' },
+  );
   await h.crash();
   await sh(`kill $(cat ${q(join(local, 'writer.pid'))})`);
   await h.start();

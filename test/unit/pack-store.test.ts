@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import { ChunkPool } from '../../src-main/engine/chunking/chunk-pool.js';
 import {
   PACK_BLOCK_BYTES,
@@ -19,6 +19,7 @@ import { PackWriter } from '../../src-main/engine/store/pack-writer.js';
 import { PackReaders, Store, chunkKeyOf, packsDirOf } from '../../src-main/engine/store/store.js';
 import { ChunkCache } from '../../src-main/engine/store/chunk-cache.js';
 import { ChunkReader, giveBack, type Loan } from '../../src-main/engine/chunking/chunk-reader.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const MiB = 1024 * 1024;
 const PAGE = 128 * 1024;
@@ -83,6 +84,23 @@ async function withCachedFile(
   }
 }
 
+/** The caches' wait before giving memory back, in the tests of that. */
+const IDLE_MS = 50;
+
+/**
+ * From here on, the cache's timers run on mocked time: each test says how long reads stop for
+ * (`idle`) instead of sleeping through it. Loads (real I/O) do not wait on timers, but a prefetch
+ * still reading keeps its slot: only tick once every load has been awaited.
+ */
+function mockIdleTime(t: TestContext): void {
+  t.mock.timers.enable({ apis: ['setInterval', 'setTimeout'] });
+}
+
+/** `ms` pass without a read. */
+function idle(t: TestContext, ms: number): void {
+  t.mock.timers.tick(ms);
+}
+
 // One suite, run on the temporary folder's file system (ext4 here) and on tmpfs (which refuses
 // O_DIRECT before Linux 6.6: the packs then use buffered I/O).
 const places: [string, string][] = [['the temporary folder', tmpdir()]];
@@ -130,18 +148,21 @@ for (const [where, root] of places) {
     }
   });
 
-  test(`${where}: the cache gives its memory back once reads stop`, async () => {
+  test(`${where}: the cache gives its memory back once reads stop`, async (t) => {
     const dir = await tempDir(root);
     const [chunk] = await storeFile(dir, randomBytes(2 * MiB));
     const store = new Store(dir);
-    const cache = new ChunkCache(store.dbs, new PackReaders(packsDirOf(dir), true), 50);
+    const cache = new ChunkCache(store.dbs, new PackReaders(packsDirOf(dir), true), IDLE_MS);
     try {
+      mockIdleTime(t);
       let trimmed = 0;
       cache.onTrimmed = () => trimmed++;
       await cache.load(chunk!);
       assert.ok(cache.get(chunk!));
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      assert.equal(trimmed, 1);
+      idle(t, IDLE_MS - 1);
+      assert.equal(trimmed, 0, 'kept while reads may still come');
+      idle(t, IDLE_MS + 1);
+      assert.equal(trimmed, 1, 'given back within twice the wait');
       assert.equal(cache.get(chunk!), null, 'the chunk is no longer in memory');
       await cache.load(chunk!);
       assert.ok(cache.get(chunk!), 'and loads again');
@@ -151,8 +172,9 @@ for (const [where, root] of places) {
     }
   });
 
-  test(`${where}: bytes lent out of the cache stay put until the loan comes back`, async () => {
-    await withCachedFile(root, 56 * MiB, 50, async ({ data, chunks, cache }) => {
+  test(`${where}: bytes lent out of the cache stay put until the loan comes back`, async (t) => {
+    await withCachedFile(root, 56 * MiB, IDLE_MS, async ({ data, chunks, cache }) => {
+      mockIdleTime(t);
       let trimmed = 0;
       cache.onTrimmed = () => trimmed++;
       const reader = new ChunkReader(chunks, cache);
@@ -168,13 +190,13 @@ for (const [where, root] of places) {
 
       for (const chunk of chunks) await cache.load(chunk);
       assert.ok(Buffer.from(loan.bytes).equals(data.subarray(offset, end)), 'the lent slot was not reused');
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      idle(t, 4 * IDLE_MS);
       assert.equal(trimmed, 0, 'nor given back to the system');
 
       giveBack(loan);
       for (const chunk of chunks) await cache.load(chunk);
       assert.equal(cache.get(chunks[0]!), null, 'once the loan is back, its slot is reused');
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      idle(t, 2 * IDLE_MS);
       assert.equal(trimmed, 1, 'and the memory goes back once reads stop');
     });
   });
@@ -222,7 +244,7 @@ for (const [where, root] of places) {
   });
 
   test(`${where}: loans kept for later (read windows) are asked back once reads stop, and the memory goes`, async () => {
-    await withCachedFile(root, 4 * MiB, 50, async ({ chunks, cache }) => {
+    await withCachedFile(root, 4 * MiB, IDLE_MS, async ({ chunks, cache }) => {
       let trimmed = 0;
       cache.onTrimmed = () => trimmed++;
       const reader = new ChunkReader(chunks, cache);
@@ -232,9 +254,10 @@ for (const [where, root] of places) {
         if (kept) giveBack(kept);
         kept = null;
       });
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Real time here: the lend started a prefetch, whose read the slots wait for before they
+      // can go (the cache looks again every IDLE_MS).
+      await waitFor(() => trimmed === 1, { timeoutMs: 10_000, what: 'the cache to drop its slots once reads stop' });
       assert.equal(kept, null, 'the loan was asked back');
-      assert.equal(trimmed, 1, 'and the slots were dropped');
     });
   });
 

@@ -96,8 +96,10 @@ test('orphans left by a crash are swept at the next mount', async () => {
   await store.close();
 });
 
-test('a batch that fails to commit is written again later, and nothing is lost', async () => {
+test('a batch that fails to commit is written again later, and nothing is lost', async (t) => {
   const { store, meta } = await openVolume();
+  // The retry waits on a timer: mocked, so the test moves time on instead of sleeping through it.
+  t.mock.timers.enable({ apis: ['setTimeout'] });
   const env = store.env as unknown as { transactionSync: (cb: () => void) => unknown };
   const transactionSync = env.transactionSync.bind(env);
   let failures = 1;
@@ -115,8 +117,8 @@ test('a batch that fails to commit is written again later, and nothing is lost',
     meta.setEntry(ROOT_INO, 'kept', ino);
     await assert.rejects(meta.committed(), /MDB_MAP_FULL \(test\)/, 'close and fsync report the failure');
     assert.equal([...store.dbs.dirents.getKeys({})].length, 0);
-    // The retry (after 500 ms) writes the same changes.
-    await new Promise((r) => setTimeout(r, 700));
+    // A second later (the first retry waits 500 ms), the retry writes the same changes.
+    t.mock.timers.tick(1_000);
     await meta.committed();
     assert.deepEqual(
       [...store.dbs.dirents.getKeys({})].map((k) => (k as Buffer).subarray(12).toString()),
@@ -125,6 +127,7 @@ test('a batch that fails to commit is written again later, and nothing is lost',
     assert.equal(store.dbs.inodes.get(inodeKey(1, ino)) !== undefined, true);
   } finally {
     console.error = originalError;
+    t.mock.timers.reset();
     await store.close();
   }
 });
