@@ -14,6 +14,7 @@ import { BazilError } from '../common/errors.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
 import { FuseMount, UnstoredDataError, clearDeadMount } from './fs/fuse-mount.js';
+import { readMountTable } from './fs/mount-table.js';
 import { VolumeFs, S_IFDIR } from './fs/volume-fs.js';
 import { newInode } from './fs/volume-meta.js';
 import { nowNs } from '../common/time.js';
@@ -325,14 +326,5 @@ async function checkMountpoint(dir: string): Promise<void> {
 }
 
 async function isMountpoint(dir: string): Promise<boolean> {
-  const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
-  for (const line of mountinfo.split('\n')) {
-    const field = line.split(' ')[4];
-    if (field !== undefined && unescapeMountPath(field) === dir) return true;
-  }
-  return false;
-}
-
-function unescapeMountPath(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+  return (await readMountTable()).some((entry) => entry.mountpoint === dir);
 }

@@ -4,7 +4,8 @@
  * cp, dd, ...) the way a user's tools do. `stop()` always leaves no mount and no process behind.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import { promisify } from 'node:util';
 import { ControlClient } from '../../src-main/engine/control/control-client.js';
 import { socketPath } from '../../src-main/engine/engine.js';
 import { engineEnv } from '../../src-main/cli/engine-connection.js';
+import { readMountTable } from '../../src-main/engine/fs/mount-table.js';
 import { waitFor } from './wait-for.js';
 
 const execFileAsync = promisify(execFile);
@@ -145,7 +147,8 @@ export class EngineHarness {
       // and fails once its mounts are cleared.
       const timer = setTimeout(() => {
         hung = true;
-        child.kill('SIGKILL');
+        // An engine stuck in the kernel on its own mount dies only once its connections are gone.
+        void this.abortConnections().finally(() => child.kill('SIGKILL'));
       }, 30_000);
       try {
         await Promise.race([this.client?.call('stop', force ? { force } : {}), exited]);
@@ -164,5 +167,52 @@ export class EngineHarness {
     }
     if (!keepFiles) await rm(this.root, { recursive: true, force: true });
     if (hung) throw new Error('the engine did not stop within 30 s of `bazil daemon stop`, and was killed');
+  }
+
+  /**
+   * Aborts the FUSE connections of this harness's mounts: every request waiting on them fails at
+   * once, so programs stuck in the kernel on a hung engine (D state, deaf to SIGKILL) can end.
+   */
+  async abortConnections(): Promise<void> {
+    const connections = '/sys/fs/fuse/connections';
+    for (const { mountpoint, device } of await readMountTable()) {
+      if (!this.mountpoints.has(mountpoint)) continue;
+      const minor = device.split(':')[1]!;
+      if (!existsSync(join(connections, minor))) await sh(`mount -t fusectl fusectl ${connections}`);
+      await writeFile(join(connections, minor, 'abort'), '1').catch(() => undefined);
+    }
+  }
+
+  /**
+   * Runs a shell command that uses the mount and must finish within `timeoutMs`. If it does not,
+   * the mounts' FUSE connections are aborted and its processes killed, and the test fails: a hang
+   * never holds the suite.
+   */
+  async shWithin(command: string, cwd: string, timeoutMs: number): Promise<ShResult> {
+    const child = spawn('sh', ['-c', command], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? 1)));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
+    });
+    const first = await Promise.race([exited, timedOut]);
+    clearTimeout(timer);
+    if (first === 'timeout') {
+      await this.abortConnections();
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await exited;
+      throw new Error(
+        `\`${command}\` did not finish within ${timeoutMs / 1000} s; its FUSE connection was aborted. ${stdout}${stderr}`,
+      );
+    }
+    return { stdout, stderr, code: first };
   }
 }
