@@ -459,6 +459,66 @@ test('offsets beyond 4 GiB work: a byte written at 5 GiB reads back, the rest re
   assert.deepEqual(result, { openSize: 5 * 2 ** 30 + 1, size: 5 * 2 ** 30 + 1, back: '005a', lowZeros: true });
 });
 
+test('a file grown to 1 PB by truncate costs nothing: it is stored, survives a remount, and a write inside it lands', async () => {
+  const dir = await scratch('petabyte');
+  const PB = 999_999_999_999_999;
+  const chunksBefore = (await stats()).chunkCount;
+  const script = (step: string) =>
+    py<Record<string, unknown>>(
+      `
+      PB = ${PB}
+      step = ${JSON.stringify(step)}
+      if step == 'grow':
+          fd = os.open('f', os.O_RDWR | os.O_CREAT, 0o644)
+          os.write(fd, b'head')
+          os.ftruncate(fd, PB)
+          os.pwrite(fd, b'middle', PB // 2)
+          os.close(fd)
+      fd = os.open('f', os.O_RDONLY)
+      out({'size': os.fstat(fd).st_size, 'head': os.pread(fd, 6, 0).hex(), 'middle': os.pread(fd, 8, PB // 2 - 1).hex(),
+           'tail': os.pread(fd, 4096, PB - 4096) == bytes(4096), 'past': os.pread(fd, 10, PB).hex()})
+      os.close(fd)
+      `,
+      dir,
+      30_000,
+    );
+  const expected = {
+    size: PB,
+    head: Buffer.from('head\0\0').toString('hex'),
+    middle: '006d6964646c6500',
+    tail: true,
+    past: '',
+  };
+  assert.deepEqual(await script('grow'), expected);
+  assert.ok((await stats()).chunkCount - chunksBefore <= 4, 'the zeros stored no chunks');
+  await harness.client!.call('unmount', { name: 'posix' });
+  await harness.mount('posix', mnt);
+  assert.deepEqual(await script('read'), expected, 'the same after a remount');
+});
+
+test('a size past what Bazil supports (4 PiB) fails with EFBIG and changes nothing', async () => {
+  const dir = await scratch('efbig');
+  const result = await py(
+    `
+    with open('f', 'wb') as f: f.write(b'kept')
+    fd = os.open('f', os.O_RDWR)
+    out({'truncate': err(os.ftruncate, fd, 2**52 + 1), 'largest': err(os.ftruncate, fd, 2**63 - 1),
+         'write': err(os.pwrite, fd, b'x', 2**52), 'size': os.fstat(fd).st_size, 'data': os.pread(fd, 10, 0).decode(),
+         'pathTruncate': err(os.truncate, 'f', 2**60)})
+    os.close(fd)
+    `,
+    dir,
+  );
+  assert.deepEqual(result, {
+    truncate: 'EFBIG',
+    largest: 'EFBIG',
+    write: 'EFBIG',
+    size: 4,
+    data: 'kept',
+    pathTruncate: 'EFBIG',
+  });
+});
+
 // ---- times ----
 
 async function times(path: string, fresh = false): Promise<{ m: bigint; c: bigint }> {
