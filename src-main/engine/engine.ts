@@ -6,15 +6,15 @@
  * Never call the mounts with synchronous file calls from here: this process serves them.
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { access, mkdir, open, readFile, readdir, readlink, rm, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { checkVolumeName, type Api, type StatsResult, type VolumeInfo } from '../common/api.js';
 import { BazilError } from '../common/errors.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
 import { FuseMount, UnstoredDataError, clearDeadMount } from './fs/fuse-mount.js';
-import { readMountTable } from './fs/mount-table.js';
+import { mountOf, readMountTable } from './fs/mount-table.js';
 import { VolumeFs, S_IFDIR } from './fs/volume-fs.js';
 import { newInode } from './fs/volume-meta.js';
 import { nowNs } from '../common/time.js';
@@ -147,15 +147,19 @@ export class Engine implements Api {
 
   async mount({ name, mountpoint }: { name: string; mountpoint: string }): Promise<VolumeInfo> {
     const volume = this.volume(name);
-    const dir = resolve(mountpoint);
     const already = this.mounts.get(name);
     if (already) {
       throw new BazilError('EBUSY', `volume "${name}" is already mounted at ${already.mount.mountpoint}`);
     }
-    for (const [other, m] of this.mounts) {
-      if (m.mount.mountpoint === dir)
-        throw new BazilError('EBUSY', `${dir} already holds volume "${other}"; choose another directory`);
-    }
+    const holds = (dir: string) => {
+      for (const [other, m] of this.mounts) {
+        if (m.mount.mountpoint === dir)
+          throw new BazilError('EBUSY', `${dir} already holds volume "${other}"; choose another directory`);
+      }
+    };
+    holds(resolve(mountpoint));
+    const dir = await this.resolveOutsideOwnMounts(resolve(mountpoint), name);
+    holds(dir);
     await checkMountpoint(dir);
     const fs = new VolumeFs(volume, { store: this.store, pool: this.pool, budget: this.budget, dataDir: this.dataDir });
     await fs.meta.sweepOrphans();
@@ -228,6 +232,54 @@ export class Engine implements Api {
     return this.stopping;
   }
 
+  /**
+   * The real path of a mountpoint (symlinks resolved), found without ever touching a path inside
+   * one of this engine's own mounts: mounting there makes the kernel look the path up through a
+   * mount that this very process must answer while it waits in mount(2), and the engine (with every
+   * volume) hangs for good. Such a mountpoint is refused; so is one reached through a symlink or a
+   * bind mount into a volume. Each step is judged from the mount table before it is looked at.
+   */
+  private async resolveOutsideOwnMounts(path: string, name: string): Promise<string> {
+    const table = await readMountTable();
+    const ownDevices = new Map<string, string>();
+    for (const [volumeName, { mount }] of this.mounts) {
+      const device = table.find((entry) => entry.mountpoint === mount.mountpoint)?.device;
+      if (device) ownDevices.set(device, volumeName);
+    }
+    const refuseIfOwn = (at: string) => {
+      const entry = mountOf(at, table);
+      const owner = entry && ownDevices.get(entry.device);
+      if (!owner) return;
+      throw new BazilError(
+        'EINVAL',
+        `cannot mount volume ${quote(name)} at ${quote(path)}: it lies inside volume ${quote(owner)} ` +
+          `(mounted at ${quote(this.mounts.get(owner)!.mount.mountpoint)}); choose a directory outside Bazil's volumes`,
+      );
+    };
+    let resolved = '/';
+    const rest = path.split('/').filter((part) => part !== '');
+    for (let links = 0; rest.length > 0; ) {
+      const part = rest.shift()!;
+      if (part === '.') continue;
+      if (part === '..') {
+        resolved = dirname(resolved);
+        continue;
+      }
+      const next = join(resolved, part);
+      refuseIfOwn(next);
+      const target = await readlink(next).catch(() => null);
+      if (target === null) {
+        resolved = next;
+        continue;
+      }
+      if (++links > 40) throw new BazilError('EINVAL', `mountpoint ${quote(path)}: too many levels of symbolic links`);
+      if (target.startsWith('/')) resolved = '/';
+      rest.unshift(...target.split('/').filter((p) => p !== ''));
+    }
+    refuseIfOwn(resolved);
+    return resolved;
+  }
+
   private volume(name: string): VolumeRecord {
     const bytes = this.store.dbs.volumes.get(volumeKey(name));
     if (bytes === undefined) throw new BazilError('ENOENT', `no volume named "${name}" (bazil volume list shows them)`);
@@ -242,6 +294,9 @@ export class Engine implements Api {
     };
   }
 }
+
+/** A name or path as it appears in a message: quoted, control characters escaped, one line. */
+const quote = (text: string) => JSON.stringify(text);
 
 function isBusy(error: unknown): boolean {
   return /busy/i.test((error as Error).message ?? '');

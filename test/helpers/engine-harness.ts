@@ -121,9 +121,11 @@ export class EngineHarness {
     return mountpoint;
   }
 
+  /** Mounts a volume; `stop` clears the mount whatever happens (at the path given and at its real place). */
   async mount(name: string, mountpoint: string): Promise<void> {
-    await this.client!.call('mount', { name, mountpoint });
     this.mountpoints.add(mountpoint);
+    const info = await this.client!.call('mount', { name, mountpoint });
+    if (info.mountpoint) this.mountpoints.add(info.mountpoint);
   }
 
   /** kill -9 of the engine: leaves its mounts dead, as a crash would. */

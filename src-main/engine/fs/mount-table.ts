@@ -34,6 +34,20 @@ export async function readMountTable(): Promise<MountEntry[]> {
   return entries;
 }
 
+/**
+ * The mount a path lies in: the entry whose mountpoint is the path or its nearest parent (the
+ * latest mounted when several are stacked there). `path` must be absolute and normalised.
+ */
+export function mountOf(path: string, table: readonly MountEntry[]): MountEntry | null {
+  let found: MountEntry | null = null;
+  for (const entry of table) {
+    const { mountpoint } = entry;
+    const inside = path === mountpoint || mountpoint === '/' || path.startsWith(`${mountpoint}/`);
+    if (inside && (!found || mountpoint.length >= found.mountpoint.length)) found = entry;
+  }
+  return found;
+}
+
 /** mountinfo writes space, tab, newline and backslash in paths as octal escapes. */
 function unescapeMountPath(path: string): string {
   return path.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
