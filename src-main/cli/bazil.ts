@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type { StatsResult, VolumeInfo } from '../common/api.js';
-import { BazilError } from '../common/errors.js';
+import { BazilError, quote } from '../common/errors.js';
 import { serveControlSocket } from '../engine/control/control-server.js';
 import { Engine, defaultDataDir, socketPath } from '../engine/engine.js';
 import { connectToEngine } from './engine-connection.js';
@@ -60,7 +60,7 @@ function parse(argv: string[]): Parsed {
       parsed.words = ['help'];
       return parsed;
     } else if (arg.startsWith('-')) {
-      throw new UsageError(`unknown option ${arg}`);
+      throw new UsageError(`unknown option ${quote(arg)}`);
     } else {
       parsed.words.push(arg);
     }
@@ -187,7 +187,7 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       default:
-        throw new UsageError(`unknown command "${command}"; see bazil --help`);
+        throw new UsageError(`unknown command ${quote(command)}; see bazil --help`);
     }
   } finally {
     client.close();

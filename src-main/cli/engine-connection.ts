@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BazilError } from '../common/errors.js';
+import { BazilError, quote } from '../common/errors.js';
 import { ControlClient } from '../engine/control/control-client.js';
 import { socketPath } from '../engine/engine.js';
 
@@ -17,7 +17,7 @@ export async function connectToEngine(dataDir: string, { start }: { start: boole
   try {
     return await ControlClient.connect(socketPath(dataDir));
   } catch {
-    if (!start) throw new BazilError('ENOENGINE', `no engine runs for ${dataDir}`);
+    if (!start) throw new BazilError('ENOENGINE', `no engine runs for ${quote(dataDir)}`);
   }
   const engine = await startEngineInBackground(dataDir);
   const deadline = Date.now() + START_TIMEOUT_MS;
@@ -33,7 +33,7 @@ export async function connectToEngine(dataDir: string, { start }: { start: boole
       if (Date.now() > deadline) {
         throw new BazilError(
           'ENOENGINE',
-          `the engine did not start within ${START_TIMEOUT_MS / 1000} s; see ${join(dataDir, 'engine.log')}`,
+          `the engine did not start within ${START_TIMEOUT_MS / 1000} s; see ${quote(join(dataDir, 'engine.log'))}`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -56,7 +56,7 @@ async function startEngineInBackground(dataDir: string): Promise<{ exited: boole
   } catch (error) {
     throw new BazilError(
       'EACCES',
-      `cannot use data directory ${dataDir} (${(error as NodeJS.ErrnoException).code}); fix its permissions or choose another with --data-dir or BAZIL_DATA_DIR`,
+      `cannot use data directory ${quote(dataDir)} (${(error as NodeJS.ErrnoException).code}); fix its permissions or choose another with --data-dir or BAZIL_DATA_DIR`,
     );
   }
   const log = await open(join(dataDir, 'engine.log'), 'a', 0o600);

@@ -4,7 +4,7 @@
  *
  * Pure code: runs anywhere.
  */
-import { BazilError } from './errors.js';
+import { BazilError, quote } from './errors.js';
 
 export interface VolumeInfo {
   name: string;
@@ -75,7 +75,7 @@ export function checkVolumeName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     throw new BazilError(
       'EINVAL',
-      `invalid volume name "${name}": use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      `invalid volume name ${quote(name)}: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
     );
   }
 }

@@ -10,7 +10,7 @@ import { access, mkdir, open, readFile, readdir, rm, stat, unlink } from 'node:f
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { checkVolumeName, type Api, type StatsResult, type VolumeInfo } from '../common/api.js';
-import { BazilError } from '../common/errors.js';
+import { BazilError, quote } from '../common/errors.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
 import { FuseMount, UnstoredDataError, clearDeadMount } from './fs/fuse-mount.js';
@@ -101,7 +101,7 @@ export class Engine implements Api {
   async volumeCreate({ name }: { name: string }): Promise<VolumeInfo> {
     checkVolumeName(name);
     const { dbs, env } = this.store;
-    if (dbs.volumes.doesExist(volumeKey(name))) throw new BazilError('EEXIST', `volume "${name}" already exists`);
+    if (dbs.volumes.doesExist(volumeKey(name))) throw new BazilError('EEXIST', `volume ${quote(name)} already exists`);
     const idBytes = dbs.meta.get(META_NEXT_VOLUME_ID_KEY);
     const id = idBytes === undefined ? 1 : decodeU32(idBytes);
     const volume: VolumeRecord = { id, name, createdNs: nowNs(), nextIno: ROOT_INO + 1 };
@@ -127,7 +127,7 @@ export class Engine implements Api {
     if (mounted) {
       throw new BazilError(
         'EBUSY',
-        `volume "${name}" is mounted at ${mounted.mount.mountpoint}; unmount it first (bazil unmount ${name})`,
+        `volume ${quote(name)} is mounted at ${quote(mounted.mount.mountpoint)}; unmount it first (bazil unmount ${name})`,
       );
     }
     const { dbs, env } = this.store;
@@ -150,11 +150,11 @@ export class Engine implements Api {
     const dir = resolve(mountpoint);
     const already = this.mounts.get(name);
     if (already) {
-      throw new BazilError('EBUSY', `volume "${name}" is already mounted at ${already.mount.mountpoint}`);
+      throw new BazilError('EBUSY', `volume ${quote(name)} is already mounted at ${quote(already.mount.mountpoint)}`);
     }
     for (const [other, m] of this.mounts) {
       if (m.mount.mountpoint === dir)
-        throw new BazilError('EBUSY', `${dir} already holds volume "${other}"; choose another directory`);
+        throw new BazilError('EBUSY', `${quote(dir)} already holds volume ${quote(other)}; choose another directory`);
     }
     await checkMountpoint(dir);
     const fs = new VolumeFs(volume, { store: this.store, pool: this.pool, budget: this.budget, dataDir: this.dataDir });
@@ -163,7 +163,10 @@ export class Engine implements Api {
     try {
       await mount.mount();
     } catch (error) {
-      throw new BazilError('EINTERNAL', `could not mount volume "${name}" at ${dir}: ${(error as Error).message}`);
+      throw new BazilError(
+        'EINTERNAL',
+        `could not mount volume ${quote(name)} at ${quote(dir)}: ${(error as Error).message}`,
+      );
     }
     this.mounts.set(name, { fs, mount });
     return this.info(volume);
@@ -173,7 +176,7 @@ export class Engine implements Api {
   async unmount({ name, force = false }: { name: string; force?: boolean }): Promise<void> {
     this.volume(name);
     const mounted = this.mounts.get(name);
-    if (!mounted) throw new BazilError('EINVAL', `volume "${name}" is not mounted`);
+    if (!mounted) throw new BazilError('EINVAL', `volume ${quote(name)} is not mounted`);
     try {
       await mounted.mount.unmount({ detachIfBusy: force });
     } catch (error) {
@@ -181,7 +184,7 @@ export class Engine implements Api {
       if (isBusy(error)) {
         throw new BazilError(
           'EBUSY',
-          `volume "${name}" is in use at ${mounted.mount.mountpoint} (a program has a file or directory open there; \`fuser -vm ${mounted.mount.mountpoint}\` shows which); close it and try again, or use --force`,
+          `volume ${quote(name)} is in use at ${quote(mounted.mount.mountpoint)} (a program has a file or directory open there; \`fuser -vm ${quote(mounted.mount.mountpoint)}\` shows which); close it and try again, or use --force`,
         );
       }
       throw error;
@@ -209,7 +212,7 @@ export class Engine implements Api {
       } catch (error) {
         if (error instanceof UnstoredDataError) throw new BazilError('EIO', error.message);
         if (!isBusy(error)) throw error;
-        busy.push(`"${name}" at ${mounted.mount.mountpoint}`);
+        busy.push(`${quote(name)} at ${quote(mounted.mount.mountpoint)}`);
       }
     }
     if (busy.length > 0) {
@@ -230,7 +233,8 @@ export class Engine implements Api {
 
   private volume(name: string): VolumeRecord {
     const bytes = this.store.dbs.volumes.get(volumeKey(name));
-    if (bytes === undefined) throw new BazilError('ENOENT', `no volume named "${name}" (bazil volume list shows them)`);
+    if (bytes === undefined)
+      throw new BazilError('ENOENT', `no volume named ${quote(name)} (bazil volume list shows them)`);
     return this.mounts.get(name)?.fs.meta.volume ?? decodeVolume(bytes);
   }
 
@@ -255,7 +259,7 @@ async function prepareDataDir(dataDir: string): Promise<void> {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
     throw new BazilError(
       'EACCES',
-      `cannot use data directory ${dataDir} (${code}); fix its permissions or choose another with --data-dir or BAZIL_DATA_DIR`,
+      `cannot use data directory ${quote(dataDir)} (${code}); fix its permissions or choose another with --data-dir or BAZIL_DATA_DIR`,
     );
   }
 }
@@ -276,12 +280,12 @@ async function acquireLock(dataDir: string): Promise<void> {
     if (Number.isInteger(pid) && pid > 0 && (await isAlive(pid))) {
       throw new BazilError(
         'ELOCKED',
-        `an engine (pid ${pid}) already runs for ${dataDir}; stop it with: bazil daemon stop`,
+        `an engine (pid ${pid}) already runs for ${quote(dataDir)}; stop it with: bazil daemon stop`,
       );
     }
     await rm(path, { force: true });
   }
-  throw new BazilError('ELOCKED', `could not take the engine lock ${path}`);
+  throw new BazilError('ELOCKED', `could not take the engine lock ${quote(path)}`);
 }
 
 async function isAlive(pid: number): Promise<boolean> {
@@ -309,18 +313,24 @@ async function checkMountpoint(dir: string): Promise<void> {
       return checkMountpoint(dir);
     }
     if (code === 'ENOENT')
-      throw new BazilError('ENOENT', `mountpoint ${dir} does not exist; create it first (mkdir -p ${dir})`);
-    throw new BazilError('EACCES', `cannot use mountpoint ${dir}: ${code}`);
+      throw new BazilError(
+        'ENOENT',
+        `mountpoint ${quote(dir)} does not exist; create it first (mkdir -p ${quote(dir)})`,
+      );
+    throw new BazilError('EACCES', `cannot use mountpoint ${quote(dir)}: ${code}`);
   }
-  if (!info.isDirectory()) throw new BazilError('ENOTDIR', `mountpoint ${dir} is not a directory`);
+  if (!info.isDirectory()) throw new BazilError('ENOTDIR', `mountpoint ${quote(dir)} is not a directory`);
   if (await isMountpoint(dir)) {
-    throw new BazilError('EBUSY', `${dir} is already a mountpoint; unmount what is there or choose another directory`);
+    throw new BazilError(
+      'EBUSY',
+      `${quote(dir)} is already a mountpoint; unmount what is there or choose another directory`,
+    );
   }
   const entries = await readdir(dir);
   if (entries.length > 0) {
     throw new BazilError(
       'ENOTEMPTY',
-      `mountpoint ${dir} is not empty; choose an empty directory (nothing in it was touched)`,
+      `mountpoint ${quote(dir)} is not empty; choose an empty directory (nothing in it was touched)`,
     );
   }
 }

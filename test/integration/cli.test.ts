@@ -76,6 +76,21 @@ test('mountpoints that are missing, files, not empty or in use are refused and l
   assertRefused(await bazil(h.dataDir, 'mount', 'photos', await h.dir('again')), /already mounted at/);
 });
 
+test('names and paths with control characters are quoted: every error stays one line, nothing changes', async () => {
+  const before = (await bazil(h.dataDir, 'volume', 'list', '--json')).stdout;
+  assertRefused(await bazil(h.dataDir, 'volume', 'create', 'two\nlines'), /invalid volume name "two\\nlines"/);
+  assertRefused(await bazil(h.dataDir, 'volume', 'delete', 'no\nsuch'), /no volume named "no\\nsuch"/);
+  assertRefused(await bazil(h.dataDir, 'mount', 'no\r\nsuch', await h.dir('y')), /no volume named "no\\r\\nsuch"/);
+  assertRefused(await bazil(h.dataDir, 'unmount', 'tab\tand\nnewline'), /no volume named "tab\\tand\\nnewline"/);
+  const missing = join(h.root, 'missing\ndir');
+  assertRefused(await bazil(h.dataDir, 'mount', 'docs', missing), /mountpoint ".*missing\\ndir" does not exist/);
+  assertRefused(await bazil(h.dataDir, 'frob\nnicate'), /unknown command "frob\\nnicate"/);
+  assertRefused(await bazil(h.dataDir, '--bad\noption'), /unknown option "--bad\\noption"/);
+  assertRefused(await bazil(join(h.root, 'a-file', 'da\nta'), 'volume', 'list'), /data directory ".*da\\nta"/);
+  assert.equal((await bazil(h.dataDir, 'volume', 'list', '--json')).stdout, before, 'no volume was created or changed');
+  assert.equal((await sh(`ls -d '${missing}'`)).code, 2, 'no directory was created');
+});
+
 test('a volume in use is not unmounted, and stays usable', async () => {
   const mnt = join(h.root, 'photos');
   const holder = await holdOpen('greeting', mnt);

@@ -6,7 +6,7 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { isMethodName, validateArgs, type Api } from '../../common/api.js';
-import { BazilError } from '../../common/errors.js';
+import { BazilError, quote } from '../../common/errors.js';
 
 export interface ControlRequest {
   id: number;
@@ -59,7 +59,8 @@ async function answer(socket: Socket, line: string, api: Api, onStop: () => void
   try {
     const request = JSON.parse(line) as ControlRequest;
     id = typeof request.id === 'number' ? request.id : 0;
-    if (!isMethodName(request.method)) throw new BazilError('EINVAL', `unknown method "${String(request.method)}"`);
+    if (!isMethodName(request.method))
+      throw new BazilError('EINVAL', `unknown method ${quote(String(request.method))}`);
     const args = validateArgs(request.method, request.args ?? {});
     const call = api[request.method] as (a: unknown) => Promise<unknown>;
     const result = await call.call(api, args);

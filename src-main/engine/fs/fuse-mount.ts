@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ERRNO, FsError } from '../../common/errors.js';
+import { ERRNO, FsError, quote } from '../../common/errors.js';
 import type { VolumeFs } from './volume-fs.js';
 import { PendingRequests } from './pending-requests.js';
 
@@ -213,7 +213,7 @@ function opsFor(fs: VolumeFs, pending: PendingRequests): Record<string, unknown>
 export class UnstoredDataError extends Error {
   constructor(volumeName: string, cause: unknown) {
     super(
-      `volume "${volumeName}" has data that could not be stored (${cause instanceof Error ? cause.message : String(cause)}); ` +
+      `volume ${quote(volumeName)} has data that could not be stored (${cause instanceof Error ? cause.message : String(cause)}); ` +
         'free space and try again, or use --force (the unstored data is then lost)',
     );
   }
