@@ -2,17 +2,28 @@
  * The control socket: a Unix socket in the data directory (mode 0600) that serves the engine API
  * as newline-delimited JSON. A request is {"id", "method", "args"}; the answer is {"id", "result"}
  * or {"id", "error": {"code", "message"}}. Input is checked against the API declaration.
+ *
+ * This runs on the engine's main thread, which serves FUSE: a request is at most MAX_REQUEST_BYTES
+ * (a longer one is refused and its connection closed), so no client can make it read, hold or
+ * parse more than that at once.
  */
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { isMethodName, validateArgs, type Api } from '../../common/api.js';
 import { BazilError, quote } from '../../common/errors.js';
+import { LineReader, LineTooLongError } from './line-reader.js';
 
 export interface ControlRequest {
   id: number;
   method: string;
   args?: unknown;
 }
+
+/** Requests are a few hundred bytes; anything near this is a client gone wrong. */
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+
+/** How long a refused client may go on sending (dropped) before its connection is reset. */
+const REFUSED_CLOSE_MS = 1000;
 
 export type ControlResponse =
   { id: number; result: unknown } | { id: number; error: { code: string; message: string } };
@@ -39,33 +50,55 @@ export async function serveControlSocket(path: string, api: Api, onStop: () => v
 }
 
 function handleConnection(socket: Socket, api: Api, onStop: () => void): void {
-  let buffered = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (text: string) => {
-    buffered += text;
-    let newline;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      if (line.trim() !== '') void answer(socket, line, api, onStop);
+  const lines = new LineReader(MAX_REQUEST_BYTES);
+  socket.on('data', (chunk: Buffer) => {
+    let complete: string[];
+    try {
+      complete = lines.push(chunk);
+    } catch (error) {
+      if (!(error instanceof LineTooLongError)) throw error;
+      refuseOversize(socket);
+      return;
     }
+    for (const line of complete) if (line.trim() !== '') void answer(socket, line, api, onStop);
   });
   socket.on('error', () => socket.destroy());
+}
+
+/**
+ * Answers a request past the cap with an error and closes the connection. What the client still
+ * sends is read and dropped for a moment, so that it reads the answer rather than a reset.
+ */
+function refuseOversize(socket: Socket): void {
+  socket.removeAllListeners('data');
+  socket.on('data', () => undefined);
+  const cap = `${MAX_REQUEST_BYTES / 1024 / 1024} MiB`;
+  console.error(`bazil: refused a control request longer than ${cap}, and closed its connection`);
+  const message = `request longer than ${cap} refused (a request is one line of JSON); connection closed`;
+  const response: ControlResponse = { id: 0, error: { code: 'EINVAL', message } };
+  socket.end(toJson(response) + '\n');
+  setTimeout(() => socket.destroy(), REFUSED_CLOSE_MS).unref();
 }
 
 async function answer(socket: Socket, line: string, api: Api, onStop: () => void): Promise<void> {
   let id = 0;
   let response: ControlResponse;
   try {
-    const request = JSON.parse(line) as ControlRequest;
-    id = typeof request.id === 'number' ? request.id : 0;
-    if (!isMethodName(request.method))
-      throw new BazilError('EINVAL', `unknown method ${quote(String(request.method))}`);
-    const args = validateArgs(request.method, request.args ?? {});
-    const call = api[request.method] as (a: unknown) => Promise<unknown>;
-    const result = await call.call(api, args);
+    const request: unknown = JSON.parse(line);
+    if (request === null || typeof request !== 'object' || Array.isArray(request)) {
+      throw new BazilError(
+        'EINVAL',
+        'a request must be a JSON object: {"id": number, "method": string, "args": object}',
+      );
+    }
+    const { id: requestId, method, args } = request as Partial<Record<keyof ControlRequest, unknown>>;
+    id = typeof requestId === 'number' ? requestId : 0;
+    if (typeof method !== 'string') throw new BazilError('EINVAL', 'a request needs a "method" string');
+    if (!isMethodName(method)) throw new BazilError('EINVAL', `unknown method ${quote(method)}`);
+    const call = api[method] as (a: unknown) => Promise<unknown>;
+    const result = await call.call(api, validateArgs(method, args ?? {}));
     response = { id, result: result ?? null };
-    if (request.method === 'stop') {
+    if (method === 'stop') {
       socket.end(toJson(response) + '\n', onStop);
       return;
     }

@@ -1,0 +1,120 @@
+/**
+ * The control socket as a misbehaving client meets it: a request that is not a JSON object with a
+ * method gets EINVAL like any malformed request, and a request past the size cap is refused with a
+ * clear error and its connection closed, while the mount keeps being served.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createConnection, type Socket } from 'node:net';
+import { after, before, test } from 'node:test';
+import { socketPath } from '../../src-main/engine/engine.js';
+import { EngineHarness, ok, sh } from '../helpers/engine-harness.js';
+
+let h: EngineHarness;
+let mnt: string;
+
+before(async () => {
+  h = await EngineHarness.create();
+  await h.start();
+  mnt = await h.volume('served');
+});
+
+after(async () => {
+  await h.stop();
+});
+
+interface Answer {
+  id: number;
+  result?: unknown;
+  error?: { code: string; message: string };
+}
+
+/** A raw connection to the engine's control socket: what it answered, line by line. */
+async function connect(): Promise<{ socket: Socket; answers: Answer[]; closed: Promise<void> }> {
+  const socket = createConnection(socketPath(h.dataDir));
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const answers: Answer[] = [];
+  let text = '';
+  socket.on('data', (chunk: Buffer) => {
+    text += chunk.toString();
+    for (let newline; (newline = text.indexOf('\n')) >= 0; text = text.slice(newline + 1)) {
+      answers.push(JSON.parse(text.slice(0, newline)) as Answer);
+    }
+  });
+  // The engine may close while this side still writes (EPIPE, ECONNRESET): that is the point.
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return { socket, answers, closed };
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('a request that is not an object with a string method gets EINVAL, and the connection stays usable', async () => {
+  const { socket, answers } = await connect();
+  const malformed = ['null', '42', '[1,2]', '"volumeList"', 'true', '{"id":7}', '{"id":8,"method":5}', '{oops'];
+  for (const line of malformed) socket.write(`${line}\n`);
+  socket.write(`${JSON.stringify({ id: 9, method: 'volumeList', args: {} })}\n`);
+  await until('every answer', () => answers.length === malformed.length + 1);
+  const errors = answers.filter((a) => a.id !== 9);
+  for (const [i, answer] of errors.entries()) {
+    assert.equal(answer.error?.code, 'EINVAL', `${malformed[i]}: ${JSON.stringify(answer)}`);
+    assert.match(answer.error!.message, /request|method/, malformed[i]);
+    assert.doesNotMatch(answer.error!.message, /Cannot read|undefined|null \(/, malformed[i]);
+  }
+  assert.deepEqual(
+    (answers.find((a) => a.id === 9)?.result as { name: string }[]).map((v) => v.name),
+    ['served'],
+    'a good request after the bad ones is answered',
+  );
+  socket.end();
+});
+
+test('an oversize request is refused and its connection closed, while the mount keeps being served', async () => {
+  await ok(`dd if=/dev/urandom of=kept bs=1M count=4 2>/dev/null && sha256sum kept > kept.sum`, mnt);
+  const rssBytes = async () =>
+    Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${h.pid}/status`, 'utf8'))![1]) * 1024;
+  const rssBefore = await rssBytes();
+
+  const { socket, answers, closed } = await connect();
+  let closedByEngine = false;
+  void closed.then(() => (closedByEngine = true));
+  // 64 MiB without a newline, written as fast as the engine takes it, until it closes the connection.
+  const piece = Buffer.alloc(1024 * 1024, 'x');
+  const sending = (async () => {
+    for (let i = 0; i < 64 && !closedByEngine && !socket.destroyed; i++) {
+      if (!socket.write(piece)) await Promise.race([new Promise((r) => socket.once('drain', r)), closed]);
+    }
+  })();
+
+  // Meanwhile, from another process: files created, written, read and checked on the mount.
+  await new Promise((r) => setTimeout(r, 100));
+  const started = Date.now();
+  const work = await sh(
+    `for i in $(seq 40); do echo "$i" > "f$i" && cat "f$i" > /dev/null && stat --cached=never "f$i" > /dev/null || exit 1; done; sha256sum -c kept.sum`,
+    mnt,
+  );
+  const elapsedMs = Date.now() - started;
+  assert.equal(work.code, 0, work.stderr);
+  assert.ok(elapsedMs < 3000, `40 files on the mount took ${elapsedMs} ms while a client sent 64 MiB`);
+
+  await sending;
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 10_000))]);
+  assert.ok(closedByEngine, 'the engine closed the connection');
+  assert.equal(answers.length, 1, JSON.stringify(answers));
+  assert.equal(answers[0]!.error?.code, 'EINVAL');
+  assert.match(answers[0]!.error!.message, /request .*longer than 1 MiB/);
+  const grownBytes = (await rssBytes()) - rssBefore;
+  assert.ok(grownBytes < 32 * 1024 * 1024, `the engine grew by ${grownBytes >> 20} MiB`);
+
+  // The engine still answers.
+  assert.deepEqual(
+    (await h.client!.call('volumeList', {})).map((v) => v.name),
+    ['served'],
+  );
+});
