@@ -9,7 +9,8 @@ import { mkdir } from 'node:fs/promises';
 import type { StatsResult, VolumeInfo } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
 import { serveControlSocket } from '../engine/control/control-server.js';
-import { Engine, defaultDataDir, socketPath } from '../engine/engine.js';
+import { defaultDataDir, socketPath } from '../engine/data-dir.js';
+import { Engine } from '../engine/engine.js';
 import { connectToEngine } from './engine-connection.js';
 
 const USAGE = `usage: bazil [--data-dir DIR] COMMAND

@@ -3,12 +3,11 @@
  * the background (its output goes to engine.log in the data directory) and waits for it.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { BazilError, quote } from '../common/errors.js';
 import { ControlClient } from '../engine/control/control-client.js';
-import { socketPath } from '../engine/engine.js';
+import { dataDirError, logPath, prepareDataDir, socketPath } from '../engine/data-dir.js';
 
 const START_TIMEOUT_MS = 15_000;
 const BIN = fileURLToPath(new URL('../../../bin/bazil.js', import.meta.url));
@@ -26,14 +25,14 @@ export async function connectToEngine(dataDir: string, { start }: { start: boole
       return await ControlClient.connect(socketPath(dataDir));
     } catch {
       if (engine.exited) {
-        const log = await readFile(join(dataDir, 'engine.log'), 'utf8').catch(() => '');
+        const log = await readFile(logPath(dataDir), 'utf8').catch(() => '');
         const lastLine = log.trimEnd().split('\n').pop() ?? '';
         throw new BazilError('ENOENGINE', `the engine did not start: ${lastLine.replace(/^bazil: /, '')}`);
       }
       if (Date.now() > deadline) {
         throw new BazilError(
           'ENOENGINE',
-          `the engine did not start within ${START_TIMEOUT_MS / 1000} s; see ${quote(join(dataDir, 'engine.log'))}`,
+          `the engine did not start within ${START_TIMEOUT_MS / 1000} s; see ${quote(logPath(dataDir))}`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -51,15 +50,10 @@ export function engineEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
 }
 
 async function startEngineInBackground(dataDir: string): Promise<{ exited: boolean }> {
-  try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw new BazilError(
-      'EACCES',
-      `cannot use data directory ${quote(dataDir)} (${(error as NodeJS.ErrnoException).code}); fix its permissions or choose another with --data-dir or BAZIL_DATA_DIR`,
-    );
-  }
-  const log = await open(join(dataDir, 'engine.log'), 'a', 0o600);
+  await prepareDataDir(dataDir);
+  const log = await open(logPath(dataDir), 'a', 0o600).catch((error: unknown) => {
+    throw dataDirError(dataDir, error);
+  });
   const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'daemon'], {
     detached: true,
     stdio: ['ignore', log.fd, log.fd],

@@ -5,10 +5,9 @@
  *
  * Never call the mounts with synchronous file calls from here: this process serves them.
  */
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { checkVolumeName, type Api, type StatsResult, type VolumeInfo } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
@@ -33,6 +32,7 @@ import {
 } from './store/format.js';
 import { Store } from './store/store.js';
 import { collectGarbage } from './collect-garbage.js';
+import { acquireLock, pidPath, prepareDataDir } from './data-dir.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -45,15 +45,6 @@ interface Mounted {
   mount: FuseMount;
 }
 
-/** Where Bazil keeps its data unless told otherwise. */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.BAZIL_DATA_DIR) return resolve(env.BAZIL_DATA_DIR);
-  const dataHome = env.XDG_DATA_HOME || join(env.HOME ?? '/', '.local', 'share');
-  return join(dataHome, 'bazil');
-}
-
-export const socketPath = (dataDir: string) => join(dataDir, 'engine.sock');
-const lockPath = (dataDir: string) => join(dataDir, 'engine.pid');
 /** How often commits are synced to the disk when nothing asked sooner (ext4 commits every 5 s). */
 const SYNC_INTERVAL_MS = 5000;
 
@@ -91,7 +82,7 @@ export class Engine implements Api {
       store.cache.onTrimmed = collectGarbage;
       return new Engine(dataDir, store, pool, budget);
     } catch (error) {
-      await unlink(lockPath(dataDir)).catch(() => undefined);
+      await unlink(pidPath(dataDir)).catch(() => undefined);
       throw error;
     }
   }
@@ -226,7 +217,7 @@ export class Engine implements Api {
       clearInterval(this.syncTimer);
       await this.pool.close();
       await this.store.close();
-      await unlink(lockPath(this.dataDir)).catch(() => undefined);
+      await unlink(pidPath(this.dataDir)).catch(() => undefined);
     })();
     return this.stopping;
   }
@@ -249,55 +240,6 @@ export class Engine implements Api {
 
 function isBusy(error: unknown): boolean {
   return /busy/i.test((error as Error).message ?? '');
-}
-
-async function prepareDataDir(dataDir: string): Promise<void> {
-  try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    await access(dataDir, fsConstants.W_OK | fsConstants.R_OK | fsConstants.X_OK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new BazilError(
-      'EACCES',
-      `cannot use data directory ${quote(dataDir)} (${code}); fix its permissions or choose another with --data-dir or BAZIL_DATA_DIR`,
-    );
-  }
-}
-
-/** One engine per data directory: a pid file, taken over only when its process is gone. */
-async function acquireLock(dataDir: string): Promise<void> {
-  const path = lockPath(dataDir);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o600);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-    if (Number.isInteger(pid) && pid > 0 && (await isAlive(pid))) {
-      throw new BazilError(
-        'ELOCKED',
-        `an engine (pid ${pid}) already runs for ${quote(dataDir)}; stop it with: bazil daemon stop`,
-      );
-    }
-    await rm(path, { force: true });
-  }
-  throw new BazilError('ELOCKED', `could not take the engine lock ${quote(path)}`);
-}
-
-async function isAlive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A killed engine not yet reaped by its parent is a zombie: it answers kill(0) but is gone.
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state !== 'Z' && state !== 'X';
 }
 
 /** Refuses a mountpoint a user would not want used; clears a dead mount a crash left there. */

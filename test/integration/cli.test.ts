@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { EngineHarness, bazil, ok, sh } from '../helpers/engine-harness.js';
+import { EngineHarness, assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
 import { holdOpen } from '../helpers/fs-tools.js';
 
 let h: EngineHarness;
@@ -25,13 +25,6 @@ after(async () => {
   await sh(`grep -o '${h.root}[^ ]*' /proc/mounts | xargs -r -n1 fusermount -uz`);
   await h.stop();
 });
-
-/** One line on stderr, exit code 2, and the words a user needs. */
-function assertRefused(result: { code: number; stderr: string }, words: RegExp): void {
-  assert.equal(result.code, 2, `expected exit 2, got ${result.code}: ${result.stderr}`);
-  assert.equal(result.stderr.trim().split('\n').length, 1, `more than one line: ${result.stderr}`);
-  assert.match(result.stderr, words);
-}
 
 test('the first command starts an engine in the background; volumes are created, listed and mounted', async () => {
   const created = await bazil(h.dataDir, 'volume', 'create', 'photos');

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { socketPath } from '../../src-main/engine/engine.js';
+import { socketPath } from '../../src-main/engine/data-dir.js';
 import { EngineHarness, ok, sh } from '../helpers/engine-harness.js';
 
 let h: EngineHarness;

@@ -1,0 +1,91 @@
+/**
+ * The data directory of one engine: the store (store.mdb, store.mdb-lock, packs/) and, beside it,
+ * engine.pid (one engine per directory), engine.sock (the control socket) and engine.log (the
+ * output of an engine started in the background).
+ *
+ * The CLI loads this module to find and prepare the directory: it imports nothing heavy (no LMDB).
+ */
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { BazilError, quote } from '../common/errors.js';
+
+/** Where Bazil keeps its data unless told otherwise. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.BAZIL_DATA_DIR) return resolve(env.BAZIL_DATA_DIR);
+  const dataHome = env.XDG_DATA_HOME || join(env.HOME ?? '/', '.local', 'share');
+  return join(dataHome, 'bazil');
+}
+
+export const socketPath = (dataDir: string) => join(dataDir, 'engine.sock');
+export const pidPath = (dataDir: string) => join(dataDir, 'engine.pid');
+export const logPath = (dataDir: string) => join(dataDir, 'engine.log');
+
+/** The one line a user gets when the data directory cannot be used, naming the errno. */
+export function dataDirError(dataDir: string, error: unknown): BazilError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  return new BazilError(
+    'EACCES',
+    `cannot use data directory ${quote(dataDir)} (${code}); make it writable or choose another with --data-dir or BAZIL_DATA_DIR`,
+  );
+}
+
+/** Creates the data directory (0700) if missing, and checks that it can be used. */
+export async function prepareDataDir(dataDir: string): Promise<void> {
+  try {
+    await makeDirectory(dataDir);
+    await access(dataDir, fsConstants.W_OK | fsConstants.R_OK | fsConstants.X_OK);
+  } catch (error) {
+    throw dataDirError(dataDir, error);
+  }
+}
+
+/**
+ * `mkdir -p` that fails with the real cause: Node's recursive mkdir says ENOENT when a parent
+ * cannot be created, whatever the reason (a read-only file system, a missing permission).
+ */
+async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw error;
+    await makeDirectory(dirname(dir));
+    await mkdir(dir, { mode: 0o700 });
+  }
+}
+
+/** One engine per data directory: a pid file, taken over only when its process is gone. */
+export async function acquireLock(dataDir: string): Promise<void> {
+  const path = pidPath(dataDir);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(path, 'wx', 0o600);
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
+    if (Number.isInteger(pid) && pid > 0 && (await isAlive(pid))) {
+      throw new BazilError(
+        'ELOCKED',
+        `an engine (pid ${pid}) already runs for ${quote(dataDir)}; stop it with: bazil daemon stop`,
+      );
+    }
+    await rm(path, { force: true });
+  }
+  throw new BazilError('ELOCKED', `could not take the engine lock ${quote(path)}`);
+}
+
+async function isAlive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed engine not yet reaped by its parent is a zombie: it answers kill(0) but is gone.
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state !== 'Z' && state !== 'X';
+}
