@@ -3,10 +3,13 @@
  * engine.pid (one engine per directory), engine.sock (the control socket) and engine.log (the
  * output of an engine started in the background).
  *
+ * Everything the engine keeps here is private to the user (files 0600, folders 0700): the store
+ * holds small files' content as it is.
+ *
  * The CLI loads this module to find and prepare the directory: it imports nothing heavy (no LMDB).
  */
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, rm } from 'node:fs/promises';
+import { access, chmod, lstat, mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { BazilError, quote } from '../common/errors.js';
 
@@ -51,6 +54,36 @@ async function makeDirectory(dir: string): Promise<void> {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || dirname(dir) === dir) throw error;
     await makeDirectory(dirname(dir));
     await mkdir(dir, { mode: 0o700 });
+  }
+}
+
+/** The engine's own files in the data directory (the packs' folder's files are added to these). */
+const ENGINE_FILES = ['store.mdb', 'store.mdb-lock', 'packs', 'engine.pid', 'engine.sock', 'engine.log'];
+
+/**
+ * Takes every access of group and other users away from the engine's files (an older Bazil wrote
+ * store.mdb 0644 under umask 022), and warns when the data directory itself can be listed by
+ * them: its mode is the user's choice, so it is not changed, only reported.
+ */
+export async function makeDataDirPrivate(dataDir: string): Promise<void> {
+  const packs = join(dataDir, 'packs');
+  const packFiles = await readdir(packs).catch(() => []);
+  const paths = [...ENGINE_FILES.map((name) => join(dataDir, name)), ...packFiles.map((name) => join(packs, name))];
+  try {
+    for (const path of paths) {
+      const info = await lstat(path).catch(() => null);
+      // chmod follows symbolic links: the engine makes none, and one here is not the engine's to change.
+      if (info && !info.isSymbolicLink() && (info.mode & 0o077) !== 0) await chmod(path, info.mode & 0o7700);
+    }
+  } catch (error) {
+    throw dataDirError(dataDir, error);
+  }
+  const { mode } = await lstat(dataDir);
+  if ((mode & 0o044) !== 0) {
+    console.error(
+      `bazil: data directory ${quote(dataDir)} is readable by other users (mode ${(mode & 0o777).toString(8)}); ` +
+        `the engine's files in it are private, but make the directory private too: chmod 700 ${quote(dataDir)}`,
+    );
   }
 }
 

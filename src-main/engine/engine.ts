@@ -32,7 +32,7 @@ import {
 } from './store/format.js';
 import { Store } from './store/store.js';
 import { collectGarbage } from './collect-garbage.js';
-import { acquireLock, pidPath, prepareDataDir } from './data-dir.js';
+import { acquireLock, makeDataDirPrivate, pidPath, prepareDataDir } from './data-dir.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -66,8 +66,12 @@ export class Engine implements Api {
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
+    // What the engine creates is private to its user whatever umask it was started with (the
+    // files on a mount are not affected: a program creating one through FUSE gives its mode).
+    process.umask(0o077);
     const dataDir = resolve(options.dataDir);
     await prepareDataDir(dataDir);
+    await makeDataDirPrivate(dataDir);
     await acquireLock(dataDir);
     try {
       const store = new Store(dataDir);

@@ -3,14 +3,17 @@
  * left behind by an engine that crashed. Each case gets one clear line and the right exit code,
  * and nothing in it is readable by another user. (Needs root, to mount small file systems.)
  */
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import assert from 'node:assert/strict';
+import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
+import { BAZIL_BIN, assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
 
 interface Scratch {
   root: string;
+  /** Runs `bazil --data-dir DIR ...` through sh after `prelude` (a umask, say). */
+  bazilSh(dataDir: string, args: string, prelude?: string): Promise<string>;
   /** Mounts a tmpfs at `dir` with `options`. */
   tmpfs(dir: string, options: string): Promise<void>;
 }
@@ -19,12 +22,19 @@ interface Scratch {
 async function scratch(t: TestContext): Promise<Scratch> {
   const root = await mkdtemp(join(tmpdir(), 'bazil-test-'));
   const mounts: string[] = [];
+  const engines = new Set<string>();
   t.after(async () => {
+    for (const dataDir of engines) await bazil(dataDir, 'daemon', 'stop', '--force');
+    await sh(`grep -o '${root}[^ ]*' /proc/mounts | grep -v '^${root}/tmpfs' | xargs -r -n1 fusermount -uz`);
     for (const dir of mounts.reverse()) await sh(`umount '${dir}' || umount -l '${dir}'`);
     await rm(root, { recursive: true, force: true });
   });
   return {
     root,
+    async bazilSh(dataDir, args, prelude = ':') {
+      engines.add(dataDir);
+      return ok(`${prelude}; '${process.execPath}' '${BAZIL_BIN}' --data-dir '${dataDir}' ${args}`);
+    },
     async tmpfs(dir, options) {
       await mkdir(dir, { recursive: true });
       await ok(`mount -t tmpfs -o ${options} bazil-test '${dir}'`);
@@ -43,4 +53,80 @@ test('a read-only data directory gets one line and exit 2, whether a command sta
       assertRefused(await bazil(dataDir, ...args), /cannot use data directory ".*" \(EROFS\)/);
     }
   }
+});
+
+/** Paths under `dir` (itself included) that give their group or other users any access. */
+async function openToOthers(dir: string): Promise<string[]> {
+  return (await ok(`find '${dir}' -perm /077 -printf '%m %p\\n'`)).split('\n').filter(Boolean);
+}
+
+/** Runs a shell command as user nobody: another local user. */
+const asNobody = (command: string) => sh(`setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c '${command}'`);
+
+test('what the engine keeps in a data directory is private to its user, whatever the umask; files on the mount keep their modes', async (t) => {
+  const { root, bazilSh } = await scratch(t);
+  // As in the report: a data directory that already existed, readable by everyone.
+  await chmod(root, 0o755);
+  const dataDir = join(root, 'data');
+  const mnt = join(root, 'mnt');
+  await mkdir(dataDir, { mode: 0o755 });
+  await chmod(dataDir, 0o755);
+  await mkdir(mnt);
+  // The engine is started with umask 000: nothing may depend on the user's umask.
+  await bazilSh(dataDir, 'volume create private', 'umask 000');
+  await bazilSh(dataDir, `mount private '${mnt}'`, 'umask 000');
+
+  // Programs on the mount get the modes they ask for, through their own umask (not the engine's).
+  await ok(
+    'umask 022 && echo small-secret-7f3a9c > small && umask 077 && echo x > own && umask 000 && mkdir open && touch wide && head -c 2M /dev/urandom > big && sync small big',
+    mnt,
+  );
+  assert.deepEqual((await ok(`stat -c '%a %n' small own open wide`, mnt)).trim().split('\n'), [
+    '644 small',
+    '600 own',
+    '777 open',
+    '666 wide',
+  ]);
+
+  const names = (await ok(`cd '${dataDir}' && find . -mindepth 1 | sort`)).trim().split('\n');
+  for (const name of ['./engine.log', './engine.pid', './engine.sock', './packs', './store.mdb', './store.mdb-lock']) {
+    assert.ok(names.includes(name), `${name} is in the data directory: ${names.join(' ')}`);
+  }
+  assert.ok(
+    names.some((n) => n.startsWith('./packs/')),
+    'a pack file was written',
+  );
+  assert.deepEqual(await openToOthers(dataDir), [`755 ${dataDir}`], 'only the data directory itself, as it was');
+  // The small file's content is in the store, and another user cannot read it there.
+  assert.equal((await sh(`grep -c small-secret-7f3a9c '${dataDir}/store.mdb'`)).code, 0, 'the content is in store.mdb');
+  const peek = await asNobody(`cat ${dataDir}/store.mdb ${dataDir}/packs/* ${dataDir}/engine.log > /dev/null`);
+  assert.notEqual(peek.code, 0, 'another user read the store');
+  assert.match(peek.stderr, /Permission denied/);
+
+  // The data directory's own mode is the user's to change: left as it was, with one line that says how.
+  const warnings = (await readFile(join(dataDir, 'engine.log'), 'utf8')).split('\n').filter((l) => /readable/.test(l));
+  assert.equal(warnings.length, 1, warnings.join('\n'));
+  assert.match(
+    warnings[0]!,
+    new RegExp(`data directory "${dataDir}" is readable by other users.*chmod 700 "${dataDir}"`),
+  );
+});
+
+test('a data directory an older Bazil left readable by others is made private when the engine opens it', async (t) => {
+  const { root, bazilSh } = await scratch(t);
+  const dataDir = join(root, 'data');
+  const mnt = join(root, 'mnt');
+  await mkdir(mnt);
+  await bazilSh(dataDir, 'volume create old');
+  await bazilSh(dataDir, `mount old '${mnt}'`);
+  await ok('head -c 2M /dev/urandom > big && sync big', mnt);
+  await bazilSh(dataDir, 'daemon stop');
+  // The modes an older version created, under umask 022.
+  await ok(
+    `chmod 755 '${dataDir}/packs' && chmod 644 '${dataDir}'/engine.log '${dataDir}'/store.mdb* '${dataDir}'/packs/*`,
+  );
+  assert.equal((await openToOthers(dataDir)).length, 5);
+
+  await bazilSh(dataDir, 'volume list');
+  assert.deepEqual(await openToOthers(dataDir), []);
 });

@@ -36,15 +36,11 @@ function toJson(value: unknown): string {
 export async function serveControlSocket(path: string, api: Api, onStop: () => void): Promise<Server> {
   await rm(path, { force: true });
   const server = createServer((socket) => handleConnection(socket, api, onStop));
-  const oldMask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-  } finally {
-    process.umask(oldMask);
-  }
+  // Created under the engine's umask 077 (engine.ts), so private from the start.
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
   await chmod(path, 0o600);
   return server;
 }
