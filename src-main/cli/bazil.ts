@@ -11,6 +11,7 @@ import { BazilError, quote } from '../common/errors.js';
 import { serveControlSocket } from '../engine/control/control-server.js';
 import { defaultDataDir, socketPath } from '../engine/data-dir.js';
 import { Engine } from '../engine/engine.js';
+import { installEngineLog } from '../engine/engine-log.js';
 import { connectToEngine } from './engine-connection.js';
 
 const USAGE = `usage: bazil [--data-dir DIR] COMMAND
@@ -94,6 +95,7 @@ function printStats(stats: StatsResult): void {
 
 /** Runs the engine in this process until stopped (SIGINT, SIGTERM or `bazil daemon stop`). */
 async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promise<void>): Promise<void> {
+  installEngineLog();
   const engine = await Engine.start({
     dataDir: parsed.dataDir,
     ...(parsed.dirtyCapMib ? { dirtyCapBytes: parsed.dirtyCapMib * MiB } : {}),

@@ -134,6 +134,15 @@ export class EngineHarness {
     this.mountpoints.add(mountpoint);
   }
 
+  /**
+   * Stops reading the engine's output, as an app that started the engine and then quit: its
+   * stdout and stderr become pipes without a reader (EPIPE).
+   */
+  closeOutput(): void {
+    this.child!.stdout!.destroy();
+    this.child!.stderr!.destroy();
+  }
+
   /** kill -9 of the engine: leaves its mounts dead, as a crash would. */
   async crash(): Promise<void> {
     const child = this.child!;

@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { createConnection, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { socketPath } from '../../src-main/engine/data-dir.js';
+import { connectRaw } from '../helpers/control-connection.js';
 import { EngineHarness, ok, sh } from '../helpers/engine-harness.js';
 
 let h: EngineHarness;
@@ -23,30 +22,6 @@ after(async () => {
   await h.stop();
 });
 
-interface Answer {
-  id: number;
-  result?: unknown;
-  error?: { code: string; message: string };
-}
-
-/** A raw connection to the engine's control socket: what it answered, line by line. */
-async function connect(): Promise<{ socket: Socket; answers: Answer[]; closed: Promise<void> }> {
-  const socket = createConnection(socketPath(h.dataDir));
-  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  const answers: Answer[] = [];
-  let text = '';
-  socket.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-    for (let newline; (newline = text.indexOf('\n')) >= 0; text = text.slice(newline + 1)) {
-      answers.push(JSON.parse(text.slice(0, newline)) as Answer);
-    }
-  });
-  // The engine may close while this side still writes (EPIPE, ECONNRESET): that is the point.
-  socket.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  return { socket, answers, closed };
-}
-
 async function until(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -56,7 +31,7 @@ async function until(what: string, condition: () => boolean, timeoutMs = 10_000)
 }
 
 test('a request that is not an object with a string method gets EINVAL, and the connection stays usable', async () => {
-  const { socket, answers } = await connect();
+  const { socket, answers } = await connectRaw(h.dataDir);
   const malformed = ['null', '42', '[1,2]', '"volumeList"', 'true', '{"id":7}', '{"id":8,"method":5}', '{oops'];
   for (const line of malformed) socket.write(`${line}\n`);
   socket.write(`${JSON.stringify({ id: 9, method: 'volumeList', args: {} })}\n`);
@@ -81,7 +56,7 @@ test('an oversize request is refused and its connection closed, while the mount 
     Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${h.pid}/status`, 'utf8'))![1]) * 1024;
   const rssBefore = await rssBytes();
 
-  const { socket, answers, closed } = await connect();
+  const { socket, answers, closed } = await connectRaw(h.dataDir);
   let closedByEngine = false;
   void closed.then(() => (closedByEngine = true));
   // 64 MiB without a newline, written as fast as the engine takes it, until it closes the connection.

@@ -4,44 +4,11 @@
  * and nothing in it is readable by another user. (Needs root, to mount small file systems.)
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
-import { BAZIL_BIN, assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
-
-interface Scratch {
-  root: string;
-  /** Runs `bazil --data-dir DIR ...` through sh after `prelude` (a umask, say). */
-  bazilSh(dataDir: string, args: string, prelude?: string): Promise<string>;
-  /** Mounts a tmpfs at `dir` with `options`. */
-  tmpfs(dir: string, options: string): Promise<void>;
-}
-
-/** A temporary folder for one test; after it, passed or failed, its mounts are undone and it is removed. */
-async function scratch(t: TestContext): Promise<Scratch> {
-  const root = await mkdtemp(join(tmpdir(), 'bazil-test-'));
-  const mounts: string[] = [];
-  const engines = new Set<string>();
-  t.after(async () => {
-    for (const dataDir of engines) await bazil(dataDir, 'daemon', 'stop', '--force');
-    await sh(`grep -o '${root}[^ ]*' /proc/mounts | grep -v '^${root}/tmpfs' | xargs -r -n1 fusermount -uz`);
-    for (const dir of mounts.reverse()) await sh(`umount '${dir}' || umount -l '${dir}'`);
-    await rm(root, { recursive: true, force: true });
-  });
-  return {
-    root,
-    async bazilSh(dataDir, args, prelude = ':') {
-      engines.add(dataDir);
-      return ok(`${prelude}; '${process.execPath}' '${BAZIL_BIN}' --data-dir '${dataDir}' ${args}`);
-    },
-    async tmpfs(dir, options) {
-      await mkdir(dir, { recursive: true });
-      await ok(`mount -t tmpfs -o ${options} bazil-test '${dir}'`);
-      mounts.push(dir);
-    },
-  };
-}
+import { test } from 'node:test';
+import { assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
+import { scratch } from '../helpers/scratch.js';
 
 test('a read-only data directory gets one line and exit 2, whether a command starts the engine or `daemon` runs it', async (t) => {
   const { root, tmpfs } = await scratch(t);

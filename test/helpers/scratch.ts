@@ -1,0 +1,49 @@
+/**
+ * A temporary folder for one test, with the small file systems the test mounts in it and the
+ * engines it starts there in the background. After the test, passed or failed: the engines are
+ * stopped (killed if they do not stop), every mount under the folder is undone, and it is removed.
+ */
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { BAZIL_BIN, bazil, ok, sh } from './engine-harness.js';
+
+export interface Scratch {
+  root: string;
+  /** Runs `bazil --data-dir DIR ARGS` through sh, after `prelude` (a umask, say); throws if it fails. */
+  bazilSh(dataDir: string, args: string, prelude?: string): Promise<string>;
+  /** Mounts a tmpfs at `dir` with `options`. */
+  tmpfs(dir: string, options: string): Promise<void>;
+}
+
+export async function scratch(t: TestContext): Promise<Scratch> {
+  const root = await mkdtemp(join(tmpdir(), 'bazil-test-'));
+  const mounts: string[] = [];
+  t.after(async () => {
+    const pidFiles = (await sh(`find '${root}' -maxdepth 2 -name engine.pid 2>/dev/null`)).stdout;
+    for (const pidFile of pidFiles.split('\n').filter(Boolean)) await stopEngine(dirname(pidFile), pidFile);
+    const fuseMounts = await sh(`awk '$3 ~ /^fuse/ && index($2, "${root}/") == 1 { print $2 }' /proc/mounts`);
+    for (const dir of fuseMounts.stdout.split('\n').filter(Boolean)) await sh(`fusermount -uz '${dir}'`);
+    for (const dir of mounts.reverse()) await sh(`umount '${dir}' || umount -l '${dir}'`);
+    await rm(root, { recursive: true, force: true });
+  });
+  return {
+    root,
+    bazilSh: (dataDir, args, prelude = ':') =>
+      ok(`${prelude}; '${process.execPath}' '${BAZIL_BIN}' --data-dir '${dataDir}' ${args}`),
+    async tmpfs(dir, options) {
+      await mkdir(dir, { recursive: true });
+      await ok(`mount -t tmpfs -o ${options} bazil-test '${dir}'`);
+      mounts.push(dir);
+    },
+  };
+}
+
+async function stopEngine(dataDir: string, pidFile: string): Promise<void> {
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  await bazil(dataDir, 'daemon', 'stop', '--force');
+  if (!(pid > 0)) return;
+  for (let i = 0; i < 100 && (await sh(`kill -0 ${pid}`)).code === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  await sh(`ps -p ${pid} -o args= | grep -q bazil && kill -9 ${pid} || true`);
+}
