@@ -13,6 +13,7 @@ import { defaultDataDir, socketPath } from '../engine/data-dir.js';
 import { Engine } from '../engine/engine.js';
 import { installEngineLog } from '../engine/engine-log.js';
 import { connectToEngine } from './engine-connection.js';
+import { reportStartFailure, reportStarted, takeStartPipe } from './start-status.js';
 
 const USAGE = `usage: bazil [--data-dir DIR] COMMAND
 
@@ -96,6 +97,7 @@ function printStats(stats: StatsResult): void {
 /** Runs the engine in this process until stopped (SIGINT, SIGTERM or `bazil daemon stop`). */
 async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promise<void>): Promise<void> {
   installEngineLog();
+  takeStartPipe();
   const engine = await Engine.start({
     dataDir: parsed.dataDir,
     ...(parsed.dirtyCapMib ? { dirtyCapBytes: parsed.dirtyCapMib * MiB } : {}),
@@ -118,6 +120,7 @@ async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promis
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   console.log(`bazil: engine running for ${parsed.dataDir} (pid ${process.pid})`);
+  reportStarted();
   if (afterStart) await afterStart(engine);
 }
 
@@ -198,10 +201,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError || error instanceof BazilError) {
-    console.error(`bazil: ${error.message}`);
-    process.exit(2);
-  }
-  console.error('bazil:', error);
-  process.exit(1);
+  // Bad input or the user's environment: one line, exit 2. Anything else is a bug: its stack too.
+  const refused = error instanceof UsageError || (error instanceof BazilError && error.code !== 'EINTERNAL');
+  const line = `bazil: ${error instanceof Error ? error.message : String(error)}`;
+  if (refused || error instanceof BazilError) console.error(line);
+  else console.error('bazil:', error);
+  reportStartFailure(line);
+  process.exit(refused ? 2 : 1);
 });

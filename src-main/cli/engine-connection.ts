@@ -4,10 +4,12 @@
  */
 import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { BazilError, quote } from '../common/errors.js';
 import { ControlClient } from '../engine/control/control-client.js';
 import { dataDirError, logPath, prepareDataDir, socketPath } from '../engine/data-dir.js';
+import { START_FD, START_FD_ENV, startFailureReason } from './start-status.js';
 
 const START_TIMEOUT_MS = 15_000;
 const BIN = fileURLToPath(new URL('../../../bin/bazil.js', import.meta.url));
@@ -20,24 +22,40 @@ export async function connectToEngine(dataDir: string, { start }: { start: boole
   }
   const engine = await startEngineInBackground(dataDir);
   const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    try {
-      return await ControlClient.connect(socketPath(dataDir));
-    } catch {
-      if (engine.exited) {
-        const log = await readFile(logPath(dataDir), 'utf8').catch(() => '');
-        const lastLine = log.trimEnd().split('\n').pop() ?? '';
-        throw new BazilError('ENOENGINE', `the engine did not start: ${lastLine.replace(/^bazil: /, '')}`);
+  try {
+    for (;;) {
+      try {
+        return await ControlClient.connect(socketPath(dataDir));
+      } catch {
+        if (engine.exitCode !== null) throw await startFailure(dataDir, engine);
+        if (Date.now() > deadline) {
+          throw new BazilError(
+            'ENOENGINE',
+            `the engine did not start within ${START_TIMEOUT_MS / 1000} s; see ${quote(logPath(dataDir))}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      if (Date.now() > deadline) {
-        throw new BazilError(
-          'ENOENGINE',
-          `the engine did not start within ${START_TIMEOUT_MS / 1000} s; see ${quote(logPath(dataDir))}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  } finally {
+    engine.startPipe.destroy();
   }
+}
+
+/**
+ * Why the engine exited: the line it sent on the start pipe, else the meaningful line of what it
+ * added to engine.log. Exit code 2 is the engine's refusal (the user's environment: a full disk,
+ * a data directory it cannot use); anything else is a crash (EINTERNAL).
+ */
+async function startFailure(dataDir: string, engine: BackgroundEngine): Promise<BazilError> {
+  const log = await readFile(logPath(dataDir)).catch(() => Buffer.alloc(0));
+  const reason =
+    startFailureReason(engine.startPipeText) ?? startFailureReason(log.subarray(engine.logBytes).toString('utf8'));
+  const code = engine.exitCode === 2 ? 'ENOENGINE' : 'EINTERNAL';
+  if (reason === null) {
+    return new BazilError(code, `the engine did not start (exit ${engine.exitCode}); see ${quote(logPath(dataDir))}`);
+  }
+  return new BazilError(code, `the engine did not start: ${reason}`);
 }
 
 /**
@@ -49,19 +67,37 @@ export function engineEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
   return { MALLOC_ARENA_MAX: '2', ...env };
 }
 
-async function startEngineInBackground(dataDir: string): Promise<{ exited: boolean }> {
+interface BackgroundEngine {
+  /** null while it runs (or has not yet closed its output). */
+  exitCode: number | null;
+  startPipe: Readable;
+  startPipeText: string;
+  /** engine.log's size when it started: what the engine adds comes after. */
+  logBytes: number;
+}
+
+async function startEngineInBackground(dataDir: string): Promise<BackgroundEngine> {
   await prepareDataDir(dataDir);
   const log = await open(logPath(dataDir), 'a', 0o600).catch((error: unknown) => {
     throw dataDirError(dataDir, error);
   });
+  const logBytes = (await log.stat()).size;
   const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'daemon'], {
     detached: true,
-    stdio: ['ignore', log.fd, log.fd],
-    env: engineEnv(),
+    stdio: ['ignore', log.fd, log.fd, 'pipe'],
+    env: { ...engineEnv(), [START_FD_ENV]: String(START_FD) },
   });
-  const state = { exited: false };
-  child.on('exit', () => (state.exited = true));
-  child.unref();
   await log.close();
-  return state;
+  const engine: BackgroundEngine = {
+    exitCode: null,
+    startPipe: child.stdio[START_FD] as Readable,
+    startPipeText: '',
+    logBytes,
+  };
+  engine.startPipe.on('data', (chunk: Buffer) => (engine.startPipeText += chunk.toString()));
+  engine.startPipe.on('error', () => undefined);
+  // 'close' comes after the start pipe's last data.
+  child.on('close', (code, signal) => (engine.exitCode = code ?? (signal ? 128 : 1)));
+  child.unref();
+  return engine;
 }

@@ -66,6 +66,7 @@ export type BazilErrorCode =
   | 'ENOTEMPTY'
   | 'EACCES'
   | 'EIO'
+  | 'ENOSPC'
   | 'ELOCKED'
   | 'ENOENGINE'
   | 'EINTERNAL';

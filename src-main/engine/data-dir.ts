@@ -91,13 +91,23 @@ export async function makeDataDirPrivate(dataDir: string): Promise<void> {
 export async function acquireLock(dataDir: string): Promise<void> {
   const path = pidPath(dataDir);
   for (let attempt = 0; attempt < 2; attempt++) {
+    let handle;
     try {
-      const handle = await open(path, 'wx', 0o600);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return;
+      handle = await open(path, 'wx', 0o600);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw pidFileError(path, error);
+    }
+    if (handle) {
+      try {
+        await handle.writeFile(`${process.pid}\n`);
+        await handle.close();
+        return;
+      } catch (error) {
+        // An empty pid file would look stale to the next engine: none is left.
+        await handle.close().catch(() => undefined);
+        await rm(path, { force: true });
+        throw pidFileError(path, error);
+      }
     }
     const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
     if (Number.isInteger(pid) && pid > 0 && (await isAlive(pid))) {
@@ -109,6 +119,13 @@ export async function acquireLock(dataDir: string): Promise<void> {
     await rm(path, { force: true });
   }
   throw new BazilError('ELOCKED', `could not take the engine lock ${quote(path)}`);
+}
+
+function pidFileError(path: string, error: unknown): BazilError {
+  const code = (error as NodeJS.ErrnoException).code ?? 'error';
+  const what = `cannot write ${quote(path)} (${code})`;
+  if (code === 'ENOSPC') return new BazilError('ENOSPC', `${what}: the disk is full; free space on it and try again`);
+  return new BazilError('EACCES', `${what}; make the data directory writable or choose another with --data-dir`);
 }
 
 async function isAlive(pid: number): Promise<boolean> {

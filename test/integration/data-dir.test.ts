@@ -4,7 +4,7 @@
  * and nothing in it is readable by another user. (Needs root, to mount small file systems.)
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
@@ -96,4 +96,64 @@ test('a data directory an older Bazil left readable by others is made private wh
 
   await bazilSh(dataDir, 'volume list');
   assert.deepEqual(await openToOthers(dataDir), []);
+});
+
+test('an engine killed with kill -9 leaves engine.pid and engine.sock behind; they never block the next start, on a full disk either', async (t) => {
+  const { root, bazilSh, tmpfs } = await scratch(t);
+  const dataDir = join(root, 'data');
+  const mnt = join(root, 'mnt');
+  await tmpfs(dataDir, 'size=8m,mode=700');
+  await mkdir(mnt);
+  await bazilSh(dataDir, 'volume create crashed');
+  await bazilSh(dataDir, `mount crashed '${mnt}'`);
+  await ok('echo kept > kept && sync kept', mnt);
+  const pid = (await readFile(join(dataDir, 'engine.pid'), 'utf8')).trim();
+  await ok(`kill -9 ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.05; done`);
+  assert.equal((await sh(`ls '${dataDir}/engine.pid' '${dataDir}/engine.sock'`)).code, 0, 'both left behind');
+  await sh(`dd if=/dev/zero of='${dataDir}/filler' bs=64k`);
+
+  const listed = await bazil(dataDir, 'volume', 'list');
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.equal(listed.stdout, 'crashed\t(not mounted)\n');
+  assert.notEqual((await readFile(join(dataDir, 'engine.pid'), 'utf8')).trim(), pid);
+  // Space again: the crash's dead mount is cleared on mounting again, and the file is there.
+  await rm(join(dataDir, 'filler'));
+  await bazilSh(dataDir, `mount crashed '${mnt}'`);
+  assert.equal(await ok('cat kept', mnt), 'kept\n');
+});
+
+test('on a full disk a command that starts the engine says why in one line, and works again once there is space', async (t) => {
+  const { root, bazilSh, tmpfs } = await scratch(t);
+  const dataDir = join(root, 'data');
+  await tmpfs(dataDir, 'size=8m,mode=700');
+  await bazilSh(dataDir, 'volume create full');
+  await bazilSh(dataDir, 'daemon stop');
+  // Every page of the disk taken, engine.log's last one included (tmpfs gives a file whole pages).
+  await sh(`dd if=/dev/zero of='${dataDir}/filler' bs=64k`);
+  await sh(`yes '' | head -c 8192 >> '${dataDir}/engine.log'`);
+
+  assertRefused(
+    await bazil(dataDir, 'volume', 'list'),
+    /the engine did not start: cannot write ".*engine.pid" \(ENOSPC\).*free space/,
+  );
+  await rm(join(dataDir, 'filler'));
+  const listed = await bazil(dataDir, 'volume', 'list');
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /^full\t/);
+});
+
+test('a store that cannot be opened: the command says why in one line, not the last line of a stack trace', async (t) => {
+  const { root, bazilSh } = await scratch(t);
+  const dataDir = join(root, 'data');
+  await bazilSh(dataDir, 'volume create broken');
+  await bazilSh(dataDir, 'daemon stop');
+  // LMDB cannot open a folder as its file: an error the engine does not expect.
+  await ok(`rm '${dataDir}/store.mdb' && mkdir '${dataDir}/store.mdb'`);
+  const result = await bazil(dataDir, 'volume', 'list');
+  assert.equal(result.code, 1, "not the user's doing: exit 1");
+  assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr);
+  assert.match(
+    result.stderr,
+    /^bazil: the engine did not start: Is a directory: Attempting to open main database file$/m,
+  );
 });
