@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import type { StatsResult, VolumeInfo } from '../common/api.js';
+import type { StatsResult, StopResult, VolumeInfo } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
 import { serveControlSocket } from '../engine/control/control-server.js';
 import { defaultDataDir, socketPath } from '../engine/data-dir.js';
@@ -94,6 +94,20 @@ function printStats(stats: StatsResult): void {
   for (const f of stats.dirty.files) console.log(`    ${f.volume}:${f.path}: ${formatBytes(f.dirtyBytes)}`);
 }
 
+/** What a stop did, a line per volume, and a last line once the engine has stopped. */
+function describeStop(result: StopResult): string[] {
+  const lines = result.volumes.map(({ name, mountpoint, dirtyBytes, stored }) => {
+    const what = !stored
+      ? `${formatBytes(dirtyBytes)} could not be stored and is lost (see engine.log)`
+      : dirtyBytes > 0
+        ? `stored ${formatBytes(dirtyBytes)}`
+        : 'nothing to store';
+    return `bazil: volume ${quote(name)}: ${what}, unmounted from ${quote(mountpoint)}`;
+  });
+  if (lines.length === 0) lines.push('bazil: no volume was mounted');
+  return [...lines, 'bazil: engine stopped'];
+}
+
 /** Runs the engine in this process until stopped (SIGINT, SIGTERM or `bazil daemon stop`). */
 async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promise<void>): Promise<void> {
   installEngineLog();
@@ -104,12 +118,16 @@ async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promis
   });
   let stopping = false;
   /** Signals (logout, shutdown, Ctrl-C) stop the engine even with a volume in use. */
-  const stop = () => {
+  const stop = (signal?: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
+    if (signal) console.log(`bazil: ${signal}: storing what is dirty and unmounting every volume`);
     server.close();
     engine.stop({ force: true }).then(
-      () => process.exit(0),
+      (result) => {
+        for (const line of describeStop(result)) console.log(line);
+        process.exit(0);
+      },
       (error: unknown) => {
         console.error('bazil: engine stopped with an error:', error);
         process.exit(1);
@@ -150,8 +168,9 @@ async function main(argv: string[]): Promise<void> {
     switch (command) {
       case 'daemon':
         expectWords(rest, 1, 'daemon stop [--force]');
-        await client.call('stop', parsed.force ? { force: true } : {});
-        console.log('bazil: engine stopped');
+        for (const line of describeStop(await client.call('stop', parsed.force ? { force: true } : {}))) {
+          console.log(line);
+        }
         return;
       case 'volume': {
         const [sub, ...names] = rest;

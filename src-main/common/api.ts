@@ -23,6 +23,17 @@ export interface StatsResult {
   };
 }
 
+/** What a stop did: each volume it unmounted, with the dirty data it held when the stop began. */
+export interface StopResult {
+  volumes: {
+    name: string;
+    mountpoint: string;
+    dirtyBytes: number;
+    /** False only when a forced stop went on past data that could not be stored (then lost). */
+    stored: boolean;
+  }[];
+}
+
 export interface Api {
   volumeCreate(args: { name: string }): Promise<VolumeInfo>;
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
@@ -30,7 +41,7 @@ export interface Api {
   mount(args: { name: string; mountpoint: string }): Promise<VolumeInfo>;
   unmount(args: { name: string; force?: boolean }): Promise<void>;
   stats(args: Record<string, never>): Promise<StatsResult>;
-  stop(args: { force?: boolean }): Promise<void>;
+  stop(args: { force?: boolean }): Promise<StopResult>;
 }
 
 export type MethodName = keyof Api;

@@ -8,7 +8,7 @@
 import { readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { checkVolumeName, type Api, type StatsResult, type VolumeInfo } from '../common/api.js';
+import { checkVolumeName, type Api, type StatsResult, type StopResult, type VolumeInfo } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
@@ -51,7 +51,7 @@ const SYNC_INTERVAL_MS = 5000;
 export class Engine implements Api {
   private readonly mounts = new Map<string, Mounted>();
   private readonly syncTimer: NodeJS.Timeout;
-  private stopping: Promise<void> | null = null;
+  private stopping: Promise<StopResult> | null = null;
 
   private constructor(
     readonly dataDir: string,
@@ -197,13 +197,16 @@ export class Engine implements Api {
    * volume a program still uses is not pulled from under it: the engine keeps running and says
    * which, unless `force`, which detaches such a mount (its programs then get errors).
    */
-  async stop({ force = false }: { force?: boolean } = {}): Promise<void> {
+  async stop({ force = false }: { force?: boolean } = {}): Promise<StopResult> {
     if (this.stopping) return this.stopping;
+    const dirty = new Map(this.budget.stats().volumes.map((v) => [v.name, v.dirtyBytes]));
+    const unmounted: StopResult['volumes'] = [];
     const busy: string[] = [];
     for (const [name, mounted] of [...this.mounts]) {
       try {
-        await mounted.mount.unmount({ detachIfBusy: force });
+        const { stored } = await mounted.mount.unmount({ detachIfBusy: force });
         this.mounts.delete(name);
+        unmounted.push({ name, mountpoint: mounted.mount.mountpoint, dirtyBytes: dirty.get(name) ?? 0, stored });
       } catch (error) {
         if (error instanceof UnstoredDataError) throw new BazilError('EIO', error.message);
         if (!isBusy(error)) throw error;
@@ -222,6 +225,7 @@ export class Engine implements Api {
       await this.pool.close();
       await this.store.close();
       await unlink(pidPath(this.dataDir)).catch(() => undefined);
+      return { volumes: unmounted };
     })();
     return this.stopping;
   }

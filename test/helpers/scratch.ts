@@ -21,7 +21,12 @@ export async function scratch(t: TestContext): Promise<Scratch> {
   const root = await mkdtemp(join(tmpdir(), 'bazil-test-'));
   const mounts: string[] = [];
   t.after(async () => {
-    const pidFiles = (await sh(`find '${root}' -maxdepth 2 -name engine.pid 2>/dev/null`)).stdout;
+    // Not into the mounts: a dead one fails, a live one may be large.
+    const pidFiles = (
+      await sh(
+        `find '${root}' \\( -fstype fuse -o -fstype fuse.bazil \\) -prune -o -name engine.pid -print 2>/dev/null`,
+      )
+    ).stdout;
     for (const pidFile of pidFiles.split('\n').filter(Boolean)) await stopEngine(dirname(pidFile), pidFile);
     const fuseMounts = await sh(`awk '$3 ~ /^fuse/ && index($2, "${root}/") == 1 { print $2 }' /proc/mounts`);
     for (const dir of fuseMounts.stdout.split('\n').filter(Boolean)) await sh(`fusermount -uz '${dir}'`);
