@@ -76,7 +76,7 @@ export function validateArgs<M extends MethodName>(method: M, args: unknown): Pa
     if (typeof record[field] !== type) throw new BazilError('EINVAL', `${method}: "${field}" must be a ${type}`);
   }
   for (const field of Object.keys(record)) {
-    if (!(field in shape)) throw new BazilError('EINVAL', `${method}: unknown argument "${field}"`);
+    if (!(field in shape)) throw new BazilError('EINVAL', `${method}: unknown argument ${quote(field)}`);
   }
   return record as Parameters<Api[M]>[0];
 }
