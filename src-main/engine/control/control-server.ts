@@ -4,14 +4,15 @@
  * or {"id", "error": {"code", "message"}}. Input is checked against the API declaration.
  *
  * This runs on the engine's main thread, which serves FUSE: a request is at most MAX_REQUEST_BYTES
- * (a longer one is refused and its connection closed), so no client can make it read, hold or
- * parse more than that at once.
+ * (a longer one is refused and its connection closed), so no client can make it hold more than
+ * that, and requests are parsed in a worker thread (request-parser.ts).
  */
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { isMethodName, validateArgs, type Api } from '../../common/api.js';
-import { BazilError, quote } from '../../common/errors.js';
+import type { Api } from '../../common/api.js';
+import { BazilError } from '../../common/errors.js';
 import { LineReader, LineTooLongError } from './line-reader.js';
+import { RequestParser } from './request-parser.js';
 
 export interface ControlRequest {
   id: number;
@@ -35,7 +36,9 @@ function toJson(value: unknown): string {
 
 export async function serveControlSocket(path: string, api: Api, onStop: () => void): Promise<Server> {
   await rm(path, { force: true });
-  const server = createServer((socket) => handleConnection(socket, api, onStop));
+  const parser = new RequestParser();
+  const server = createServer((socket) => handleConnection(socket, api, parser, onStop));
+  server.on('close', () => void parser.close());
   // Created under the engine's umask 077 (engine.ts), so private from the start.
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -45,7 +48,7 @@ export async function serveControlSocket(path: string, api: Api, onStop: () => v
   return server;
 }
 
-function handleConnection(socket: Socket, api: Api, onStop: () => void): void {
+function handleConnection(socket: Socket, api: Api, parser: RequestParser, onStop: () => void): void {
   const lines = new LineReader(MAX_REQUEST_BYTES);
   socket.on('data', (chunk: Buffer) => {
     let complete: string[];
@@ -56,7 +59,7 @@ function handleConnection(socket: Socket, api: Api, onStop: () => void): void {
       refuseOversize(socket);
       return;
     }
-    for (const line of complete) if (line.trim() !== '') void answer(socket, line, api, onStop);
+    for (const line of complete) if (line.trim() !== '') void answer(socket, line, api, parser, onStop);
   });
   socket.on('error', () => socket.destroy());
 }
@@ -76,32 +79,30 @@ function refuseOversize(socket: Socket): void {
   setTimeout(() => socket.destroy(), REFUSED_CLOSE_MS).unref();
 }
 
-async function answer(socket: Socket, line: string, api: Api, onStop: () => void): Promise<void> {
+async function answer(
+  socket: Socket,
+  line: string,
+  api: Api,
+  parser: RequestParser,
+  onStop: () => void,
+): Promise<void> {
   let id = 0;
   let response: ControlResponse;
   try {
-    const request: unknown = JSON.parse(line);
-    if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-      throw new BazilError(
-        'EINVAL',
-        'a request must be a JSON object: {"id": number, "method": string, "args": object}',
-      );
-    }
-    const { id: requestId, method, args } = request as Partial<Record<keyof ControlRequest, unknown>>;
-    id = typeof requestId === 'number' ? requestId : 0;
-    if (typeof method !== 'string') throw new BazilError('EINVAL', 'a request needs a "method" string');
-    if (!isMethodName(method)) throw new BazilError('EINVAL', `unknown method ${quote(method)}`);
-    const call = api[method] as (a: unknown) => Promise<unknown>;
-    const result = await call.call(api, validateArgs(method, args ?? {}));
-    response = { id, result: result ?? null };
-    if (method === 'stop') {
-      socket.end(toJson(response) + '\n', onStop);
-      return;
+    const request = await parser.parse(line);
+    id = request.id;
+    if ('error' in request) {
+      response = request;
+    } else {
+      const call = api[request.method] as (a: unknown) => Promise<unknown>;
+      response = { id, result: (await call.call(api, request.args)) ?? null };
+      if (request.method === 'stop') {
+        socket.end(toJson(response) + '\n', onStop);
+        return;
+      }
     }
   } catch (error) {
     if (error instanceof BazilError) response = { id, error: { code: error.code, message: error.message } };
-    else if (error instanceof SyntaxError)
-      response = { id, error: { code: 'EINVAL', message: `request is not JSON: ${error.message}` } };
     else {
       console.error('bazil: API call failed:', error);
       response = { id, error: { code: 'EINTERNAL', message: (error as Error).message ?? String(error) } };
