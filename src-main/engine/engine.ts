@@ -5,7 +5,7 @@
  *
  * Never call the mounts with synchronous file calls from here: this process serves them.
  */
-import { readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { readdir, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { checkVolumeName, type Api, type StatsResult, type StopResult, type VolumeInfo } from '../common/api.js';

@@ -7,7 +7,9 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { readMountTable } from '../../src-main/engine/fs/mount-table.js';
 import { BAZIL_BIN, bazil, ok, sh } from './engine-harness.js';
+import { waitFor } from './wait-for.js';
 
 export interface Scratch {
   root: string;
@@ -28,8 +30,9 @@ export async function scratch(t: TestContext): Promise<Scratch> {
       )
     ).stdout;
     for (const pidFile of pidFiles.split('\n').filter(Boolean)) await stopEngine(dirname(pidFile), pidFile);
-    const fuseMounts = await sh(`awk '$3 ~ /^fuse/ && index($2, "${root}/") == 1 { print $2 }' /proc/mounts`);
-    for (const dir of fuseMounts.stdout.split('\n').filter(Boolean)) await sh(`fusermount -uz '${dir}'`);
+    for (const { mountpoint, fsType } of await readMountTable()) {
+      if (fsType.startsWith('fuse') && mountpoint.startsWith(`${root}/`)) await sh(`fusermount -uz '${mountpoint}'`);
+    }
     for (const dir of mounts.reverse()) await sh(`umount '${dir}' || umount -l '${dir}'`);
     await rm(root, { recursive: true, force: true });
   });
@@ -49,6 +52,8 @@ async function stopEngine(dataDir: string, pidFile: string): Promise<void> {
   const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
   await bazil(dataDir, 'daemon', 'stop', '--force');
   if (!(pid > 0)) return;
-  for (let i = 0; i < 100 && (await sh(`kill -0 ${pid}`)).code === 0; i++) await new Promise((r) => setTimeout(r, 100));
-  await sh(`ps -p ${pid} -o args= | grep -q bazil && kill -9 ${pid} || true`);
+  const gone = async () => (await sh(`kill -0 ${pid}`)).code !== 0;
+  await waitFor(gone, { timeoutMs: 10_000, what: `engine ${pid} to exit` }).catch(() =>
+    sh(`ps -p ${pid} -o args= | grep -q bazil && kill -9 ${pid}`),
+  );
 }

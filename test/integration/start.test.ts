@@ -10,8 +10,9 @@ import { test } from 'node:test';
 import { engineEnv } from '../../src-main/cli/engine-connection.js';
 import { ControlClient } from '../../src-main/engine/control/control-client.js';
 import { socketPath } from '../../src-main/engine/data-dir.js';
-import { BAZIL_BIN, bazil, ok, sh } from '../helpers/engine-harness.js';
+import { BAZIL_BIN, bazil, ok } from '../helpers/engine-harness.js';
 import { scratch } from '../helpers/scratch.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 test('Ctrl-C on `bazil start` stores a file still being written, unmounts, and says so', async (t) => {
   const { root } = await scratch(t);
@@ -31,19 +32,25 @@ test('Ctrl-C on `bazil start` stores a file still being written, unmounts, and s
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  for (let i = 0; !/press Ctrl-C/.test(output); i++) {
-    assert.ok(i < 300 && child.exitCode === null, `bazil start did not mount: ${output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`bazil start exited: ${output}`);
+      return /press Ctrl-C/.test(output);
+    },
+    { timeoutMs: 15_000, what: 'bazil start to mount ~/Bazil' },
+  );
 
   // 3 MiB written to a file that stays open: dirty (in the engine's memory) when Ctrl-C comes.
   await ok(`head -c 3M /dev/urandom > '${root}/source'`);
-  const writer = sh(`exec 3>'${mnt}/open-file' && cat '${root}/source' >&3 && sleep 10`);
+  // The writer keeps the file open until its stdin ends.
+  const writer = spawn('sh', ['-c', `exec 3>'${mnt}/open-file' && cat '${root}/source' >&3 && read _`]);
+  const writerDone = new Promise((resolve) => writer.once('close', resolve));
+  t.after(() => writer.stdin.end());
   const client = await ControlClient.connect(socketPath(dataDir));
-  for (let i = 0; (await client.call('stats', {})).dirty.totalBytes < 3 * 1024 * 1024; i++) {
-    assert.ok(i < 200, 'the file is dirty');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(async () => (await client.call('stats', {})).dirty.totalBytes >= 3 * 1024 * 1024, {
+    timeoutMs: 10_000,
+    what: 'the open file to hold 3 MiB of dirty data',
+  });
   client.close();
 
   child.kill('SIGINT');
@@ -52,7 +59,8 @@ test('Ctrl-C on `bazil start` stores a file still being written, unmounts, and s
   assert.ok(lines.includes(`bazil: volume "home": stored 3.0 MiB, unmounted from "${mnt}"`), output);
   assert.equal(lines.at(-1), 'bazil: engine stopped');
   assert.ok(!(await ok('cat /proc/mounts')).includes(mnt), 'nothing stays mounted');
-  await writer;
+  writer.stdin.end();
+  await writerDone;
 
   // What was stored is there after the next start.
   assert.equal((await bazil(dataDir, 'mount', 'home', mnt)).code, 0);
