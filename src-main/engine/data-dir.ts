@@ -110,7 +110,7 @@ export async function acquireLock(dataDir: string): Promise<void> {
       }
     }
     const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-    if (Number.isInteger(pid) && pid > 0 && (await isAlive(pid))) {
+    if (Number.isInteger(pid) && pid > 0 && (await isEngine(pid))) {
       throw new BazilError(
         'ELOCKED',
         `an engine (pid ${pid}) already runs for ${quote(dataDir)}; stop it with: bazil daemon stop`,
@@ -128,14 +128,21 @@ function pidFileError(path: string, error: unknown): BazilError {
   return new BazilError('EACCES', `${what}; make the data directory writable or choose another with --data-dir`);
 }
 
-async function isAlive(pid: number): Promise<boolean> {
+/**
+ * Whether an engine runs as `pid`. A crash leaves engine.pid behind, and after a reboot its number
+ * may belong to another program: only a live process whose command line names bazil counts.
+ */
+async function isEngine(pid: number): Promise<boolean> {
   try {
     process.kill(pid, 0);
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   // A killed engine not yet reaped by its parent is a zombie: it answers kill(0) but is gone.
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
   const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state !== 'Z' && state !== 'X';
+  if (state === 'Z' || state === 'X') return false;
+  const commandLine = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => null);
+  // Unreadable (a /proc mounted with hidepid): assume the worst, an engine.
+  return commandLine === null || /bazil/i.test(commandLine);
 }

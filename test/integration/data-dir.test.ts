@@ -122,6 +122,18 @@ test('an engine killed with kill -9 leaves engine.pid and engine.sock behind; th
   assert.equal(await ok('cat kept', mnt), 'kept\n');
 });
 
+test('an engine.pid naming another program (its number reused after a reboot) does not block the start', async (t) => {
+  const { root, bazilSh } = await scratch(t);
+  const dataDir = join(root, 'data');
+  await bazilSh(dataDir, 'volume create reused');
+  await bazilSh(dataDir, 'daemon stop');
+  // pid 1 (init) always runs, and is no engine.
+  await ok(`echo 1 > '${dataDir}/engine.pid'`);
+  const listed = await bazil(dataDir, 'volume', 'list');
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.equal(listed.stdout, 'reused\t(not mounted)\n');
+});
+
 test('on a full disk a command that starts the engine says why in one line, and works again once there is space', async (t) => {
   const { root, bazilSh, tmpfs } = await scratch(t);
   const dataDir = join(root, 'data');
