@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StatsResult } from '../src-main/common/api.js';
 import { ControlClient } from '../src-main/engine/control/control-client.js';
-import { socketPath } from '../src-main/engine/engine.js';
+import { socketPath } from '../src-main/engine/data-dir.js';
 import { engineEnv } from '../src-main/cli/engine-connection.js';
 
 const KiB = 1024;

@@ -6,11 +6,14 @@
 import { resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import type { StatsResult, VolumeInfo } from '../common/api.js';
-import { BazilError } from '../common/errors.js';
+import type { StatsResult, StopResult, VolumeInfo } from '../common/api.js';
+import { BazilError, quote } from '../common/errors.js';
 import { serveControlSocket } from '../engine/control/control-server.js';
-import { Engine, defaultDataDir, socketPath } from '../engine/engine.js';
+import { defaultDataDir, socketPath } from '../engine/data-dir.js';
+import { Engine } from '../engine/engine.js';
+import { installEngineLog } from '../engine/engine-log.js';
 import { connectToEngine } from './engine-connection.js';
+import { reportStartFailure, reportStarted, takeStartPipe } from './start-status.js';
 
 const USAGE = `usage: bazil [--data-dir DIR] COMMAND
 
@@ -60,7 +63,7 @@ function parse(argv: string[]): Parsed {
       parsed.words = ['help'];
       return parsed;
     } else if (arg.startsWith('-')) {
-      throw new UsageError(`unknown option ${arg}`);
+      throw new UsageError(`unknown option ${quote(arg)}`);
     } else {
       parsed.words.push(arg);
     }
@@ -91,20 +94,40 @@ function printStats(stats: StatsResult): void {
   for (const f of stats.dirty.files) console.log(`    ${f.volume}:${f.path}: ${formatBytes(f.dirtyBytes)}`);
 }
 
+/** What a stop did, a line per volume, and a last line once the engine has stopped. */
+function describeStop(result: StopResult): string[] {
+  const lines = result.volumes.map(({ name, mountpoint, dirtyBytes, stored }) => {
+    const what = !stored
+      ? `${formatBytes(dirtyBytes)} could not be stored and is lost (see engine.log)`
+      : dirtyBytes > 0
+        ? `stored ${formatBytes(dirtyBytes)}`
+        : 'nothing to store';
+    return `bazil: volume ${quote(name)}: ${what}, unmounted from ${quote(mountpoint)}`;
+  });
+  if (lines.length === 0) lines.push('bazil: no volume was mounted');
+  return [...lines, 'bazil: engine stopped'];
+}
+
 /** Runs the engine in this process until stopped (SIGINT, SIGTERM or `bazil daemon stop`). */
 async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promise<void>): Promise<void> {
+  installEngineLog();
+  takeStartPipe();
   const engine = await Engine.start({
     dataDir: parsed.dataDir,
     ...(parsed.dirtyCapMib ? { dirtyCapBytes: parsed.dirtyCapMib * MiB } : {}),
   });
   let stopping = false;
   /** Signals (logout, shutdown, Ctrl-C) stop the engine even with a volume in use. */
-  const stop = () => {
+  const stop = (signal?: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
+    if (signal) console.log(`bazil: ${signal}: storing what is dirty and unmounting every volume`);
     server.close();
     engine.stop({ force: true }).then(
-      () => process.exit(0),
+      (result) => {
+        for (const line of describeStop(result)) console.log(line);
+        process.exit(0);
+      },
       (error: unknown) => {
         console.error('bazil: engine stopped with an error:', error);
         process.exit(1);
@@ -115,6 +138,7 @@ async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promis
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   console.log(`bazil: engine running for ${parsed.dataDir} (pid ${process.pid})`);
+  reportStarted();
   if (afterStart) await afterStart(engine);
 }
 
@@ -144,8 +168,9 @@ async function main(argv: string[]): Promise<void> {
     switch (command) {
       case 'daemon':
         expectWords(rest, 1, 'daemon stop [--force]');
-        await client.call('stop', parsed.force ? { force: true } : {});
-        console.log('bazil: engine stopped');
+        for (const line of describeStop(await client.call('stop', parsed.force ? { force: true } : {}))) {
+          console.log(line);
+        }
         return;
       case 'volume': {
         const [sub, ...names] = rest;
@@ -187,7 +212,7 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       default:
-        throw new UsageError(`unknown command "${command}"; see bazil --help`);
+        throw new UsageError(`unknown command ${quote(command)}; see bazil --help`);
     }
   } finally {
     client.close();
@@ -195,10 +220,11 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError || error instanceof BazilError) {
-    console.error(`bazil: ${error.message}`);
-    process.exit(2);
-  }
-  console.error('bazil:', error);
-  process.exit(1);
+  // Bad input or the user's environment: one line, exit 2. Anything else is a bug: its stack too.
+  const refused = error instanceof UsageError || (error instanceof BazilError && error.code !== 'EINTERNAL');
+  const line = `bazil: ${error instanceof Error ? error.message : String(error)}`;
+  if (refused || error instanceof BazilError) console.error(line);
+  else console.error('bazil:', error);
+  reportStartFailure(line);
+  process.exit(refused ? 2 : 1);
 });

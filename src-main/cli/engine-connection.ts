@@ -3,12 +3,13 @@
  * the background (its output goes to engine.log in the data directory) and waits for it.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { BazilError } from '../common/errors.js';
+import { BazilError, quote } from '../common/errors.js';
 import { ControlClient } from '../engine/control/control-client.js';
-import { socketPath } from '../engine/engine.js';
+import { dataDirError, logPath, prepareDataDir, socketPath } from '../engine/data-dir.js';
+import { START_FD, START_FD_ENV, startFailureReason } from './start-status.js';
 
 const START_TIMEOUT_MS = 15_000;
 const BIN = fileURLToPath(new URL('../../../bin/bazil.js', import.meta.url));
@@ -17,28 +18,44 @@ export async function connectToEngine(dataDir: string, { start }: { start: boole
   try {
     return await ControlClient.connect(socketPath(dataDir));
   } catch {
-    if (!start) throw new BazilError('ENOENGINE', `no engine runs for ${dataDir}`);
+    if (!start) throw new BazilError('ENOENGINE', `no engine runs for ${quote(dataDir)}`);
   }
   const engine = await startEngineInBackground(dataDir);
   const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    try {
-      return await ControlClient.connect(socketPath(dataDir));
-    } catch {
-      if (engine.exited) {
-        const log = await readFile(join(dataDir, 'engine.log'), 'utf8').catch(() => '');
-        const lastLine = log.trimEnd().split('\n').pop() ?? '';
-        throw new BazilError('ENOENGINE', `the engine did not start: ${lastLine.replace(/^bazil: /, '')}`);
+  try {
+    for (;;) {
+      try {
+        return await ControlClient.connect(socketPath(dataDir));
+      } catch {
+        if (engine.exitCode !== null) throw await startFailure(dataDir, engine);
+        if (Date.now() > deadline) {
+          throw new BazilError(
+            'ENOENGINE',
+            `the engine did not start within ${START_TIMEOUT_MS / 1000} s; see ${quote(logPath(dataDir))}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
       }
-      if (Date.now() > deadline) {
-        throw new BazilError(
-          'ENOENGINE',
-          `the engine did not start within ${START_TIMEOUT_MS / 1000} s; see ${join(dataDir, 'engine.log')}`,
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  } finally {
+    engine.startPipe.destroy();
   }
+}
+
+/**
+ * Why the engine exited: the line it sent on the start pipe, else the meaningful line of what it
+ * added to engine.log. Exit code 2 is the engine's refusal (the user's environment: a full disk,
+ * a data directory it cannot use); anything else is a crash (EINTERNAL).
+ */
+async function startFailure(dataDir: string, engine: BackgroundEngine): Promise<BazilError> {
+  const log = await readFile(logPath(dataDir)).catch(() => Buffer.alloc(0));
+  const reason =
+    startFailureReason(engine.startPipeText) ?? startFailureReason(log.subarray(engine.logBytes).toString('utf8'));
+  const code = engine.exitCode === 2 ? 'ENOENGINE' : 'EINTERNAL';
+  if (reason === null) {
+    return new BazilError(code, `the engine did not start (exit ${engine.exitCode}); see ${quote(logPath(dataDir))}`);
+  }
+  return new BazilError(code, `the engine did not start: ${reason}`);
 }
 
 /**
@@ -50,24 +67,37 @@ export function engineEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessE
   return { MALLOC_ARENA_MAX: '2', ...env };
 }
 
-async function startEngineInBackground(dataDir: string): Promise<{ exited: boolean }> {
-  try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw new BazilError(
-      'EACCES',
-      `cannot use data directory ${dataDir} (${(error as NodeJS.ErrnoException).code}); fix its permissions or choose another with --data-dir or BAZIL_DATA_DIR`,
-    );
-  }
-  const log = await open(join(dataDir, 'engine.log'), 'a', 0o600);
+interface BackgroundEngine {
+  /** null while it runs (or has not yet closed its output). */
+  exitCode: number | null;
+  startPipe: Readable;
+  startPipeText: string;
+  /** engine.log's size when it started: what the engine adds comes after. */
+  logBytes: number;
+}
+
+async function startEngineInBackground(dataDir: string): Promise<BackgroundEngine> {
+  await prepareDataDir(dataDir);
+  const log = await open(logPath(dataDir), 'a', 0o600).catch((error: unknown) => {
+    throw dataDirError(dataDir, error);
+  });
+  const logBytes = (await log.stat()).size;
   const child = spawn(process.execPath, [BIN, '--data-dir', dataDir, 'daemon'], {
     detached: true,
-    stdio: ['ignore', log.fd, log.fd],
-    env: engineEnv(),
+    stdio: ['ignore', log.fd, log.fd, 'pipe'],
+    env: { ...engineEnv(), [START_FD_ENV]: String(START_FD) },
   });
-  const state = { exited: false };
-  child.on('exit', () => (state.exited = true));
-  child.unref();
   await log.close();
-  return state;
+  const engine: BackgroundEngine = {
+    exitCode: null,
+    startPipe: child.stdio[START_FD] as Readable,
+    startPipeText: '',
+    logBytes,
+  };
+  engine.startPipe.on('data', (chunk: Buffer) => (engine.startPipeText += chunk.toString()));
+  engine.startPipe.on('error', () => undefined);
+  // 'close' comes after the start pipe's last data.
+  child.on('close', (code, signal) => (engine.exitCode = code ?? (signal ? 128 : 1)));
+  child.unref();
+  return engine;
 }

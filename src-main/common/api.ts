@@ -4,7 +4,7 @@
  *
  * Pure code: runs anywhere.
  */
-import { BazilError } from './errors.js';
+import { BazilError, quote } from './errors.js';
 
 export interface VolumeInfo {
   name: string;
@@ -23,6 +23,17 @@ export interface StatsResult {
   };
 }
 
+/** What a stop did: each volume it unmounted, with the dirty data it held when the stop began. */
+export interface StopResult {
+  volumes: {
+    name: string;
+    mountpoint: string;
+    dirtyBytes: number;
+    /** False only when a forced stop went on past data that could not be stored (then lost). */
+    stored: boolean;
+  }[];
+}
+
 export interface Api {
   volumeCreate(args: { name: string }): Promise<VolumeInfo>;
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
@@ -30,7 +41,7 @@ export interface Api {
   mount(args: { name: string; mountpoint: string }): Promise<VolumeInfo>;
   unmount(args: { name: string; force?: boolean }): Promise<void>;
   stats(args: Record<string, never>): Promise<StatsResult>;
-  stop(args: { force?: boolean }): Promise<void>;
+  stop(args: { force?: boolean }): Promise<StopResult>;
 }
 
 export type MethodName = keyof Api;
@@ -65,7 +76,7 @@ export function validateArgs<M extends MethodName>(method: M, args: unknown): Pa
     if (typeof record[field] !== type) throw new BazilError('EINVAL', `${method}: "${field}" must be a ${type}`);
   }
   for (const field of Object.keys(record)) {
-    if (!(field in shape)) throw new BazilError('EINVAL', `${method}: unknown argument "${field}"`);
+    if (!(field in shape)) throw new BazilError('EINVAL', `${method}: unknown argument ${quote(field)}`);
   }
   return record as Parameters<Api[M]>[0];
 }
@@ -75,7 +86,7 @@ export function checkVolumeName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     throw new BazilError(
       'EINVAL',
-      `invalid volume name "${name}": use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      `invalid volume name ${quote(name)}: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
     );
   }
 }

@@ -3,6 +3,8 @@
  *
  * - FsError: a file-system call failed with a Linux errno (what a program on the mount sees).
  * - BazilError: an API call failed; `code` is stable for scripts, `message` says what to do.
+ *
+ * A message names what a user typed (a volume name, a path) through `quote`, so it stays one line.
  */
 
 /** Linux errno values (asm-generic/errno-base.h, errno.h). */
@@ -64,6 +66,7 @@ export type BazilErrorCode =
   | 'ENOTEMPTY'
   | 'EACCES'
   | 'EIO'
+  | 'ENOSPC'
   | 'ELOCKED'
   | 'ENOENGINE'
   | 'EINTERNAL';
@@ -75,4 +78,16 @@ export class BazilError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * A name or path as a message shows it: in double quotes, with quotes, backslashes and control
+ * characters escaped as in JSON (a newline as \n), so the message stays one line whatever was typed.
+ */
+export function quote(text: string): string {
+  // JSON leaves DEL, the C1 controls (U+0085 is a newline to some terminals) and U+2028/2029 as they are.
+  return JSON.stringify(text).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -5,12 +5,11 @@
  *
  * Never call the mounts with synchronous file calls from here: this process serves them.
  */
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, readFile, readdir, readlink, rm, stat, unlink } from 'node:fs/promises';
+import { readdir, readlink, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { checkVolumeName, type Api, type StatsResult, type VolumeInfo } from '../common/api.js';
-import { BazilError } from '../common/errors.js';
+import { checkVolumeName, type Api, type StatsResult, type StopResult, type VolumeInfo } from '../common/api.js';
+import { BazilError, quote } from '../common/errors.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
 import { FuseMount, UnstoredDataError, clearDeadMount } from './fs/fuse-mount.js';
@@ -33,6 +32,7 @@ import {
 } from './store/format.js';
 import { Store } from './store/store.js';
 import { collectGarbage } from './collect-garbage.js';
+import { acquireLock, makeDataDirPrivate, pidPath, prepareDataDir } from './data-dir.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -45,22 +45,13 @@ interface Mounted {
   mount: FuseMount;
 }
 
-/** Where Bazil keeps its data unless told otherwise. */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.BAZIL_DATA_DIR) return resolve(env.BAZIL_DATA_DIR);
-  const dataHome = env.XDG_DATA_HOME || join(env.HOME ?? '/', '.local', 'share');
-  return join(dataHome, 'bazil');
-}
-
-export const socketPath = (dataDir: string) => join(dataDir, 'engine.sock');
-const lockPath = (dataDir: string) => join(dataDir, 'engine.pid');
 /** How often commits are synced to the disk when nothing asked sooner (ext4 commits every 5 s). */
 const SYNC_INTERVAL_MS = 5000;
 
 export class Engine implements Api {
   private readonly mounts = new Map<string, Mounted>();
   private readonly syncTimer: NodeJS.Timeout;
-  private stopping: Promise<void> | null = null;
+  private stopping: Promise<StopResult> | null = null;
 
   private constructor(
     readonly dataDir: string,
@@ -75,8 +66,12 @@ export class Engine implements Api {
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
+    // What the engine creates is private to its user whatever umask it was started with (the
+    // files on a mount are not affected: a program creating one through FUSE gives its mode).
+    process.umask(0o077);
     const dataDir = resolve(options.dataDir);
     await prepareDataDir(dataDir);
+    await makeDataDirPrivate(dataDir);
     await acquireLock(dataDir);
     try {
       const store = new Store(dataDir);
@@ -91,7 +86,7 @@ export class Engine implements Api {
       store.cache.onTrimmed = collectGarbage;
       return new Engine(dataDir, store, pool, budget);
     } catch (error) {
-      await unlink(lockPath(dataDir)).catch(() => undefined);
+      await unlink(pidPath(dataDir)).catch(() => undefined);
       throw error;
     }
   }
@@ -101,7 +96,7 @@ export class Engine implements Api {
   async volumeCreate({ name }: { name: string }): Promise<VolumeInfo> {
     checkVolumeName(name);
     const { dbs, env } = this.store;
-    if (dbs.volumes.doesExist(volumeKey(name))) throw new BazilError('EEXIST', `volume "${name}" already exists`);
+    if (dbs.volumes.doesExist(volumeKey(name))) throw new BazilError('EEXIST', `volume ${quote(name)} already exists`);
     const idBytes = dbs.meta.get(META_NEXT_VOLUME_ID_KEY);
     const id = idBytes === undefined ? 1 : decodeU32(idBytes);
     const volume: VolumeRecord = { id, name, createdNs: nowNs(), nextIno: ROOT_INO + 1 };
@@ -127,7 +122,7 @@ export class Engine implements Api {
     if (mounted) {
       throw new BazilError(
         'EBUSY',
-        `volume "${name}" is mounted at ${mounted.mount.mountpoint}; unmount it first (bazil unmount ${name})`,
+        `volume ${quote(name)} is mounted at ${quote(mounted.mount.mountpoint)}; unmount it first (bazil unmount ${name})`,
       );
     }
     const { dbs, env } = this.store;
@@ -149,12 +144,12 @@ export class Engine implements Api {
     const volume = this.volume(name);
     const already = this.mounts.get(name);
     if (already) {
-      throw new BazilError('EBUSY', `volume "${name}" is already mounted at ${already.mount.mountpoint}`);
+      throw new BazilError('EBUSY', `volume ${quote(name)} is already mounted at ${quote(already.mount.mountpoint)}`);
     }
     const holds = (dir: string) => {
       for (const [other, m] of this.mounts) {
         if (m.mount.mountpoint === dir)
-          throw new BazilError('EBUSY', `${dir} already holds volume "${other}"; choose another directory`);
+          throw new BazilError('EBUSY', `${quote(dir)} already holds volume ${quote(other)}; choose another directory`);
       }
     };
     holds(resolve(mountpoint));
@@ -167,7 +162,10 @@ export class Engine implements Api {
     try {
       await mount.mount();
     } catch (error) {
-      throw new BazilError('EINTERNAL', `could not mount volume "${name}" at ${dir}: ${(error as Error).message}`);
+      throw new BazilError(
+        'EINTERNAL',
+        `could not mount volume ${quote(name)} at ${quote(dir)}: ${(error as Error).message}`,
+      );
     }
     this.mounts.set(name, { fs, mount });
     return this.info(volume);
@@ -177,7 +175,7 @@ export class Engine implements Api {
   async unmount({ name, force = false }: { name: string; force?: boolean }): Promise<void> {
     this.volume(name);
     const mounted = this.mounts.get(name);
-    if (!mounted) throw new BazilError('EINVAL', `volume "${name}" is not mounted`);
+    if (!mounted) throw new BazilError('EINVAL', `volume ${quote(name)} is not mounted`);
     try {
       await mounted.mount.unmount({ detachIfBusy: force });
     } catch (error) {
@@ -185,7 +183,7 @@ export class Engine implements Api {
       if (isBusy(error)) {
         throw new BazilError(
           'EBUSY',
-          `volume "${name}" is in use at ${mounted.mount.mountpoint} (a program has a file or directory open there; \`fuser -vm ${mounted.mount.mountpoint}\` shows which); close it and try again, or use --force`,
+          `volume ${quote(name)} is in use at ${quote(mounted.mount.mountpoint)} (a program has a file or directory open there; \`fuser -vm ${quote(mounted.mount.mountpoint)}\` shows which); close it and try again, or use --force`,
         );
       }
       throw error;
@@ -203,17 +201,20 @@ export class Engine implements Api {
    * volume a program still uses is not pulled from under it: the engine keeps running and says
    * which, unless `force`, which detaches such a mount (its programs then get errors).
    */
-  async stop({ force = false }: { force?: boolean } = {}): Promise<void> {
+  async stop({ force = false }: { force?: boolean } = {}): Promise<StopResult> {
     if (this.stopping) return this.stopping;
+    const dirty = new Map(this.budget.stats().volumes.map((v) => [v.name, v.dirtyBytes]));
+    const unmounted: StopResult['volumes'] = [];
     const busy: string[] = [];
     for (const [name, mounted] of [...this.mounts]) {
       try {
-        await mounted.mount.unmount({ detachIfBusy: force });
+        const { stored } = await mounted.mount.unmount({ detachIfBusy: force });
         this.mounts.delete(name);
+        unmounted.push({ name, mountpoint: mounted.mount.mountpoint, dirtyBytes: dirty.get(name) ?? 0, stored });
       } catch (error) {
         if (error instanceof UnstoredDataError) throw new BazilError('EIO', error.message);
         if (!isBusy(error)) throw error;
-        busy.push(`"${name}" at ${mounted.mount.mountpoint}`);
+        busy.push(`${quote(name)} at ${quote(mounted.mount.mountpoint)}`);
       }
     }
     if (busy.length > 0) {
@@ -227,7 +228,8 @@ export class Engine implements Api {
       clearInterval(this.syncTimer);
       await this.pool.close();
       await this.store.close();
-      await unlink(lockPath(this.dataDir)).catch(() => undefined);
+      await unlink(pidPath(this.dataDir)).catch(() => undefined);
+      return { volumes: unmounted };
     })();
     return this.stopping;
   }
@@ -258,7 +260,7 @@ export class Engine implements Api {
     };
     let resolved = '/';
     const rest = path.split('/').filter((part) => part !== '');
-    for (let links = 0; rest.length > 0; ) {
+    for (let links = 0; rest.length > 0;) {
       const part = rest.shift()!;
       if (part === '.') continue;
       if (part === '..') {
@@ -282,7 +284,8 @@ export class Engine implements Api {
 
   private volume(name: string): VolumeRecord {
     const bytes = this.store.dbs.volumes.get(volumeKey(name));
-    if (bytes === undefined) throw new BazilError('ENOENT', `no volume named "${name}" (bazil volume list shows them)`);
+    if (bytes === undefined)
+      throw new BazilError('ENOENT', `no volume named ${quote(name)} (bazil volume list shows them)`);
     return this.mounts.get(name)?.fs.meta.volume ?? decodeVolume(bytes);
   }
 
@@ -295,60 +298,8 @@ export class Engine implements Api {
   }
 }
 
-/** A name or path as it appears in a message: quoted, control characters escaped, one line. */
-const quote = (text: string) => JSON.stringify(text);
-
 function isBusy(error: unknown): boolean {
   return /busy/i.test((error as Error).message ?? '');
-}
-
-async function prepareDataDir(dataDir: string): Promise<void> {
-  try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    await access(dataDir, fsConstants.W_OK | fsConstants.R_OK | fsConstants.X_OK);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new BazilError(
-      'EACCES',
-      `cannot use data directory ${dataDir} (${code}); fix its permissions or choose another with --data-dir or BAZIL_DATA_DIR`,
-    );
-  }
-}
-
-/** One engine per data directory: a pid file, taken over only when its process is gone. */
-async function acquireLock(dataDir: string): Promise<void> {
-  const path = lockPath(dataDir);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, 'wx', 0o600);
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const pid = Number.parseInt(await readFile(path, 'utf8').catch(() => ''), 10);
-    if (Number.isInteger(pid) && pid > 0 && (await isAlive(pid))) {
-      throw new BazilError(
-        'ELOCKED',
-        `an engine (pid ${pid}) already runs for ${dataDir}; stop it with: bazil daemon stop`,
-      );
-    }
-    await rm(path, { force: true });
-  }
-  throw new BazilError('ELOCKED', `could not take the engine lock ${path}`);
-}
-
-async function isAlive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A killed engine not yet reaped by its parent is a zombie: it answers kill(0) but is gone.
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state !== 'Z' && state !== 'X';
 }
 
 /** Refuses a mountpoint a user would not want used; clears a dead mount a crash left there. */
@@ -364,18 +315,24 @@ async function checkMountpoint(dir: string): Promise<void> {
       return checkMountpoint(dir);
     }
     if (code === 'ENOENT')
-      throw new BazilError('ENOENT', `mountpoint ${dir} does not exist; create it first (mkdir -p ${dir})`);
-    throw new BazilError('EACCES', `cannot use mountpoint ${dir}: ${code}`);
+      throw new BazilError(
+        'ENOENT',
+        `mountpoint ${quote(dir)} does not exist; create it first (mkdir -p ${quote(dir)})`,
+      );
+    throw new BazilError('EACCES', `cannot use mountpoint ${quote(dir)}: ${code}`);
   }
-  if (!info.isDirectory()) throw new BazilError('ENOTDIR', `mountpoint ${dir} is not a directory`);
+  if (!info.isDirectory()) throw new BazilError('ENOTDIR', `mountpoint ${quote(dir)} is not a directory`);
   if (await isMountpoint(dir)) {
-    throw new BazilError('EBUSY', `${dir} is already a mountpoint; unmount what is there or choose another directory`);
+    throw new BazilError(
+      'EBUSY',
+      `${quote(dir)} is already a mountpoint; unmount what is there or choose another directory`,
+    );
   }
   const entries = await readdir(dir);
   if (entries.length > 0) {
     throw new BazilError(
       'ENOTEMPTY',
-      `mountpoint ${dir} is not empty; choose an empty directory (nothing in it was touched)`,
+      `mountpoint ${quote(dir)} is not empty; choose an empty directory (nothing in it was touched)`,
     );
   }
 }

@@ -3,6 +3,7 @@
  * and real FUSE mounts in temporary directories. Tests drive the mount from child processes (sh,
  * cp, dd, ...) the way a user's tools do. `stop()` always leaves no mount and no process behind.
  */
+import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ControlClient } from '../../src-main/engine/control/control-client.js';
-import { socketPath } from '../../src-main/engine/engine.js';
+import { socketPath } from '../../src-main/engine/data-dir.js';
 import { engineEnv } from '../../src-main/cli/engine-connection.js';
 import { readMountTable } from '../../src-main/engine/fs/mount-table.js';
 import { waitFor } from './wait-for.js';
@@ -58,6 +59,13 @@ export async function bazil(dataDir: string, ...args: string[]): Promise<ShResul
     const e = error as { stdout?: string; stderr?: string; code?: number | string };
     return { stdout: e.stdout ?? '', stderr: e.stderr ?? '', code: typeof e.code === 'number' ? e.code : 1 };
   }
+}
+
+/** A command refused as bad input: one line on stderr, exit code 2, and the words a user needs. */
+export function assertRefused(result: ShResult, words: RegExp): void {
+  assert.equal(result.code, 2, `expected exit 2, got ${result.code}: ${result.stderr}`);
+  assert.equal(result.stderr.trim().split('\n').length, 1, `more than one line: ${result.stderr}`);
+  assert.match(result.stderr, words);
 }
 
 export class EngineHarness {
@@ -126,6 +134,15 @@ export class EngineHarness {
     this.mountpoints.add(mountpoint);
     const info = await this.client!.call('mount', { name, mountpoint });
     if (info.mountpoint) this.mountpoints.add(info.mountpoint);
+  }
+
+  /**
+   * Stops reading the engine's output, as an app that started the engine and then quit: its
+   * stdout and stderr become pipes without a reader (EPIPE).
+   */
+  closeOutput(): void {
+    this.child!.stdout!.destroy();
+    this.child!.stderr!.destroy();
   }
 
   /** kill -9 of the engine: leaves its mounts dead, as a crash would. */

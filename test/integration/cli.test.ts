@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { EngineHarness, bazil, ok, sh } from '../helpers/engine-harness.js';
+import { EngineHarness, assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
 import { holdOpen } from '../helpers/fs-tools.js';
 
 let h: EngineHarness;
@@ -25,13 +25,6 @@ after(async () => {
   await sh(`grep -o '${h.root}[^ ]*' /proc/mounts | xargs -r -n1 fusermount -uz`);
   await h.stop();
 });
-
-/** One line on stderr, exit code 2, and the words a user needs. */
-function assertRefused(result: { code: number; stderr: string }, words: RegExp): void {
-  assert.equal(result.code, 2, `expected exit 2, got ${result.code}: ${result.stderr}`);
-  assert.equal(result.stderr.trim().split('\n').length, 1, `more than one line: ${result.stderr}`);
-  assert.match(result.stderr, words);
-}
 
 test('the first command starts an engine in the background; volumes are created, listed and mounted', async () => {
   const created = await bazil(h.dataDir, 'volume', 'create', 'photos');
@@ -74,6 +67,21 @@ test('mountpoints that are missing, files, not empty or in use are refused and l
   const photos = join(h.root, 'photos');
   assertRefused(await bazil(h.dataDir, 'mount', 'docs', photos), /already holds volume "photos"/);
   assertRefused(await bazil(h.dataDir, 'mount', 'photos', await h.dir('again')), /already mounted at/);
+});
+
+test('names and paths with control characters are quoted: every error stays one line, nothing changes', async () => {
+  const before = (await bazil(h.dataDir, 'volume', 'list', '--json')).stdout;
+  assertRefused(await bazil(h.dataDir, 'volume', 'create', 'two\nlines'), /invalid volume name "two\\nlines"/);
+  assertRefused(await bazil(h.dataDir, 'volume', 'delete', 'no\nsuch'), /no volume named "no\\nsuch"/);
+  assertRefused(await bazil(h.dataDir, 'mount', 'no\r\nsuch', await h.dir('y')), /no volume named "no\\r\\nsuch"/);
+  assertRefused(await bazil(h.dataDir, 'unmount', 'tab\tand\nnewline'), /no volume named "tab\\tand\\nnewline"/);
+  const missing = join(h.root, 'missing\ndir');
+  assertRefused(await bazil(h.dataDir, 'mount', 'docs', missing), /mountpoint ".*missing\\ndir" does not exist/);
+  assertRefused(await bazil(h.dataDir, 'frob\nnicate'), /unknown command "frob\\nnicate"/);
+  assertRefused(await bazil(h.dataDir, '--bad\noption'), /unknown option "--bad\\noption"/);
+  assertRefused(await bazil(join(h.root, 'a-file', 'da\nta'), 'volume', 'list'), /data directory ".*da\\nta"/);
+  assert.equal((await bazil(h.dataDir, 'volume', 'list', '--json')).stdout, before, 'no volume was created or changed');
+  assert.equal((await sh(`ls -d '${missing}'`)).code, 2, 'no directory was created');
 });
 
 test('a volume in use is not unmounted, and stays usable', async () => {

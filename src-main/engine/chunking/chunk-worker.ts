@@ -21,7 +21,10 @@ import { encodePackLocation, encodePackRecord, packKey, type ChunkRef, type Pack
 import { PackWriter } from '../store/pack-writer.js';
 import { rechunk } from './rechunk.js';
 import { collectGarbage } from '../collect-garbage.js';
+import { installEngineLog } from '../engine-log.js';
 import type { FlushRequest, FlushReply, WorkerData } from './chunk-pool.js';
+
+installEngineLog();
 
 const { dataDir, packSlots, slot } = workerData as WorkerData;
 const { env, dbs } = openStoreDbs(dataDir);

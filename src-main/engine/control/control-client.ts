@@ -5,21 +5,16 @@ import { createConnection, type Socket } from 'node:net';
 import type { Api, MethodName } from '../../common/api.js';
 import { BazilError, type BazilErrorCode } from '../../common/errors.js';
 import type { ControlResponse } from './control-server.js';
+import { LineReader } from './line-reader.js';
 
 export class ControlClient {
   private nextId = 1;
-  private buffered = '';
+  private readonly lines = new LineReader();
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
   private constructor(private readonly socket: Socket) {
-    socket.setEncoding('utf8');
-    socket.on('data', (text: string) => this.onData(text));
-    const fail = () => {
-      for (const waiter of this.waiting.values()) {
-        waiter.reject(new BazilError('ENOENGINE', 'the engine closed the connection'));
-      }
-      this.waiting.clear();
-    };
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    const fail = () => this.failAll(new BazilError('ENOENGINE', 'the engine closed the connection'));
     socket.on('close', fail);
     socket.on('error', fail);
   }
@@ -44,12 +39,14 @@ export class ControlClient {
     this.socket.end();
   }
 
-  private onData(text: string): void {
-    this.buffered += text;
-    let newline;
-    while ((newline = this.buffered.indexOf('\n')) >= 0) {
-      const response = JSON.parse(this.buffered.slice(0, newline)) as ControlResponse;
-      this.buffered = this.buffered.slice(newline + 1);
+  private onData(chunk: Buffer): void {
+    for (const line of this.lines.push(chunk)) {
+      const response = JSON.parse(line) as ControlResponse;
+      if (response.id === 0 && 'error' in response) {
+        // The engine could not tell which request failed (too long, not JSON): every one did.
+        this.failAll(new BazilError(response.error.code as BazilErrorCode, response.error.message));
+        continue;
+      }
       const waiter = this.waiting.get(response.id);
       if (!waiter) continue;
       this.waiting.delete(response.id);
@@ -57,5 +54,10 @@ export class ControlClient {
         waiter.reject(new BazilError(response.error.code as BazilErrorCode, response.error.message));
       else waiter.resolve(response.result);
     }
+  }
+
+  private failAll(error: BazilError): void {
+    for (const waiter of this.waiting.values()) waiter.reject(error);
+    this.waiting.clear();
   }
 }

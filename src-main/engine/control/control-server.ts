@@ -2,17 +2,29 @@
  * The control socket: a Unix socket in the data directory (mode 0600) that serves the engine API
  * as newline-delimited JSON. A request is {"id", "method", "args"}; the answer is {"id", "result"}
  * or {"id", "error": {"code", "message"}}. Input is checked against the API declaration.
+ *
+ * This runs on the engine's main thread, which serves FUSE: a request is at most MAX_REQUEST_BYTES
+ * (a longer one is refused and its connection closed), so no client can make it hold more than
+ * that, and requests are parsed in a worker thread (request-parser.ts).
  */
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import { isMethodName, validateArgs, type Api } from '../../common/api.js';
+import type { Api } from '../../common/api.js';
 import { BazilError } from '../../common/errors.js';
+import { LineReader, LineTooLongError } from './line-reader.js';
+import { RequestParser } from './request-parser.js';
 
 export interface ControlRequest {
   id: number;
   method: string;
   args?: unknown;
 }
+
+/** Requests are a few hundred bytes; anything near this is a client gone wrong. */
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+
+/** How long a refused client may go on sending (dropped) before its connection is reset. */
+const REFUSED_CLOSE_MS = 1000;
 
 export type ControlResponse =
   { id: number; result: unknown } | { id: number; error: { code: string; message: string } };
@@ -24,54 +36,73 @@ function toJson(value: unknown): string {
 
 export async function serveControlSocket(path: string, api: Api, onStop: () => void): Promise<Server> {
   await rm(path, { force: true });
-  const server = createServer((socket) => handleConnection(socket, api, onStop));
-  const oldMask = process.umask(0o177);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => resolve());
-    });
-  } finally {
-    process.umask(oldMask);
-  }
+  const parser = new RequestParser();
+  const server = createServer((socket) => handleConnection(socket, api, parser, onStop));
+  server.on('close', () => void parser.close());
+  // Created under the engine's umask 077 (engine.ts), so private from the start.
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
   await chmod(path, 0o600);
   return server;
 }
 
-function handleConnection(socket: Socket, api: Api, onStop: () => void): void {
-  let buffered = '';
-  socket.setEncoding('utf8');
-  socket.on('data', (text: string) => {
-    buffered += text;
-    let newline;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      if (line.trim() !== '') void answer(socket, line, api, onStop);
+function handleConnection(socket: Socket, api: Api, parser: RequestParser, onStop: () => void): void {
+  const lines = new LineReader(MAX_REQUEST_BYTES);
+  socket.on('data', (chunk: Buffer) => {
+    let complete: string[];
+    try {
+      complete = lines.push(chunk);
+    } catch (error) {
+      if (!(error instanceof LineTooLongError)) throw error;
+      refuseOversize(socket);
+      return;
     }
+    for (const line of complete) if (line.trim() !== '') void answer(socket, line, api, parser, onStop);
   });
   socket.on('error', () => socket.destroy());
 }
 
-async function answer(socket: Socket, line: string, api: Api, onStop: () => void): Promise<void> {
+/**
+ * Answers a request past the cap with an error and closes the connection. What the client still
+ * sends is read and dropped for a moment, so that it reads the answer rather than a reset.
+ */
+function refuseOversize(socket: Socket): void {
+  socket.removeAllListeners('data');
+  socket.on('data', () => undefined);
+  const cap = `${MAX_REQUEST_BYTES / 1024 / 1024} MiB`;
+  console.error(`bazil: refused a control request longer than ${cap}, and closed its connection`);
+  const message = `request longer than ${cap} refused (a request is one line of JSON); connection closed`;
+  const response: ControlResponse = { id: 0, error: { code: 'EINVAL', message } };
+  socket.end(toJson(response) + '\n');
+  setTimeout(() => socket.destroy(), REFUSED_CLOSE_MS).unref();
+}
+
+async function answer(
+  socket: Socket,
+  line: string,
+  api: Api,
+  parser: RequestParser,
+  onStop: () => void,
+): Promise<void> {
   let id = 0;
   let response: ControlResponse;
   try {
-    const request = JSON.parse(line) as ControlRequest;
-    id = typeof request.id === 'number' ? request.id : 0;
-    if (!isMethodName(request.method)) throw new BazilError('EINVAL', `unknown method "${String(request.method)}"`);
-    const args = validateArgs(request.method, request.args ?? {});
-    const call = api[request.method] as (a: unknown) => Promise<unknown>;
-    const result = await call.call(api, args);
-    response = { id, result: result ?? null };
-    if (request.method === 'stop') {
-      socket.end(toJson(response) + '\n', onStop);
-      return;
+    const request = await parser.parse(line);
+    id = request.id;
+    if ('error' in request) {
+      response = request;
+    } else {
+      const call = api[request.method] as (a: unknown) => Promise<unknown>;
+      response = { id, result: (await call.call(api, request.args)) ?? null };
+      if (request.method === 'stop') {
+        socket.end(toJson(response) + '\n', onStop);
+        return;
+      }
     }
   } catch (error) {
     if (error instanceof BazilError) response = { id, error: { code: error.code, message: error.message } };
-    else if (error instanceof SyntaxError)
-      response = { id, error: { code: 'EINVAL', message: `request is not JSON: ${error.message}` } };
     else {
       console.error('bazil: API call failed:', error);
       response = { id, error: { code: 'EINTERNAL', message: (error as Error).message ?? String(error) } };

@@ -9,7 +9,7 @@
 import { createRequire } from 'node:module';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ERRNO, FsError } from '../../common/errors.js';
+import { ERRNO, FsError, quote } from '../../common/errors.js';
 import type { VolumeFs } from './volume-fs.js';
 import { PendingRequests } from './pending-requests.js';
 
@@ -213,7 +213,7 @@ function opsFor(fs: VolumeFs, pending: PendingRequests): Record<string, unknown>
 export class UnstoredDataError extends Error {
   constructor(volumeName: string, cause: unknown) {
     super(
-      `volume "${volumeName}" has data that could not be stored (${cause instanceof Error ? cause.message : String(cause)}); ` +
+      `volume ${quote(volumeName)} has data that could not be stored (${cause instanceof Error ? cause.message : String(cause)}); ` +
         'free space and try again, or use --force (the unstored data is then lost)',
     );
   }
@@ -249,16 +249,19 @@ export class FuseMount {
   /**
    * Stores every dirty file, then unmounts. The kernel refuses while a program has a file or
    * directory open in the mount (EBUSY), unless `detachIfBusy`: then the mount is detached from
-   * the tree and its programs get errors from then on.
+   * the tree and its programs get errors from then on. Says whether every dirty file was stored
+   * (not so only when `detachIfBusy` went on past a store that failed).
    */
-  async unmount({ detachIfBusy = false } = {}): Promise<void> {
+  async unmount({ detachIfBusy = false } = {}): Promise<{ stored: boolean }> {
     const fuse = this.fuse;
-    if (!fuse) return;
+    if (!fuse) return { stored: true };
+    let stored = true;
     try {
       await this.fs.flushAll();
     } catch (error) {
       // Dirty data that cannot be stored (a full disk) keeps the volume mounted, unless forced.
       if (!detachIfBusy) throw new UnstoredDataError(this.fs.volumeName, error);
+      stored = false;
       console.error(`bazil: volume "${this.fs.volumeName}" unmounted with data that could not be stored:`, error);
     }
     if (detachIfBusy) await execFileAsync('fusermount', ['-uz', this.mountpoint]).catch(() => undefined);
@@ -274,6 +277,7 @@ export class FuseMount {
     this.fs.setAttributeInvalidation(null);
     this.pending.close();
     this.fuse = null;
+    return { stored };
   }
 
   /** Lets VolumeFs lend read windows to the binding, which keeps them until revoked. */

@@ -84,9 +84,14 @@ export const packsDirOf = (dataDir: string) => join(dataDir, 'packs');
 
 /** Opens the environment's databases; used by the engine and by each chunk worker thread. */
 export function openStoreDbs(dir: string): { env: RootDatabase; dbs: StoreDbs } {
-  mkdirSync(packsDirOf(dir), { recursive: true });
+  // Private to the user: the store holds file content as it is.
+  mkdirSync(packsDirOf(dir), { recursive: true, mode: 0o700 });
+  // The mode of store.mdb and store.mdb-lock: lmdb-js passes it to mdb_env_open, but its type
+  // definitions lack it.
+  const permissions = { permissionsMode: 0o600 } as object;
   const env = open({
     path: join(dir, 'store.mdb'),
+    ...permissions,
     noSync: true,
     // Up to 1 TiB of address space; the file grows as needed.
     mapSize: 2 ** 40,

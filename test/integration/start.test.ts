@@ -1,0 +1,68 @@
+/**
+ * `bazil start` (what `npm start` runs): the engine with volume "home" mounted at ~/Bazil, until
+ * Ctrl-C, which stores what is dirty, unmounts, and says what it did.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { engineEnv } from '../../src-main/cli/engine-connection.js';
+import { ControlClient } from '../../src-main/engine/control/control-client.js';
+import { socketPath } from '../../src-main/engine/data-dir.js';
+import { BAZIL_BIN, bazil, ok } from '../helpers/engine-harness.js';
+import { scratch } from '../helpers/scratch.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+test('Ctrl-C on `bazil start` stores a file still being written, unmounts, and says so', async (t) => {
+  const { root } = await scratch(t);
+  const home = join(root, 'home');
+  await mkdir(home);
+  const env: NodeJS.ProcessEnv = { ...engineEnv(), HOME: home };
+  delete env.BAZIL_DATA_DIR;
+  delete env.XDG_DATA_HOME;
+  const dataDir = join(home, '.local', 'share', 'bazil');
+  const mnt = join(home, 'Bazil');
+
+  const child = spawn(process.execPath, [BAZIL_BIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw new Error(`bazil start exited: ${output}`);
+      return /press Ctrl-C/.test(output);
+    },
+    { timeoutMs: 15_000, what: 'bazil start to mount ~/Bazil' },
+  );
+
+  // 3 MiB written to a file that stays open: dirty (in the engine's memory) when Ctrl-C comes.
+  await ok(`head -c 3M /dev/urandom > '${root}/source'`);
+  // The writer keeps the file open until its stdin ends.
+  const writer = spawn('sh', ['-c', `exec 3>'${mnt}/open-file' && cat '${root}/source' >&3 && read _`]);
+  const writerDone = new Promise((resolve) => writer.once('close', resolve));
+  t.after(() => writer.stdin.end());
+  const client = await ControlClient.connect(socketPath(dataDir));
+  await waitFor(async () => (await client.call('stats', {})).dirty.totalBytes >= 3 * 1024 * 1024, {
+    timeoutMs: 10_000,
+    what: 'the open file to hold 3 MiB of dirty data',
+  });
+  client.close();
+
+  child.kill('SIGINT');
+  assert.equal(await exited, 0, output);
+  const lines = output.trimEnd().split('\n');
+  assert.ok(lines.includes(`bazil: volume "home": stored 3.0 MiB, unmounted from "${mnt}"`), output);
+  assert.equal(lines.at(-1), 'bazil: engine stopped');
+  assert.ok(!(await ok('cat /proc/mounts')).includes(mnt), 'nothing stays mounted');
+  writer.stdin.end();
+  await writerDone;
+
+  // What was stored is there after the next start.
+  assert.equal((await bazil(dataDir, 'mount', 'home', mnt)).code, 0);
+  assert.equal(await ok(`cmp '${root}/source' '${mnt}/open-file' && echo same`), 'same\n');
+});
