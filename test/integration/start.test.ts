@@ -11,6 +11,7 @@ import { engineEnv } from '../../src-main/cli/engine-connection.js';
 import { ControlClient } from '../../src-main/engine/control/control-client.js';
 import { socketPath } from '../../src-main/engine/data-dir.js';
 import { BAZIL_BIN, bazil, ok } from '../helpers/engine-harness.js';
+import { PYTHON } from '../helpers/fs-tools.js';
 import { scratch } from '../helpers/scratch.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -42,8 +43,14 @@ test('Ctrl-C on `bazil start` stores a file still being written, unmounts, and s
 
   // 3 MiB written to a file that stays open: dirty (in the engine's memory) when Ctrl-C comes.
   await ok(`head -c 3M /dev/urandom > '${root}/source'`);
-  // The writer keeps the file open until its stdin ends.
-  const writer = spawn('sh', ['-c', `exec 3>'${mnt}/open-file' && cat '${root}/source' >&3 && read _`]);
+  // One process writes the file and keeps it open until its stdin ends. (A child writing through
+  // a shared descriptor would close its copy on exit, and that close stores the data.)
+  const writer = spawn(PYTHON, [
+    '-c',
+    `import sys; f = open(sys.argv[1], 'wb'); f.write(open(sys.argv[2], 'rb').read()); f.flush(); sys.stdin.read()`,
+    `${mnt}/open-file`,
+    `${root}/source`,
+  ]);
   const writerDone = new Promise((resolve) => writer.once('close', resolve));
   t.after(() => writer.stdin.end());
   const client = await ControlClient.connect(socketPath(dataDir));
