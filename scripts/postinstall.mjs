@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs after `npm install` / `npm ci` in this folder:
-// 1. applies Bazil's patch to fuse-native and rebuilds it from source (see native/fuse-native);
+// 1. applies Bazil's patches to fuse-native and lmdb and rebuilds them from source (see native/);
 // 2. compiles the TypeScript (dist/), so `bazil` and `npm start` work right away;
 // 3. says whether Electron is there. It is an optional dependency: npm leaves it out on a Node.js
 //    older than its package declares (its install tooling needs a newer one). Dependency install
@@ -22,7 +22,9 @@ function run(what, args) {
   }
 }
 
-run('building fuse-native', [join(root, 'scripts', 'build-fuse-native.mjs')]);
+for (const name of ['fuse-native', 'lmdb']) {
+  run(`building ${name}`, [join(root, 'scripts', 'build-patched-addon.mjs'), name]);
+}
 run('compiling TypeScript', [
   join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
   '-p',

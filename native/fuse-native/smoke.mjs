@@ -18,7 +18,7 @@
 //   - libfuse's threads block signals
 // Always unmounts (fusermount -uz). Exit code 0 only if every check passes.
 //
-// Usage: node native/fuse-native/smoke.mjs   (after node scripts/build-fuse-native.mjs)
+// Usage: node native/fuse-native/smoke.mjs   (after node scripts/build-patched-addon.mjs fuse-native)
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';

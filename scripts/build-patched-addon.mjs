@@ -1,36 +1,60 @@
 #!/usr/bin/env node
-// Applies native/fuse-native/fuse-native.patch to node_modules/fuse-native
-// (2.2.6) and rebuilds its native binding from source with node-gyp.
+// Applies Bazil's patch to a dependency's native code and rebuilds its binding from source with
+// node-gyp: native/fuse-native/fuse-native.patch to fuse-native 2.2.6, native/lmdb/lmdb.patch to
+// lmdb 3.5.6 (each folder's README says why). Both load build/Release before any prebuilt binary.
 //
-// Idempotent: if node_modules/fuse-native/.bazil-patched holds the patch's
-// sha256 (and the build is there) nothing happens. Otherwise the pristine files
-// (saved the first time in node_modules/fuse-native/.pristine/) are restored,
-// the patch is applied, `node-gyp rebuild` runs, the result is load-tested and
-// the marker is written. Exits non-zero with an explanation on failure.
+// Idempotent: if node_modules/PACKAGE/.bazil-patched holds the patch's sha256 (and the build is
+// there) nothing happens. Otherwise the pristine files (saved the first time in
+// node_modules/PACKAGE/.pristine/) are restored, the patch is applied, `node-gyp rebuild` runs,
+// the result is load-tested and the marker is written. Exits non-zero with an explanation on
+// failure.
 //
-// Usage: node scripts/build-fuse-native.mjs   (also run from scripts/postinstall.mjs)
+// Usage: node scripts/build-patched-addon.mjs fuse-native|lmdb   (run from scripts/postinstall.mjs)
 
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const FUSE_NATIVE_VERSION = '2.2.6';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const PATCH_FILE = path.join(ROOT, 'native', 'fuse-native', 'fuse-native.patch');
-const TAG = 'build-fuse-native:';
 
 const HELP = `
-To build fuse-native from source you need python3, make and a C compiler
+To build it from source you need python3, make and a C compiler
 (Debian: apt-get install python3 make g++) plus Node's headers: the Debian/
 NodeSource nodejs package ships them in /usr/include/node, otherwise node-gyp
-downloads them (needs network, or set npm_config_nodedir).
+downloads them (needs network, or set npm_config_nodedir).`;
+
+/** The packages patched, each with the version its patch is for and a load test (a node -e script). */
+const PACKAGES = {
+  'fuse-native': {
+    version: '2.2.6',
+    addon: 'fuse.node',
+    // The patched index.js itself refuses an unpatched binding.
+    loadTest: (dir) => `if (typeof require(${JSON.stringify(dir)}) !== 'function') process.exit(2)`,
+    help: `${HELP}
 libfuse-dev is NOT needed: fuse-native brings the libfuse 2.9 headers with it
 (fuse-shared-library-linux). At runtime the binding links against libfuse.so.2,
 i.e. Debian's libfuse2 (apt-get install libfuse2), and unmounting needs
-fusermount (apt-get install fuse3) and /dev/fuse.`;
+fusermount (apt-get install fuse3) and /dev/fuse.`,
+  },
+  lmdb: {
+    version: '3.5.6',
+    addon: 'lmdb.node',
+    // Opens an environment through the package: its loader must find the build.
+    loadTest: (dir) =>
+      `const { mkdtempSync, rmSync } = require('node:fs'); const d = mkdtempSync(require('node:os').tmpdir() + '/lmdb-');` +
+      `import(${JSON.stringify(path.join(dir, 'index.js'))}).then(({ open }) => { const db = open({ path: d + '/t.mdb' });` +
+      `db.putSync('k', 'v'); if (db.get('k') !== 'v') process.exit(2); return db.close(); }).finally(() => rmSync(d, { recursive: true }))`,
+    help: HELP,
+  },
+};
+
+const NAME = process.argv[2];
+const PACKAGE = PACKAGES[NAME];
+const PATCH_FILE = path.join(ROOT, 'native', NAME ?? '', `${NAME}.patch`);
+const TAG = `build-patched-addon (${NAME}):`;
 
 class BuildError extends Error {}
 
@@ -43,12 +67,12 @@ function sha256(buf) {
 }
 
 function findPackageDir() {
-  const require = createRequire(path.join(ROOT, 'package.json'));
-  try {
-    return path.dirname(require.resolve('fuse-native/package.json'));
-  } catch {
-    throw new BuildError('fuse-native is not installed (run npm install first).');
+  // Not require.resolve: lmdb's "exports" hide its package.json.
+  const dir = path.join(ROOT, 'node_modules', NAME);
+  if (!fs.existsSync(path.join(dir, 'package.json'))) {
+    throw new BuildError(`${NAME} is not installed in ${ROOT} (run npm install first).`);
   }
+  return dir;
 }
 
 // --- A strict unified-diff applier (no fuzz, no offsets): the patch is only
@@ -108,8 +132,8 @@ function applyHunks(name, content, hunks) {
       }
       if (lines[at] !== text) {
         throw new BuildError(
-          `${name} does not match pristine fuse-native ${FUSE_NATIVE_VERSION} at line ${at + 1}` +
-            ` (expected ${JSON.stringify(text)}). Reinstall it: rm -rf node_modules/fuse-native && npm install`,
+          `${name} does not match pristine ${NAME} ${PACKAGE.version} at line ${at + 1}` +
+            ` (expected ${JSON.stringify(text)}). Reinstall it: rm -rf node_modules/${NAME} && npm install`,
         );
       }
       if (op === ' ') out.push(text);
@@ -171,7 +195,7 @@ function run(cmd, args, opts) {
 
 function build(pkgDir) {
   const nodeGyp = findNodeGyp();
-  const args = [nodeGyp, 'rebuild'];
+  const args = [nodeGyp, 'rebuild', `--jobs=${Math.max(1, os.availableParallelism())}`];
   const nodedir = localNodeDir();
   if (nodedir) args.push(`--nodedir=${nodedir}`);
   // binding.gyp shells out to `node -e …`: make sure that is this node.
@@ -184,40 +208,37 @@ function build(pkgDir) {
   const res = run(process.execPath, args, { cwd: pkgDir, env });
   if (res.status !== 0) {
     process.stderr.write(res.stdout + res.stderr);
-    throw new BuildError(`node-gyp rebuild of fuse-native failed (exit ${res.status ?? res.signal}).${HELP}`);
+    throw new BuildError(`node-gyp rebuild of ${NAME} failed (exit ${res.status ?? res.signal}).${PACKAGE.help}`);
   }
   log(`built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-// Load the patched package in a child (a dlopen failure must not take this
-// process down); the patched index.js itself refuses an unpatched binding.
+// Load the patched package in a child (a dlopen failure must not take this process down).
 function loadTest(pkgDir) {
-  const code = `if (typeof require(${JSON.stringify(pkgDir)}) !== 'function') process.exit(2)`;
-  const res = run(process.execPath, ['-e', code], { cwd: pkgDir });
+  const res = run(process.execPath, ['-e', PACKAGE.loadTest(pkgDir)], { cwd: pkgDir });
   if (res.status !== 0) {
     const why = (res.stderr || res.stdout).trim().split('\n').slice(0, 8).join('\n');
-    const hint = /libfuse\.so\.2/.test(why) ? '\nlibfuse.so.2 is missing: apt-get install libfuse2' : HELP;
-    throw new BuildError(`the patched fuse-native does not load:\n${why}${hint}`);
+    const hint = /libfuse\.so\.2/.test(why) ? '\nlibfuse.so.2 is missing: apt-get install libfuse2' : PACKAGE.help;
+    throw new BuildError(`the patched ${NAME} does not load:\n${why}${hint}`);
   }
 }
 
 function main() {
+  if (!PACKAGE) throw new BuildError(`which package? one of: ${Object.keys(PACKAGES).join(', ')}`);
   const pkgDir = findPackageDir();
   const patchText = fs.readFileSync(PATCH_FILE, 'utf8');
   const digest = sha256(patchText);
   const marker = path.join(pkgDir, '.bazil-patched');
-  const addon = path.join(pkgDir, 'build', 'Release', 'fuse.node');
+  const addon = path.join(pkgDir, 'build', 'Release', PACKAGE.addon);
 
   if (fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').trim() === digest && fs.existsSync(addon)) {
-    log(`fuse-native already patched (${digest.slice(0, 12)}), nothing to do`);
+    log(`already patched (${digest.slice(0, 12)}), nothing to do`);
     return;
   }
 
   const version = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
-  if (version !== FUSE_NATIVE_VERSION) {
-    throw new BuildError(
-      `the patch is for fuse-native ${FUSE_NATIVE_VERSION} but ${version} is installed (${pkgDir}).`,
-    );
+  if (version !== PACKAGE.version) {
+    throw new BuildError(`the patch is for ${NAME} ${PACKAGE.version} but ${version} is installed (${pkgDir}).`);
   }
 
   fs.rmSync(marker, { force: true }); // an interrupted run must not look finished
