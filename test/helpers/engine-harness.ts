@@ -71,6 +71,8 @@ export function assertRefused(result: ShResult, words: RegExp): void {
 export class EngineHarness {
   private child: ChildProcess | null = null;
   private readonly mountpoints = new Set<string>();
+  /** What the engine printed (its log) since it was last started. */
+  output = '';
   client: ControlClient | null = null;
 
   private constructor(
@@ -91,9 +93,9 @@ export class EngineHarness {
       env: engineEnv(),
     });
     this.child = child;
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    this.output = '';
+    child.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
     try {
       this.client = await waitFor(
         () => {
@@ -103,7 +105,7 @@ export class EngineHarness {
         { timeoutMs: 15_000, what: 'it to answer on its control socket', intervalMs: 50 },
       );
     } catch (error) {
-      throw new Error(`engine did not start (${(error as Error).message}): ${output}`);
+      throw new Error(`engine did not start (${(error as Error).message}): ${this.output}`);
     }
     return this.client;
   }

@@ -18,6 +18,7 @@ import { PackFile, alignedBuffer } from '../../src-main/engine/store/pack-file.j
 import { PackWriter } from '../../src-main/engine/store/pack-writer.js';
 import { PackReaders, Store, chunkKeyOf, packsDirOf } from '../../src-main/engine/store/store.js';
 import { ChunkCache } from '../../src-main/engine/store/chunk-cache.js';
+import type { FsError } from '../../src-main/common/errors.js';
 import { ChunkReader, giveBack, type Loan } from '../../src-main/engine/chunking/chunk-reader.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -258,6 +259,21 @@ for (const [where, root] of places) {
       // can go (the cache looks again every IDLE_MS).
       await waitFor(() => trimmed === 1, { timeoutMs: 10_000, what: 'the cache to drop its slots once reads stop' });
       assert.equal(kept, null, 'the loan was asked back');
+    });
+  });
+
+  test(`${where}: once the store closes, nothing reads it: a load in flight fails with EIO and calls nothing back`, async () => {
+    await withCachedFile(root, 4 * MiB, 60_000, async ({ chunks, cache }) => {
+      let calledBack = false;
+      const loading = cache.load(chunks[0]!, () => (calledBack = true));
+      cache.close(); // the engine stops while a read waits for the disk
+      await assert.rejects(loading, (error: FsError) => error.code === 'EIO' && /store is closed/.test(error.message));
+      assert.equal(calledBack, false, 'the reader was not called back to read a closed store');
+      assert.throws(
+        () => cache.get(chunks[1]!),
+        (error: FsError) => error.code === 'EIO',
+      );
+      await assert.rejects(cache.load(chunks[1]!), (error: FsError) => error.code === 'EIO');
     });
   });
 

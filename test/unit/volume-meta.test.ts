@@ -131,3 +131,61 @@ test('a batch that fails to commit is written again later, and nothing is lost',
     await store.close();
   }
 });
+
+test('while commits fail, changes wait for the backing-off retry instead of a try per turn, and an unchanged inode waits for nothing', async (t) => {
+  const { store, meta } = await openVolume();
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  const env = store.env as unknown as { transactionSync: (cb: () => void) => unknown };
+  const transactionSync = env.transactionSync.bind(env);
+  let tries = 0;
+  let failing = true;
+  env.transactionSync = (cb) =>
+    transactionSync(() => {
+      tries++;
+      cb();
+      if (failing) throw new Error('No space left on device (test)');
+    });
+  const originalError = console.error;
+  const logged: string[] = [];
+  console.error = (line: string) => logged.push(line);
+  try {
+    const untouched = meta.allocateIno();
+    meta.addInode(inode(untouched, 0o100644));
+    await assert.rejects(meta.committed(), /No space left/);
+    assert.equal(tries, 1);
+    for (let i = 0; i < 50; i++) {
+      const ino = meta.allocateIno();
+      meta.addInode(inode(ino, 0o100644));
+      await turn();
+    }
+    assert.equal(tries, 1, 'no change brought a try forward');
+    const clean = 999_999;
+    await meta.committedFor(clean); // nothing of it waits: resolves though commits fail
+    await assert.rejects(meta.committedFor(untouched), /No space left/);
+    // 0.5 s, then 1, 2, 4 s: four retries in 8 s, not one per change.
+    for (let ms = 0; ms < 8_000; ms += 100) {
+      t.mock.timers.tick(100);
+      await turn();
+    }
+    assert.ok(tries >= 4 && tries <= 6, `${tries} tries`);
+    failing = false;
+    for (let ms = 0; ms < 10_000 && meta.failure; ms += 100) {
+      t.mock.timers.tick(100);
+      await turn();
+    }
+    await meta.committed();
+    assert.equal(store.dbs.inodes.get(inodeKey(1, untouched)) !== undefined, true, 'and nothing was lost');
+    assert.equal(logged.length, 2, 'said when it started and when it ended, and only then');
+    assert.match(
+      logged[0]!,
+      /^bazil: volume "v": metadata cannot be written \(no space left on the disk of the store .*\(No space left on device \(test\)\)\)/,
+    );
+    assert.match(logged[1]!, /^bazil: volume "v": metadata written again, after \d+ s and [3-6] retries$/);
+  } finally {
+    console.error = originalError;
+    meta.close();
+    t.mock.timers.reset();
+    await store.close();
+  }
+});

@@ -56,6 +56,8 @@ export interface ContentDeps {
   onStored(content: StoredContent): Promise<void>;
   /** A flush wrote new chunks: `bytes` of them, in these packs (the store syncs them). */
   onChunksStored(packs: readonly { packId: number; endBytes: number }[], bytes: number): void;
+  /** Why the file's record cannot be written now (commits failing), or null. */
+  storeBlocked(): Error | null;
 }
 
 export class FileContent implements DirtyFile {
@@ -242,6 +244,10 @@ export class FileContent implements DirtyFile {
   async flush(): Promise<void> {
     const target = this.changeSeq;
     while (this.recordedSeq < target) {
+      // While metadata cannot be written (a full disk), nothing more is queued for it: the data
+      // stays in its pages, counted against the dirty cap, so memory stays bounded.
+      const blocked = this.deps.storeBlocked();
+      if (blocked) throw blocked;
       // A failed early flush keeps its error for flushOnce, which reports it to this caller.
       if (this.flushing) await this.flushing.catch(() => undefined);
       else if (this.storedSeq >= target) await this.track(this.record(this.storedSeq));

@@ -12,6 +12,8 @@ import { promisify } from 'node:util';
 import { ERRNO, FsError, quote } from '../../common/errors.js';
 import type { VolumeFs } from './volume-fs.js';
 import { PendingRequests } from './pending-requests.js';
+import { RepeatLimiter } from '../repeat-limiter.js';
+import { isNoSpace } from '../store/store.js';
 
 const require = createRequire(import.meta.url);
 const execFileAsync = promisify(execFile);
@@ -39,12 +41,18 @@ function loadFuse(): FuseConstructor {
  */
 export const MOUNT_OPTIONS = ['big_writes', 'use_ino', 'default_permissions', 'max_read=131072'];
 
+/** Failures that are not an errno answer are logged, each kind once a minute (see RepeatLimiter). */
+const unexpected = new RepeatLimiter();
+
 function errnoOf(error: unknown): number {
   if (error instanceof FsError) return -error.errno;
-  const message = error instanceof Error ? error.message : String(error);
   // LMDB and the disk say "no space" in several ways; programs should see ENOSPC.
-  if (/ENOSPC|No space left|MDB_MAP_FULL/i.test(message)) return -ERRNO.ENOSPC;
-  console.error('bazil: file-system call failed:', error);
+  if (isNoSpace(error)) return -ERRNO.ENOSPC;
+  const message = error instanceof Error ? error.message : String(error);
+  const said = unexpected.take(message);
+  if (said?.repeats === 0) console.error('bazil: file-system call failed (EIO):', error);
+  else if (said)
+    console.error(`bazil: file-system call failed (EIO): ${message} (${said.repeats} more since it was logged)`);
   return -ERRNO.EIO;
 }
 
@@ -262,7 +270,7 @@ export class FuseMount {
       // Dirty data that cannot be stored (a full disk) keeps the volume mounted, unless forced.
       if (!detachIfBusy) throw new UnstoredDataError(this.fs.volumeName, error);
       stored = false;
-      console.error(`bazil: volume "${this.fs.volumeName}" unmounted with data that could not be stored:`, error);
+      console.error(`bazil: volume ${quote(this.fs.volumeName)} unmounted with data that could not be stored:`, error);
     }
     if (detachIfBusy) await execFileAsync('fusermount', ['-uz', this.mountpoint]).catch(() => undefined);
     // No window may outlive the mount (each holds a slot of the chunk cache): stopped first, and
@@ -275,6 +283,7 @@ export class FuseMount {
       throw error;
     }
     this.fs.setAttributeInvalidation(null);
+    this.fs.close();
     this.pending.close();
     this.fuse = null;
     return { stored };

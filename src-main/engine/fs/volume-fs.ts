@@ -13,7 +13,7 @@
  * `noatime`), which spares a metadata write per read.
  */
 import { statfsSync } from 'node:fs';
-import { FsError } from '../../common/errors.js';
+import { FsError, quote } from '../../common/errors.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
 import { FILE_MAX_BYTES, ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
 import { chunkKeyOf, putManifest, type Store } from '../store/store.js';
@@ -35,6 +35,9 @@ const O_ACCMODE = 3;
 /** The names libfuse 2.9 gives files unlinked while open (fuse.c, hidden_name). */
 const HIDDEN_NAME = /^\.fuse_hidden[0-9a-f]{16}$/;
 const O_RDONLY = 0;
+/** A closed file that could not be stored is tried again after this long, doubling up to the last. */
+const UNSTORED_FIRST_RETRY_MS = 1000;
+const UNSTORED_LAST_RETRY_MS = 30_000;
 
 export interface Stat {
   mode: number;
@@ -109,6 +112,13 @@ export class VolumeFs {
     private readonly deps: VolumeFsDeps,
   ) {
     this.meta = new VolumeMeta(deps.store, volume);
+    // Commits work again: the closed files that could not be stored are tried at once.
+    this.meta.onRecovered = () => {
+      if (this.unstored.size === 0) return;
+      if (this.unstoredTimer) clearTimeout(this.unstoredTimer);
+      this.unstoredTimer = null;
+      void this.storeUnstored();
+    };
   }
 
   get volumeName(): string {
@@ -462,11 +472,18 @@ export class VolumeFs {
     return this.truncateInode(this.handleInode(path, fh), path ?? '', sizeBytes);
   }
 
-  /** close(2): stores the file's dirty data and its record, durable against a crash of the engine. */
+  /**
+   * close(2): stores the file's dirty data and its record, durable against a crash of the engine.
+   * Only this file's changes are waited for: a file that changed nothing reports no failure.
+   */
   async flush(path: string | null, fh: number): Promise<void> {
     const inode = this.handleInode(path, fh);
-    await inode.content?.flush();
-    await this.meta.committed();
+    try {
+      await inode.content?.flush();
+      await this.meta.committedFor(inode.ino);
+    } catch (error) {
+      throw this.deps.store.explainWriteFailure(error);
+    }
   }
 
   /** fsync(2): as flush, then the store is synced to the disk. */
@@ -496,14 +513,80 @@ export class VolumeFs {
       this.meta.dropInode(inode.ino);
       return;
     }
-    const content = inode.content;
-    if (!content) return;
+    if (!inode.content) return;
     // A program that never called close (killed) still gets its data stored.
+    try {
+      await this.storeClosed(inode);
+    } catch (error) {
+      this.storeLater(inode, this.deps.store.explainWriteFailure(error));
+      throw error;
+    }
+  }
+
+  /** Stores a closed file's content, then lets go of it (its inode keeps the stored record). */
+  private async storeClosed(inode: Inode): Promise<void> {
+    const content = inode.content!;
     await content.flush();
-    if (inode.openCount === 0 && !content.isDirty) {
+    if (inode.openCount === 0 && inode.content === content && !content.isDirty) {
       content.close();
       inode.content = null;
     }
+  }
+
+  /**
+   * Keeps a closed file whose data could not be stored (a full disk) and stores it again later:
+   * on a timer that backs off, and at once when metadata commits work again. Said in the log when
+   * it starts and when every such file is stored.
+   */
+  private storeLater(inode: Inode, error: Error): void {
+    if (this.unstored.size === 0 && !this.unstoredSince) {
+      this.unstoredSince = Date.now();
+      console.error(
+        `bazil: volume ${quote(this.volumeName)}: a closed file could not be stored (${error.message}); ` +
+          'its data stays in memory and is stored again when it can be',
+      );
+    }
+    this.unstored.add(inode);
+    if (this.unstoredTimer) return;
+    this.unstoredTimer = setTimeout(() => {
+      this.unstoredTimer = null;
+      void this.storeUnstored();
+    }, this.unstoredDelayMs);
+    this.unstoredTimer.unref();
+    this.unstoredDelayMs = Math.min(this.unstoredDelayMs * 2, UNSTORED_LAST_RETRY_MS);
+  }
+
+  /** Tries the closed files that could not be stored again (see storeLater). */
+  private async storeUnstored(): Promise<void> {
+    let failure: Error | null = null;
+    for (const inode of [...this.unstored]) {
+      this.unstored.delete(inode);
+      // Open again (its next close stores it), gone, or stored by a flush since.
+      if (inode.openCount > 0 || this.meta.inode(inode.ino) !== inode || !inode.content?.isDirty) continue;
+      try {
+        await this.storeClosed(inode);
+      } catch (error) {
+        failure = this.deps.store.explainWriteFailure(error);
+        this.unstored.add(inode);
+      }
+    }
+    if (failure) {
+      this.storeLater([...this.unstored][0]!, failure);
+    } else if (this.unstored.size === 0 && this.unstoredSince) {
+      const seconds = Math.round((Date.now() - this.unstoredSince) / 1000);
+      console.error(
+        `bazil: volume ${quote(this.volumeName)}: the closed files that could not be stored are, after ${seconds} s`,
+      );
+      this.unstoredSince = 0;
+      this.unstoredDelayMs = UNSTORED_FIRST_RETRY_MS;
+    }
+  }
+
+  /** Stops the timers (the volume is unmounted). */
+  close(): void {
+    this.meta.close();
+    if (this.unstoredTimer) clearTimeout(this.unstoredTimer);
+    this.unstoredTimer = null;
   }
 
   /** Stores every dirty file of this volume (unmount, engine stop). */
@@ -516,6 +599,13 @@ export class VolumeFs {
   }
 
   // ---- helpers ----
+
+  /** Closed files whose data could not be stored yet (see storeLater). */
+  private readonly unstored = new Set<Inode>();
+  private unstoredTimer: NodeJS.Timeout | null = null;
+  private unstoredDelayMs = UNSTORED_FIRST_RETRY_MS;
+  /** When closed files first could not be stored (0: all are). */
+  private unstoredSince = 0;
 
   /** Parent directory inode numbers, learned while resolving paths (for moves of directories). */
   private readonly parents = new Map<number, number>();
@@ -626,8 +716,9 @@ export class VolumeFs {
         inode.manifestKey = content.manifestKey;
         inode.sizeBytes = content.sizeBytes;
         this.meta.touchInode(inode.ino);
-        await this.meta.committed();
+        await this.meta.committedFor(inode.ino);
       },
+      storeBlocked: () => this.meta.failure,
     });
   }
 

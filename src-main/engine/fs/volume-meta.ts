@@ -7,6 +7,11 @@
  * is loaded; the batch that a change joins commits within one turn of the event loop, all of its
  * changes atomically (a rename's removal and addition land together). `committed()` resolves when
  * every change made so far is in LMDB: close and fsync wait for it.
+ *
+ * A batch that fails (a full disk) loses nothing: its changes go back in the queue and the engine
+ * serves from memory. While commits fail, changes are not tried at every turn but on one timer
+ * that backs off (0.5 s doubling to 30 s), the failure is logged when it starts and when it ends,
+ * and waiting callers get the error at once.
  */
 import {
   ROOT_INO,
@@ -25,6 +30,7 @@ import {
 } from '../store/format.js';
 import type { Store } from '../store/store.js';
 import { nowNs } from '../../common/time.js';
+import { quote } from '../../common/errors.js';
 import type { FileContent } from './file-content.js';
 
 export interface Inode extends InodeRecord {
@@ -37,6 +43,13 @@ export interface Inode extends InodeRecord {
 /** After a failed batch, the next try waits this long, doubling up to LAST_RETRY_MS. */
 const FIRST_RETRY_MS = 500;
 const LAST_RETRY_MS = 30_000;
+
+/** Commits failing since `sinceMs`, the latest with `error`. */
+interface Failing {
+  error: Error;
+  sinceMs: number;
+  retries: number;
+}
 
 /** A new inode owned by the user running the engine, all its times now. */
 export function newInode(ino: number, mode: number, nlink: number): Inode {
@@ -65,19 +78,29 @@ export class VolumeMeta {
   private readonly pendingInodes = new Set<number>();
   private readonly pendingDirents = new Map<string, { dir: number; name: string; child: number | null }>();
   private readonly pendingOrphans = new Map<number, boolean>();
-  private pendingBlobs: { db: 'chunks' | 'manifests'; key: Buffer; value: Buffer }[] = [];
+  /** By key: the same blob queued again (a retried close) is kept once. */
+  private pendingBlobs = new Map<string, { db: 'chunks' | 'manifests'; key: Buffer; value: Buffer }>();
   /** Inodes deleted in memory whose deletion may not be committed yet: never reloaded. */
   private readonly dropped = new Set<number>();
   private volumeDirty = false;
   private batch: Promise<void> | null = null;
   private lastCommit: Promise<void> = Promise.resolve();
-  private writeError: Error | null = null;
+  private failing: Failing | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
   private retryDelayMs = FIRST_RETRY_MS;
+
+  /** Called when commits succeed again after failing (files that could not be stored meanwhile can be). */
+  onRecovered: () => void = () => undefined;
 
   constructor(
     private readonly store: Store,
     readonly volume: VolumeRecord,
   ) {}
+
+  /** Why commits fail now, or null when they do not. */
+  get failure(): Error | null {
+    return this.failing?.error ?? null;
+  }
 
   // ---- reads ----
 
@@ -151,7 +174,7 @@ export class VolumeMeta {
    * name it (small files: one commit for data and metadata, see FileContent).
    */
   queueBlob(db: 'chunks' | 'manifests', key: Buffer, value: Buffer): void {
-    this.pendingBlobs.push({ db, key, value });
+    this.pendingBlobs.set(`${db}/${key.toString('hex')}`, { db, key, value });
     this.schedule();
   }
 
@@ -172,10 +195,27 @@ export class VolumeMeta {
     this.schedule();
   }
 
-  /** Resolves when every change made so far is committed to LMDB. */
+  /**
+   * Resolves when every change made so far is committed to LMDB; while commits fail, rejects at
+   * once with the reason.
+   */
   async committed(): Promise<void> {
     await (this.batch ?? this.lastCommit);
-    if (this.writeError) throw this.writeError;
+    if (this.failing) throw this.failing.error;
+  }
+
+  /**
+   * As `committed`, for the changes of one inode: resolves at once when none is waiting, so a
+   * file that changed nothing (one only read) never reports another file's failure.
+   */
+  async committedFor(ino: number): Promise<void> {
+    if (this.pendingInodes.has(ino) || this.pendingOrphans.has(ino)) await this.committed();
+  }
+
+  /** Stops the retry timer (the volume is unmounted). */
+  close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 
   /** Deletes the inodes that a crash left without a name (unlinked while open). */
@@ -193,8 +233,20 @@ export class VolumeMeta {
   }
 
   private schedule(): void {
-    if (this.batch) return;
+    // While commits fail, only the retry timer writes: a change does not bring the next try forward.
+    if (this.batch || this.failing) return;
     this.batch = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.writeBatch());
+  }
+
+  private retryLater(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.batch) return;
+      this.batch = Promise.resolve().then(() => this.writeBatch());
+    }, this.retryDelayMs);
+    this.retryTimer.unref();
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, LAST_RETRY_MS);
   }
 
   private writeBatch(): Promise<void> {
@@ -205,7 +257,7 @@ export class VolumeMeta {
     const dirents = [...this.pendingDirents.values()];
     const orphans = [...this.pendingOrphans];
     const blobs = this.pendingBlobs;
-    this.pendingBlobs = [];
+    this.pendingBlobs = new Map();
     const volume = this.volumeDirty ? encodeVolume(this.volume) : null;
     this.pendingInodes.clear();
     this.pendingDirents.clear();
@@ -217,7 +269,7 @@ export class VolumeMeta {
       return { ino, key: inodeKey(volumeId, ino), value: inode ? encodeInode(inode) : null };
     });
     const commit = commitNow(this.store.env, () => {
-      for (const { db, key, value } of blobs) if (!dbs[db].doesExist(key)) dbs[db].putSync(key, value);
+      for (const { db, key, value } of blobs.values()) if (!dbs[db].doesExist(key)) dbs[db].putSync(key, value);
       if (volume) dbs.volumes.putSync(volumeKey(this.volume.name), volume);
       for (const { key, value } of inodeWrites) {
         if (value) dbs.inodes.putSync(key, value);
@@ -236,29 +288,43 @@ export class VolumeMeta {
     }).then(
       () => {
         for (const { ino, value } of inodeWrites) if (!value) this.dropped.delete(ino);
-        this.writeError = null;
         this.retryDelayMs = FIRST_RETRY_MS;
+        const failing = this.failing;
+        if (!failing) return;
+        this.failing = null;
+        const seconds = Math.round((Date.now() - failing.sinceMs) / 1000);
+        console.error(
+          `bazil: volume ${quote(this.volume.name)}: metadata written again, after ${seconds} s and ${failing.retries} retries`,
+        );
+        // Changes made while failing waited for this commit; anything newer goes in the next batch.
+        this.schedule();
+        this.onRecovered();
       },
-      (error: unknown) => {
+      (cause: unknown) => {
         // Nothing is lost: the batch's changes go back in the queue (under any newer ones) and
         // are written again later, while the engine serves from memory. Until a batch commits,
-        // every close and fsync reports the error (a full disk, say) to the program.
-        this.writeError = error instanceof Error ? error : new Error(String(error));
-        console.error(
-          `bazil: writing volume "${this.volume.name}" metadata failed, retrying:`,
-          this.writeError.message,
-        );
+        // every close and fsync that waits for a change reports the error (a full disk, say).
+        const error = this.store.explainWriteFailure(cause);
+        if (this.failing) {
+          this.failing.error = error;
+          this.failing.retries++;
+        } else {
+          this.failing = { error, sinceMs: Date.now(), retries: 0 };
+          console.error(
+            `bazil: volume ${quote(this.volume.name)}: metadata cannot be written (${error.message}); ` +
+              `changes stay in memory and are written again, retried every ${FIRST_RETRY_MS / 1000} s ` +
+              `to ${LAST_RETRY_MS / 1000} s until it works`,
+          );
+        }
         for (const ino of inodes) this.pendingInodes.add(ino);
         for (const entry of dirents) {
           const key = `${entry.dir}/${entry.name}`;
           if (!this.pendingDirents.has(key)) this.pendingDirents.set(key, entry);
         }
         for (const [ino, orphan] of orphans) if (!this.pendingOrphans.has(ino)) this.pendingOrphans.set(ino, orphan);
-        this.pendingBlobs = [...blobs, ...this.pendingBlobs];
+        for (const [key, blob] of blobs) if (!this.pendingBlobs.has(key)) this.pendingBlobs.set(key, blob);
         if (volume) this.volumeDirty = true;
-        const retry = setTimeout(() => this.schedule(), this.retryDelayMs);
-        retry.unref();
-        this.retryDelayMs = Math.min(this.retryDelayMs * 2, LAST_RETRY_MS);
+        this.retryLater();
       },
     );
     this.lastCommit = commit;

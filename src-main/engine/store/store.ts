@@ -17,7 +17,8 @@
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync, statfsSync } from 'node:fs';
+import { FsError, quote } from '../../common/errors.js';
 import { open as openDir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -48,6 +49,8 @@ import { PackFile } from './pack-file.js';
 import { ChunkCache } from './chunk-cache.js';
 
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
+/** A write that fails with less free space than this on the store's disk failed for want of space. */
+const DISK_FULL_BELOW_BYTES = 16 * 1024 * 1024;
 /** Pack files a thread keeps open for reading. */
 const OPEN_PACKS_MAX = 64;
 
@@ -173,6 +176,12 @@ export class PackReaders {
   }
 }
 
+/** Whether an error says the disk (or LMDB's map) is full, in any of the ways LMDB and Node say it. */
+export function isNoSpace(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return (error as NodeJS.ErrnoException)?.code === 'ENOSPC' || /ENOSPC|No space left|MDB_MAP_FULL/i.test(message);
+}
+
 /** The error for data the store should hold and does not (the store has lost it). */
 export function missingFromStore(what: 'chunk' | 'manifest', key: Uint8Array): Error {
   return new Error(`${what} ${asBuffer(key).toString('hex')} is missing from the store`);
@@ -269,7 +278,7 @@ export class Store {
   /** Packs whose name in the packs folder is on the disk. */
   private readonly packsNamedOnDisk = new Set<number>();
 
-  constructor(dir: string) {
+  constructor(readonly dir: string) {
     this.path = join(dir, 'store.mdb');
     this.packsDir = packsDirOf(dir);
     const { env, dbs } = openStoreDbs(dir);
@@ -431,6 +440,30 @@ export class Store {
       throw error;
     } finally {
       if (this.syncing === run) this.syncing = null;
+    }
+  }
+
+  /**
+   * A failed write's error as a program should see it: ENOSPC when the store's disk is full,
+   * whatever LMDB said. (LMDB turns a short write, which is what a nearly full disk gives, into
+   * EIO.)
+   */
+  explainWriteFailure(cause: unknown): Error {
+    const error = cause instanceof Error ? cause : new Error(String(cause));
+    if (error instanceof FsError) return error;
+    if (isNoSpace(error) || this.freeBytes() < DISK_FULL_BELOW_BYTES) {
+      return new FsError('ENOSPC', `no space left on the disk of the store ${quote(this.dir)} (${error.message})`);
+    }
+    return error;
+  }
+
+  /** Bytes the engine can still write on the store's disk (root may use the blocks kept for it). */
+  private freeBytes(): number {
+    try {
+      const disk = statfsSync(this.dir);
+      return (process.geteuid?.() === 0 ? disk.bfree : disk.bavail) * disk.bsize;
+    } catch {
+      return Infinity;
     }
   }
 
