@@ -8,10 +8,8 @@ import { homedir } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type { StatsResult, StopResult, VolumeInfo } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
-import { serveControlSocket } from '../engine/control/control-server.js';
 import { defaultDataDir, socketPath } from '../engine/data-dir.js';
-import { Engine } from '../engine/engine.js';
-import { installEngineLog } from '../engine/engine-log.js';
+import type { Engine } from '../engine/engine.js';
 import { connectToEngine } from './engine-connection.js';
 import { reportStartFailure, reportStarted, takeStartPipe } from './start-status.js';
 
@@ -110,6 +108,12 @@ function describeStop(result: StopResult): string[] {
 
 /** Runs the engine in this process until stopped (SIGINT, SIGTERM or `bazil daemon stop`). */
 async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promise<void>): Promise<void> {
+  // Loaded here only: a command that talks to a running engine needs no LMDB or FUSE binding.
+  const [{ Engine }, { serveControlSocket }, { installEngineLog }] = await Promise.all([
+    import('../engine/engine.js'),
+    import('../engine/control/control-server.js'),
+    import('../engine/engine-log.js'),
+  ]);
   installEngineLog();
   takeStartPipe();
   const engine = await Engine.start({
