@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import type { StatsResult, StopResult, VolumeInfo } from '../common/api.js';
+import type { SpaceReport, StatsResult, StopResult, VolumeInfo } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
 import { defaultDataDir, socketPath } from '../engine/data-dir.js';
 import type { Engine } from '../engine/engine.js';
@@ -24,7 +24,8 @@ const USAGE = `usage: bazil [--data-dir DIR] COMMAND
   volume delete NAME           delete a volume (refused while mounted)
   mount NAME DIR               mount a volume at an empty directory
   unmount NAME [--force]       unmount a volume (--force: even when a program uses it)
-  stats [--json]               store size, chunk count, dirty memory per volume and file
+  stats [--json]               store size, live and reclaimable space (a scan of the store),
+                               dirty memory per volume and file
 
 The data directory is $BAZIL_DATA_DIR, else $XDG_DATA_HOME/bazil (~/.local/share/bazil).`;
 
@@ -85,8 +86,29 @@ function printVolumes(volumes: VolumeInfo[]): void {
   for (const v of volumes) console.log(`${v.name}\t${v.mountpoint ?? '(not mounted)'}`);
 }
 
+const formatCount = (n: number) => n.toLocaleString('en-US');
+
+/** Where the store's space goes: what files use, and what garbage collection could give back. */
+function describeSpace(space: SpaceReport): string[] {
+  const { live, unreferenced, packs } = space;
+  const lines = [
+    `live:   ${formatBytes(live.chunkBytes)} in ${formatCount(live.chunks)} chunks that files use` +
+      `; packs ${formatBytes(packs.fileBytes)}, ${formatBytes(packs.paddingBytes)} of it headers and block padding`,
+  ];
+  if (space.reclaimableBytes === 0) return [...lines, 'reclaimable: 0 B'];
+  const what = [`${formatCount(unreferenced.packedChunks + unreferenced.lmdbChunks)} unreferenced chunks`];
+  if (packs.unnamedBytes > 0) what.push(`${formatBytes(packs.unnamedBytes)} in packs no chunk names`);
+  if (unreferenced.manifests > 0) what.push(`${formatCount(unreferenced.manifests)} manifests`);
+  if (space.orphanFiles > 0) what.push(`${formatCount(space.orphanFiles)} files deleted while open before a crash`);
+  return [
+    ...lines,
+    `reclaimable: ${formatBytes(space.reclaimableBytes)} (${what.join(', ')}); garbage collection will give it back`,
+  ];
+}
+
 function printStats(stats: StatsResult): void {
-  console.log(`store:  ${formatBytes(stats.storeBytes)} on disk, ${stats.chunkCount} chunks`);
+  console.log(`store:  ${formatBytes(stats.storeBytes)} on disk, ${formatCount(stats.chunkCount)} chunks`);
+  if (stats.space) for (const line of describeSpace(stats.space)) console.log(line);
   console.log(`dirty:  ${formatBytes(stats.dirty.totalBytes)} of ${formatBytes(stats.dirty.capBytes)} cap`);
   for (const v of stats.dirty.volumes) console.log(`  volume ${v.name}: ${formatBytes(v.dirtyBytes)}`);
   for (const f of stats.dirty.files) console.log(`    ${f.volume}:${f.path}: ${formatBytes(f.dirtyBytes)}`);
@@ -210,7 +232,7 @@ async function main(argv: string[]): Promise<void> {
       }
       case 'stats': {
         expectWords(rest, 0, 'stats [--json]');
-        const stats = await client.call('stats', {});
+        const stats = await client.call('stats', { space: true });
         if (parsed.json) console.log(JSON.stringify(stats, null, 2));
         else printStats(stats);
         return;

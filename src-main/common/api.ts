@@ -21,6 +21,47 @@ export interface StatsResult {
     volumes: { name: string; dirtyBytes: number }[];
     files: { volume: string; path: string; dirtyBytes: number }[];
   };
+  /** Where the store's space goes: only when asked (`space: true`), as it reads the whole index. */
+  space?: SpaceReport;
+}
+
+/**
+ * Where the store's space goes, from a scan of the whole store (src-main/engine/store/mark.ts has
+ * its terms). Bytes are chunk and manifest bytes, and pack file bytes.
+ */
+export interface SpaceReport {
+  /** What live files name: committed, or in a mounted volume's memory (written, not closed yet). */
+  live: { chunks: number; chunkBytes: number; manifests: number; manifestBytes: number };
+  /**
+   * Stored but named by no live file: data of deleted or rewritten files, or of a write that a
+   * crash cut short. Chunks in packs, and chunks and manifests kept in LMDB (freed there for
+   * LMDB to reuse: store.mdb does not shrink).
+   */
+  unreferenced: {
+    packedChunks: number;
+    packedBytes: number;
+    lmdbChunks: number;
+    lmdbBytes: number;
+    manifests: number;
+    manifestBytes: number;
+  };
+  packs: {
+    count: number;
+    fileBytes: number;
+    /** Pack headers and the block padding after live chunks: the format's price while they stay. */
+    paddingBytes: number;
+    /**
+     * Pack bytes that no chunk in the index names: chunks a crash wrote but never recorded, and
+     * the headers and padding of what is unreferenced.
+     */
+    unnamedBytes: number;
+  };
+  /** Files unlinked while open when an engine ended without closing them: their data is unreferenced. */
+  orphanFiles: number;
+  /** What garbage collection with compaction could give back: unreferenced bytes and unnamed pack bytes. */
+  reclaimableBytes: number;
+  /** How long the scan took. */
+  scanMs: number;
 }
 
 /** What a stop did: each volume it unmounted, with the dirty data it held when the stop began. */
@@ -40,7 +81,7 @@ export interface Api {
   volumeDelete(args: { name: string }): Promise<void>;
   mount(args: { name: string; mountpoint: string }): Promise<VolumeInfo>;
   unmount(args: { name: string; force?: boolean }): Promise<void>;
-  stats(args: Record<string, never>): Promise<StatsResult>;
+  stats(args: { space?: boolean }): Promise<StatsResult>;
   stop(args: { force?: boolean }): Promise<StopResult>;
 }
 
@@ -54,7 +95,7 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   volumeDelete: { name: 'string' },
   mount: { name: 'string', mountpoint: 'string' },
   unmount: { name: 'string', force: 'boolean?' },
-  stats: {},
+  stats: { space: 'boolean?' },
   stop: { force: 'boolean?' },
 };
 

@@ -31,6 +31,8 @@ import {
   type VolumeRecord,
 } from './store/format.js';
 import { Store } from './store/store.js';
+import { SpaceScanner } from './store/space-scan.js';
+import { collectMemoryRoots } from './fs/memory-roots.js';
 import { collectGarbage } from './collect-garbage.js';
 import { acquireLock, makeDataDirPrivate, pidPath, prepareDataDir } from './data-dir.js';
 
@@ -50,7 +52,10 @@ const SYNC_INTERVAL_MS = 5000;
 
 export class Engine implements Api {
   private readonly mounts = new Map<string, Mounted>();
+  /** Volumes between the start and the end of `mount`: a mark counts their memory too. */
+  private readonly mounting = new Set<VolumeFs>();
   private readonly syncTimer: NodeJS.Timeout;
+  private readonly spaceScanner: SpaceScanner;
   private stopping: Promise<StopResult> | null = null;
 
   private constructor(
@@ -63,6 +68,14 @@ export class Engine implements Api {
       this.store.syncToDisk().catch((error: unknown) => console.error('bazil: sync to disk failed:', error));
     }, SYNC_INTERVAL_MS);
     this.syncTimer.unref();
+    pool.onAnswer = (reply) => store.marks.announce(reply.manifestKey, reply.chunks);
+    pool.onPackAbandoned = (packId) => store.notePackAbandoned(packId);
+    this.spaceScanner = new SpaceScanner(dataDir, {
+      feed: store.marks,
+      memoryRoots: () => collectMemoryRoots([...[...this.mounts.values()].map((m) => m.fs), ...this.mounting]),
+      packs: () => store.packsAtMark(pool.packsInProgress()),
+      flushesAnswered: () => Promise.all([pool.answered(), store.manifestPutsSettled()]).then(() => undefined),
+    });
   }
 
   static async start(options: EngineOptions): Promise<Engine> {
@@ -157,17 +170,22 @@ export class Engine implements Api {
     holds(dir);
     await checkMountpoint(dir);
     const fs = new VolumeFs(volume, { store: this.store, pool: this.pool, budget: this.budget, dataDir: this.dataDir });
-    await fs.meta.sweepOrphans();
-    const mount = new FuseMount(dir, fs);
+    this.mounting.add(fs);
     try {
-      await mount.mount();
-    } catch (error) {
-      throw new BazilError(
-        'EINTERNAL',
-        `could not mount volume ${quote(name)} at ${quote(dir)}: ${(error as Error).message}`,
-      );
+      await fs.meta.sweepOrphans();
+      const mount = new FuseMount(dir, fs);
+      try {
+        await mount.mount();
+      } catch (error) {
+        throw new BazilError(
+          'EINTERNAL',
+          `could not mount volume ${quote(name)} at ${quote(dir)}: ${(error as Error).message}`,
+        );
+      }
+      this.mounts.set(name, { fs, mount });
+    } finally {
+      this.mounting.delete(fs);
     }
-    this.mounts.set(name, { fs, mount });
     return this.info(volume);
   }
 
@@ -192,8 +210,11 @@ export class Engine implements Api {
     await this.store.syncToDisk();
   }
 
-  async stats(): Promise<StatsResult> {
-    return { ...this.store.stats(), dirty: this.budget.stats() };
+  /** Store size and dirty memory (cheap: for polling); with `space`, a scan of the whole store too. */
+  async stats({ space = false }: { space?: boolean } = {}): Promise<StatsResult> {
+    const stats: StatsResult = { ...this.store.stats(), dirty: this.budget.stats() };
+    if (space) stats.space = await this.spaceScanner.scan();
+    return stats;
   }
 
   /**
@@ -226,6 +247,7 @@ export class Engine implements Api {
     }
     this.stopping = (async () => {
       clearInterval(this.syncTimer);
+      await this.spaceScanner.stop();
       await this.pool.close();
       await this.store.close();
       await unlink(pidPath(this.dataDir)).catch(() => undefined);

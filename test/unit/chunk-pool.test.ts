@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { ChunkPool } from '../../src-main/engine/chunking/chunk-pool.js';
 import { Store } from '../../src-main/engine/store/store.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const PAGE = 128 * 1024;
 const dirs: string[] = [];
@@ -56,5 +57,34 @@ test('a worker that dies fails its jobs, and a new worker takes the next ones', 
     reply.chunks.reduce((n, c) => n + c.sizeBytes, 0),
     1024 * 1024,
   );
+  await pool.close();
+});
+
+test('every answer is seen before its flush resolves; answered() waits for the jobs in flight; a dead worker hands back its pack', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'bazil-pool-'));
+  dirs.push(dir);
+  const pool = new ChunkPool(dir, 1);
+  const seen: string[] = [];
+  pool.onAnswer = (reply) => seen.push(`answer ${reply.chunks.length}`);
+  const abandoned: number[] = [];
+  pool.onPackAbandoned = (packId) => abandoned.push(packId);
+
+  const flushing = pool.flush(job(2 * 1024 * 1024)).then((reply) => {
+    seen.push('resolved');
+    return reply;
+  });
+  await pool.answered();
+  assert.equal(seen.length, 2, 'answered() resolved after the job answered');
+  const reply = await flushing;
+  assert.deepEqual(seen, [`answer ${reply.chunks.length}`, 'resolved']);
+  const packId = reply.packs[0]!.packId;
+  assert.deepEqual(pool.packsInProgress(), [packId]);
+
+  // The worker dies (see above) while its pack is open for appending.
+  const worker = (pool as unknown as { workers: { worker: { postMessage(message: unknown): void } }[] }).workers[0]!;
+  worker.worker.postMessage(null);
+  await waitFor(() => abandoned.length > 0, { timeoutMs: 10_000, what: 'the dead worker to hand back its pack' });
+  assert.deepEqual(abandoned, [packId]);
+  assert.deepEqual(pool.packsInProgress(), [], 'no worker writes it any more');
   await pool.close();
 });

@@ -56,6 +56,15 @@ export class ChunkPool {
   private nextId = 1;
   private closed = false;
   private readonly packSlots: Int32Array;
+  /** Each job in flight, settling when it has answered or failed. */
+  private readonly inFlight = new Map<number, Promise<void>>();
+  /**
+   * Called with every answer before the flush that asked gets it: the chunks and manifest a chunk
+   * worker stored and committed, which a mark must learn of (see ../store/mark.ts).
+   */
+  onAnswer: (reply: FlushReply) => void = () => undefined;
+  /** Called when a worker died writing a pack: nothing will be appended to it. */
+  onPackAbandoned: (packId: number) => void = () => undefined;
 
   constructor(
     private readonly dataDir: string,
@@ -80,10 +89,22 @@ export class ChunkPool {
     entry.jobs.add(id);
     // A job in flight keeps the process alive; an idle worker does not.
     entry.worker.ref();
-    return new Promise((resolve, reject) => {
+    const answer = new Promise<FlushReply>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
       entry.worker.postMessage({ id, input } satisfies FlushRequest);
     });
+    const settled = answer.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inFlight.set(id, settled);
+    void settled.then(() => this.inFlight.delete(id));
+    return answer;
+  }
+
+  /** Resolves when every job in flight now has answered or failed. */
+  answered(): Promise<void> {
+    return Promise.all([...this.inFlight.values()]).then(() => undefined);
   }
 
   private startWorker(slot: number): PoolWorker {
@@ -96,8 +117,12 @@ export class ChunkPool {
       const waiter = this.waiting.get(reply.id);
       if (!waiter) return;
       this.waiting.delete(reply.id);
-      if ('error' in reply) waiter.reject(new Error(reply.error));
-      else waiter.resolve(reply);
+      if ('error' in reply) {
+        waiter.reject(new Error(reply.error));
+      } else {
+        this.onAnswer(reply);
+        waiter.resolve(reply);
+      }
     });
     // Why a worker ended (out of memory, say), for the log and for the flushes it fails.
     let cause: Error | null = null;
@@ -124,6 +149,11 @@ export class ChunkPool {
         this.waiting.delete(id);
       }
       entry.jobs.clear();
+      if (cause || code !== 0) {
+        // Its pack is finished as it is: the store counts and syncs all of it from now on.
+        const packId = Atomics.exchange(this.packSlots, slot, 0);
+        if (packId !== 0) this.onPackAbandoned(packId);
+      }
       if (replaced) this.workers[index] = this.startWorker(slot);
     });
     worker.unref();

@@ -105,6 +105,11 @@ export class FileContent implements DirtyFile {
     return this.changes;
   }
 
+  /** The stored chunks under the dirty pages: the manifest's, or an early flush's not in one yet (read-only: for the mark). */
+  get storedChunks(): readonly ChunkRef[] {
+    return this.base.chunks;
+  }
+
   get dirtyBytes(): number {
     return (this.pages.size + this.frozen.size) * PAGE_BYTES;
   }

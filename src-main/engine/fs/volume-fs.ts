@@ -16,7 +16,7 @@ import { statfsSync } from 'node:fs';
 import { FsError, quote } from '../../common/errors.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
 import { FILE_MAX_BYTES, ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
-import { chunkKeyOf, putManifest, type Store } from '../store/store.js';
+import { chunkKeyOf, type Store } from '../store/store.js';
 import type { DirtyBudget } from './dirty-budget.js';
 import { FileContent, type LentRead, type StoredContent } from './file-content.js';
 import { VolumeMeta, newInode, type Inode } from './volume-meta.js';
@@ -708,9 +708,10 @@ export class VolumeFs {
         this.meta.queueBlob('manifests', manifestKey, manifest);
         return { chunkKey, manifestKey };
       },
-      storeManifest: (chunks) => putManifest(this.deps.store.dbs, chunks),
+      storeManifest: (chunks) => this.deps.store.putManifest(chunks),
       onChunksStored: (packs, bytes) => this.deps.store.notePacksWritten(packs, bytes),
       onStored: async (content) => {
+        this.deps.store.marks.announce(content.manifestKey, content.chunks);
         // The inode may be gone (unlinked and closed while the flush ran): nothing to record then.
         if (this.meta.inode(inode.ino) !== inode || inode.nlink === 0) return;
         inode.manifestKey = content.manifestKey;

@@ -120,6 +120,11 @@ export class VolumeMeta {
     return this.inodes.values();
   }
 
+  /** Chunks and manifests queued for the next batch (read-only: for the mark). */
+  queuedBlobs(): readonly { db: 'chunks' | 'manifests'; key: Buffer }[] {
+    return this.pendingBlobs;
+  }
+
   /** The entries of a directory, name to inode number (loaded once, then kept in memory). */
   entries(dirIno: number): Map<string, number> {
     let entries = this.dirs.get(dirIno);

@@ -83,6 +83,8 @@ export const ROOT_INO = 1;
 
 /** A Buffer view of the same bytes (no copy), for Buffer's read and write methods. */
 export function asBuffer(bytes: Uint8Array): Buffer {
+  // A new view costs ~1 µs: a third of a space scan's time went to views of Buffers.
+  if (Buffer.isBuffer(bytes)) return bytes;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
@@ -176,6 +178,19 @@ export function encodeInode(record: InodeRecord): Buffer {
     at += value.byteLength;
   }
   return out;
+}
+
+/** Where the inode record's hasManifest byte lies (its manifest key follows). */
+const INODE_HAS_MANIFEST_AT = 1 + 4 * 4 + 8 + 3 * 8;
+
+/**
+ * An inode record's manifest key alone (a view into `bytes`), or null: for a scan of every inode,
+ * without decoding the rest (times, target, xattrs).
+ */
+export function decodeInodeManifestKey(bytes: Uint8Array): Uint8Array | null {
+  if (bytes[0] !== INODE_RECORD_VERSION) throw new FormatError(`inode record version ${bytes[0]}`);
+  if (bytes[INODE_HAS_MANIFEST_AT] !== 1) return null;
+  return bytes.subarray(INODE_HAS_MANIFEST_AT + 1, INODE_HAS_MANIFEST_AT + 1 + KEY_BYTES);
 }
 
 export function decodeInode(ino: number, bytes: Uint8Array): InodeRecord {

@@ -47,6 +47,7 @@ import {
 } from './format.js';
 import { PackFile } from './pack-file.js';
 import { ChunkCache } from './chunk-cache.js';
+import { MarkFeed, type PackAtMark } from './mark.js';
 
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
 /** A write that fails with less free space than this on the store's disk failed for want of space. */
@@ -85,10 +86,13 @@ const DB_NAMES: Record<keyof StoreDbs, string> = {
 
 export const packsDirOf = (dataDir: string) => join(dataDir, 'packs');
 
-/** Opens the environment's databases; used by the engine and by each chunk worker thread. */
-export function openStoreDbs(dir: string): { env: RootDatabase; dbs: StoreDbs } {
+/**
+ * Opens the environment's databases; used by the engine and by each chunk worker thread, and
+ * read-only by a space scan's thread (the engine has created every database by then).
+ */
+export function openStoreDbs(dir: string, { readOnly = false } = {}): { env: RootDatabase; dbs: StoreDbs } {
   // Private to the user: the store holds file content as it is.
-  mkdirSync(packsDirOf(dir), { recursive: true, mode: 0o700 });
+  if (!readOnly) mkdirSync(packsDirOf(dir), { recursive: true, mode: 0o700 });
   // The mode of store.mdb and store.mdb-lock: lmdb-js passes it to mdb_env_open, but its type
   // definitions lack it.
   const permissions = { permissionsMode: 0o600 } as object;
@@ -96,6 +100,7 @@ export function openStoreDbs(dir: string): { env: RootDatabase; dbs: StoreDbs } 
     path: join(dir, 'store.mdb'),
     ...permissions,
     noSync: true,
+    readOnly,
     // Up to 1 TiB of address space; the file grows as needed.
     mapSize: 2 ** 40,
     maxDbs: 16,
@@ -266,6 +271,10 @@ export class Store {
   packsInProgress: () => readonly number[] = () => [];
   /** What opening found: chunks checked past their pack's synced length, and those dropped. */
   readonly openCheck = { checkedChunks: 0, droppedChunks: 0 };
+  /** Keys named while a mark runs (see mark.ts). */
+  readonly marks = new MarkFeed();
+  /** Manifest puts not yet committed, each settling once its key is announced. */
+  private readonly manifestPuts = new Set<Promise<void>>();
   private syncing: Promise<void> | null = null;
   private unsyncedBytes = 0;
   /** Direct readers: for the cache, and for syncing packs (any descriptor syncs the file). */
@@ -364,6 +373,52 @@ export class Store {
   readChunk(key: Uint8Array): Buffer | undefined {
     this.bufferedReaders ??= new PackReaders(this.packsDir, false);
     return readChunkSync(this.dbs, this.bufferedReaders, key);
+  }
+
+  /**
+   * Stores a file's manifest (see putManifest) for the engine's thread; resolves with its key once
+   * committed. A mark waits for the puts in flight when it takes its snapshot, and learns each
+   * key as its put resolves (before the inode names it).
+   */
+  putManifest(chunks: readonly ChunkRef[]): Promise<Buffer> {
+    const put = putManifest(this.dbs, chunks);
+    const announced = put.then(
+      (key) => this.marks.announce(key),
+      () => undefined,
+    );
+    this.manifestPuts.add(announced);
+    void announced.then(() => this.manifestPuts.delete(announced));
+    return put;
+  }
+
+  /** Resolves when the manifest puts in flight now have settled (and announced their keys). */
+  manifestPutsSettled(): Promise<void> {
+    return Promise.all([...this.manifestPuts]).then(() => undefined);
+  }
+
+  /**
+   * The packs this engine knows of, for a mark: every one is finished but those in `inProgress`
+   * (packs chunk workers are writing), which count up to the length the engine has heard of.
+   */
+  packsAtMark(inProgress: readonly number[]): PackAtMark[] {
+    const writing = new Set(inProgress);
+    return [...this.packBytes].map(([packId, endBytes]) => ({
+      packId,
+      endBytes: writing.has(packId) ? endBytes : null,
+    }));
+  }
+
+  /**
+   * A chunk worker ended (it failed) while writing this pack: nothing will be appended to it, and
+   * every byte of it now counts (index entries it committed are synced with the others).
+   */
+  notePackAbandoned(packId: number): void {
+    try {
+      this.packBytes.set(packId, statSync(join(this.packsDir, packFileName(packId))).size);
+    } catch {
+      return; // never created
+    }
+    this.unsyncedPacks.add(packId);
   }
 
   /** A file's chunks, from its manifest (a list, or a tree of lists). */
