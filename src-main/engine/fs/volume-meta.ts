@@ -121,8 +121,8 @@ export class VolumeMeta {
   }
 
   /** Chunks and manifests queued for the next batch (read-only: for the mark). */
-  queuedBlobs(): readonly { db: 'chunks' | 'manifests'; key: Buffer }[] {
-    return this.pendingBlobs;
+  queuedBlobs(): Iterable<{ db: 'chunks' | 'manifests'; key: Buffer }> {
+    return this.pendingBlobs.values();
   }
 
   /** The entries of a directory, name to inode number (loaded once, then kept in memory). */
