@@ -50,8 +50,20 @@ test('a worker that dies fails its jobs, and a new worker takes the next ones', 
   // bug. (Worker.terminate() would be no test: it can abort the whole process when it lands
   // inside a call into LMDB.)
   const worker = (pool as unknown as { workers: { worker: { postMessage(message: unknown): void } }[] }).workers[0]!;
-  worker.worker.postMessage(null);
-  await assert.rejects(inFlight, /a chunk worker stopped .* the data stays in memory/);
+  const logged: string[] = [];
+  const consoleError = console.error;
+  console.error = (...parts: unknown[]) => logged.push(parts.join(' '));
+  try {
+    worker.worker.postMessage(null);
+    // The error names the cause (a TypeError, reading 'in' of null), not only an exit code.
+    await assert.rejects(inFlight, /a chunk worker stopped \(TypeError: .*\); the data stays in memory/);
+  } finally {
+    console.error = consoleError;
+  }
+  assert.ok(
+    logged.some((line) => /^bazil: a chunk worker stopped: TypeError: .*; 1 flush\(es\) failed/.test(line)),
+    logged.join('\n'),
+  );
   const reply = await pool.flush(job(1024 * 1024));
   assert.equal(
     reply.chunks.reduce((n, c) => n + c.sizeBytes, 0),

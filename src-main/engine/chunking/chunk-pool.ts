@@ -111,7 +111,15 @@ export class ChunkPool {
     const workerData: WorkerData = { dataDir: this.dataDir, packSlots: this.packSlots, slot };
     const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData });
     const entry: PoolWorker = { worker, jobs: new Set() };
-    worker.on('message', (reply: FlushReply | FlushFailure) => {
+    // Why a worker ended (out of memory, or a bug it reported before ending), for the log and
+    // for the flushes it fails.
+    let cause: Error | null = null;
+    worker.on('message', (reply: FlushReply | FlushFailure | { fatal: string }) => {
+      if ('fatal' in reply) {
+        cause = new Error(reply.fatal.split('\n')[0]);
+        console.error(`bazil: a chunk worker failed: ${reply.fatal}`);
+        return;
+      }
       entry.jobs.delete(reply.id);
       if (entry.jobs.size === 0) worker.unref();
       const waiter = this.waiting.get(reply.id);
@@ -124,8 +132,6 @@ export class ChunkPool {
         waiter.resolve(reply);
       }
     });
-    // Why a worker ended (out of memory, say), for the log and for the flushes it fails.
-    let cause: Error | null = null;
     worker.on('error', (error) => {
       cause = error;
     });

@@ -104,7 +104,8 @@ function exitThread(code: number, { finishPack }: { finishPack: boolean }): void
 // A bug here must not leave the pool waiting: the thread ends, the pool fails its jobs (their
 // pages stay in memory) and starts another worker.
 process.on('uncaughtException', (error) => {
-  console.error('bazil: a chunk worker failed:', error);
+  // The pool names the cause in its log line and in the error of every flush this fails.
+  parentPort!.postMessage({ fatal: error instanceof Error ? (error.stack ?? error.message) : String(error) });
   exitThread(1, { finishPack: false });
 });
 
