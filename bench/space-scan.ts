@@ -67,6 +67,7 @@ function build(store: Store): void {
           ctimeNs: 0n,
           manifestKey,
           symlinkTarget: null,
+          rdev: 0,
           xattrs: new Map(),
         }),
       );

@@ -22,7 +22,9 @@ const USAGE = `usage: bazil [--data-dir DIR] COMMAND
   volume create NAME           create a volume
   volume list [--json]         list volumes and where they are mounted
   volume delete NAME           delete a volume (refused while mounted)
-  mount NAME DIR               mount a volume at an empty directory
+  mount NAME DIR [--allow-other]
+                               mount a volume at an empty directory (--allow-other: other
+                               users may enter; needs root or user_allow_other in /etc/fuse.conf)
   unmount NAME [--force]       unmount a volume (--force: even when a program uses it)
   stats [--json]               store size, live and reclaimable space (a scan of the store),
                                dirty memory per volume and file
@@ -35,12 +37,20 @@ interface Parsed {
   dataDir: string;
   json: boolean;
   force: boolean;
+  allowOther: boolean;
   dirtyCapMib: number | null;
   words: string[];
 }
 
 function parse(argv: string[]): Parsed {
-  const parsed: Parsed = { dataDir: defaultDataDir(), json: false, force: false, dirtyCapMib: null, words: [] };
+  const parsed: Parsed = {
+    dataDir: defaultDataDir(),
+    json: false,
+    force: false,
+    allowOther: false,
+    dirtyCapMib: null,
+    words: [],
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--data-dir') {
@@ -53,6 +63,8 @@ function parse(argv: string[]): Parsed {
       parsed.json = true;
     } else if (arg === '--force') {
       parsed.force = true;
+    } else if (arg === '--allow-other') {
+      parsed.allowOther = true;
     } else if (arg === '--dirty-cap-mib') {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 8)
@@ -219,8 +231,12 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       case 'mount': {
-        expectWords(rest, 2, 'mount NAME DIR');
-        const v = await client.call('mount', { name: rest[0]!, mountpoint: resolve(rest[1]!) });
+        expectWords(rest, 2, 'mount NAME DIR [--allow-other]');
+        const v = await client.call('mount', {
+          name: rest[0]!,
+          mountpoint: resolve(rest[1]!),
+          ...(parsed.allowOther ? { allowOther: true } : {}),
+        });
         console.log(`mounted volume "${v.name}" at ${v.mountpoint}`);
         return;
       }

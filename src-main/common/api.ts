@@ -79,7 +79,8 @@ export interface Api {
   volumeCreate(args: { name: string }): Promise<VolumeInfo>;
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
   volumeDelete(args: { name: string }): Promise<void>;
-  mount(args: { name: string; mountpoint: string }): Promise<VolumeInfo>;
+  /** `allowOther`: other users may enter the mount (needs root, or user_allow_other in /etc/fuse.conf). */
+  mount(args: { name: string; mountpoint: string; allowOther?: boolean }): Promise<VolumeInfo>;
   unmount(args: { name: string; force?: boolean }): Promise<void>;
   stats(args: { space?: boolean }): Promise<StatsResult>;
   stop(args: { force?: boolean }): Promise<StopResult>;
@@ -93,7 +94,7 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   volumeCreate: { name: 'string' },
   volumeList: {},
   volumeDelete: { name: 'string' },
-  mount: { name: 'string', mountpoint: 'string' },
+  mount: { name: 'string', mountpoint: 'string', allowOther: 'boolean?' },
   unmount: { name: 'string', force: 'boolean?' },
   stats: { space: 'boolean?' },
   stop: { force: 'boolean?' },

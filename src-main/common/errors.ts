@@ -12,6 +12,8 @@ export const ERRNO = {
   EPERM: 1,
   ENOENT: 2,
   EIO: 5,
+  ENXIO: 6,
+  E2BIG: 7,
   EBADF: 9,
   EAGAIN: 11,
   EACCES: 13,
@@ -32,6 +34,7 @@ export const ERRNO = {
   ELOOP: 40,
   ENODATA: 61,
   EOPNOTSUPP: 95,
+  ESTALE: 116,
 } as const;
 
 export type ErrnoName = keyof typeof ERRNO;

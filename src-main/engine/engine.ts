@@ -12,7 +12,7 @@ import { checkVolumeName, type Api, type StatsResult, type StopResult, type Volu
 import { BazilError, quote } from '../common/errors.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
-import { FuseMount, UnstoredDataError, clearDeadMount } from './fs/fuse-mount.js';
+import { FuseMount, UnstoredDataError, clearDeadMount } from './fuse/fuse-mount.js';
 import { mountOf, readMountTable } from './fs/mount-table.js';
 import { VolumeFs, S_IFDIR } from './fs/volume-fs.js';
 import { newInode } from './fs/volume-meta.js';
@@ -153,7 +153,15 @@ export class Engine implements Api {
 
   // ---- mounts ----
 
-  async mount({ name, mountpoint }: { name: string; mountpoint: string }): Promise<VolumeInfo> {
+  async mount({
+    name,
+    mountpoint,
+    allowOther = false,
+  }: {
+    name: string;
+    mountpoint: string;
+    allowOther?: boolean;
+  }): Promise<VolumeInfo> {
     const volume = this.volume(name);
     const already = this.mounts.get(name);
     if (already) {
@@ -173,7 +181,7 @@ export class Engine implements Api {
     this.mounting.add(fs);
     try {
       await fs.meta.sweepOrphans();
-      const mount = new FuseMount(dir, fs);
+      const mount = new FuseMount(dir, fs, { allowOther });
       try {
         await mount.mount();
       } catch (error) {

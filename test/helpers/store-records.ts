@@ -14,6 +14,7 @@ export function fileInodeRecord(ino: number, manifestKey: Uint8Array | null): Bu
     ctimeNs: 0n,
     manifestKey,
     symlinkTarget: null,
+    rdev: 0,
     xattrs: new Map([['user.k', Buffer.from('v')]]),
   });
 }

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import {
   FormatError,
   decodeInode,
+  decodeInodeManifestKey,
   decodeManifest,
   decodeVolume,
   direntKey,
@@ -30,6 +31,7 @@ test('an inode record round-trips with nanosecond times, xattrs and a symlink ta
     ctimeNs: 1764000000000000001n,
     manifestKey: randomBytes(32),
     symlinkTarget: 'ünïcode/target',
+    rdev: 0,
     xattrs: new Map([
       ['user.a', Buffer.from('x')],
       ['user.empty', new Uint8Array(0)],
@@ -43,6 +45,38 @@ test('an inode record round-trips with nanosecond times, xattrs and a symlink ta
   });
   assert.deepEqual(comparable(decoded), comparable(record));
 });
+
+test('a device node keeps its rdev (record version 2); every other inode is written as version 1, as before', () => {
+  const base = decodeInode(7, encodeInode({ ...newRecord(), rdev: 0 }));
+  assert.equal(base.rdev, 0);
+  assert.equal(encodeInode({ ...newRecord(), rdev: 0 })[0], 1);
+  const device = encodeInode({ ...newRecord(), mode: 0o020644, rdev: 0x0801 });
+  assert.equal(device[0], 2);
+  assert.equal(decodeInode(7, device).rdev, 0x0801);
+  assert.deepEqual(
+    [...decodeInodeManifestKey(device)!],
+    [...newRecord().manifestKey!],
+    'the manifest key is where a scan looks',
+  );
+});
+
+function newRecord(): InodeRecord {
+  return {
+    ino: 7,
+    mode: 0o100644,
+    uid: 1,
+    gid: 2,
+    nlink: 1,
+    sizeBytes: 10,
+    atimeNs: 1n,
+    mtimeNs: 2n,
+    ctimeNs: 3n,
+    manifestKey: new Uint8Array(32).fill(5),
+    symlinkTarget: null,
+    rdev: 0,
+    xattrs: new Map([['user.x', new Uint8Array([1])]]),
+  };
+}
 
 test('a manifest round-trips, and data that is not a manifest is refused', () => {
   const chunks = [

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { PendingRequests } from '../../src-main/engine/fs/pending-requests.js';
+import { PendingRequests } from '../../src-main/engine/fuse/pending-requests.js';
 
 test('a request left waiting is named in the log once, and again when it is answered', (t) => {
   t.mock.timers.enable({ apis: ['setInterval', 'Date'] });

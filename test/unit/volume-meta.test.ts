@@ -25,9 +25,11 @@ function inode(ino: number, mode: number): Inode {
     ctimeNs: 3n,
     manifestKey: null,
     symlinkTarget: null,
+    rdev: 0,
     xattrs: new Map(),
     openCount: 0,
     content: null,
+    nlookup: 0,
   };
 }
 

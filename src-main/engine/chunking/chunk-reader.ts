@@ -17,22 +17,6 @@ const PREFETCH_CHUNKS = 64;
  */
 const PREFETCH_FIRST_CHUNKS = 4;
 
-/**
- * Bytes lent out of a source's memory rather than copied: they stay unchanged while
- * `pins[pinIndex]` is above zero. The loan added one there; the borrower subtracts it (with an
- * atomic operation, from any thread) once it has copied the bytes.
- */
-export interface Loan {
-  bytes: Uint8Array;
-  pins: Int32Array;
-  pinIndex: number;
-}
-
-/** Gives a loan back without using it. */
-export function giveBack(loan: Loan): void {
-  Atomics.sub(loan.pins, loan.pinIndex, 1);
-}
-
 /** Where a reader gets chunk bytes: memory it may have to fill first (ChunkCache), or a sync read. */
 export interface ChunkSource {
   /** The chunk's bytes when in memory (valid until the next call: copy at once), else null. */
@@ -45,11 +29,10 @@ export interface ChunkSource {
   /** Starts bringing chunks a reader will want next into memory. */
   prefetch?(refs: readonly ChunkRef[]): void;
   /**
-   * Lends bytes that `get` just returned, with everything after them that the same loan can
-   * cover (the loan's bytes run that far: a caller checks what lies there and cuts the loan's
-   * view down); null when that memory cannot be lent.
+   * Bytes that `get` just returned and everything after them in the same piece of memory (a run
+   * of chunks read together: a caller checks what lies there); null when they are alone.
    */
-  lend?(bytes: Uint8Array): Loan | null;
+  span?(bytes: Uint8Array): Uint8Array | null;
 }
 
 /** A source over a synchronous read, keeping the last chunk read (reads go in file order). */
@@ -142,42 +125,37 @@ export class ChunkReader {
   }
 
   /**
-   * Bytes [offset, end) of the content lent from the source's memory, when they lie there in
-   * one piece (a run of chunks read together); null when they do not (copy them), or the chunk at
-   * `offset` when it must be loaded first. The loan goes on past `end`, up to `reach` at most,
-   * over the content that follows in the same piece (a read window). `reach` is at most sizeBytes.
+   * Bytes [offset, end) of the content as they lie in the source's memory, when they lie there in
+   * one piece (a run of chunks read together): valid until the next call into the source. Null
+   * when they do not (copy them a chunk at a time), or the chunk at `offset` when it must be
+   * loaded first.
    */
-  lend(offset: number, end: number, reach = end): Loan | ChunkRef | null {
-    const { lend } = this.source;
-    if (!lend) return null;
+  view(offset: number, end: number): Uint8Array | ChunkRef | null {
     const first = this.chunkAt(offset);
     if (isHole(first.ref)) return null;
     if (!first.bytes) return first.ref;
-    // Lent at once: the look-ups below may prefetch, which reuses slots that are not lent.
-    const loan = lend.call(this.source, first.bytes.subarray(offset - first.start));
-    if (!loan) return null;
-    const room = loan.bytes.byteOffset + loan.bytes.length;
+    const inFirst = offset - first.start;
+    if (end <= first.start + first.bytes.length) return first.bytes.subarray(inFirst, end - first.start);
+    const span = this.source.span?.(first.bytes);
+    if (!span) return null;
     let at = first.start + first.bytes.length;
     let expected = first.bytes.byteOffset + first.bytes.length;
-    while (at < reach) {
-      const next = this.chunkAt(at);
+    const room = span.byteOffset + span.length;
+    while (at < end) {
+      // `get` only, never `chunkAt`: its prefetch could reuse the first chunk's slot, and the disk
+      // would write into the bytes while they are handed over.
+      const { ref } = this.refAt(at);
+      const bytes = isHole(ref) ? null : this.source.get(ref);
       const follows =
-        next.bytes !== null &&
-        next.bytes.buffer === loan.bytes.buffer &&
-        next.bytes.byteOffset === expected &&
-        expected + next.bytes.length <= room;
-      if (!follows) {
-        if (at >= end) break;
-        // Copied instead, a chunk at a time: loading the next chunk here could reuse the first
-        // one's slot, and the read would go back and forth between the two.
-        giveBack(loan);
-        return null;
-      }
-      at += next.bytes!.length;
-      expected += next.bytes!.length;
+        bytes !== null &&
+        bytes.buffer === span.buffer &&
+        bytes.byteOffset === expected &&
+        expected + bytes.length <= room;
+      if (!follows) return null;
+      at += bytes.length;
+      expected += bytes.length;
     }
-    loan.bytes = loan.bytes.subarray(0, Math.min(at, reach) - offset);
-    return loan;
+    return new Uint8Array(span.buffer, first.bytes.byteOffset + inFirst, end - offset);
   }
 
   private indexAt(offset: number): number {

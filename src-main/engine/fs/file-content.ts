@@ -9,8 +9,9 @@
  * Terms: see ../chunking/rechunk.ts (base, base limit, page).
  */
 import type { ChunkPool } from '../chunking/chunk-pool.js';
-import { ChunkReader, type ChunkSource, type Loan } from '../chunking/chunk-reader.js';
+import { ChunkReader, type ChunkSource } from '../chunking/chunk-reader.js';
 import { CHUNK_MIN_BYTES } from '../../common/chunker.js';
+import { FsError } from '../../common/errors.js';
 import { isHole, type ChunkRef } from '../store/format.js';
 import { copyBytes } from '../copy-bytes.js';
 import { PAGE_BYTES, type DirtyBudget, type DirtyFile } from './dirty-budget.js';
@@ -23,19 +24,6 @@ const EARLY_FLUSH_FILE_BYTES = 64 * 1024 * 1024;
  * (Measured before: 642 small files/s, each close waiting on three commits in a row.)
  */
 const SMALL_FILE_BYTES = CHUNK_MIN_BYTES;
-
-/**
- * Stored bytes lent for a read (see Loan) instead of copied: the loan's first `count` bytes
- * answer it. A loan asked to reach further may go on over the file's next bytes, which are its
- * content until the file changes (a read window); the file ends where the loan ends if `toEnd`.
- */
-export interface LentRead {
-  count: number;
-  loan: Loan;
-  toEnd: boolean;
-  /** The content's `version` when lent: the window shows the file only while that holds. */
-  version: number;
-}
 
 export interface StoredContent {
   manifestKey: Uint8Array | null;
@@ -70,8 +58,6 @@ export class FileContent implements DirtyFile {
   private flushing: Promise<void> | null = null;
   private lowestSizeDuringFlush = Infinity;
   private changeSeq = 0;
-  /** Bumped before any change to the bytes (see `version`). */
-  private changes = 0;
   /** Changes up to this one are in stored chunks. */
   private storedSeq = 0;
   /** Changes up to this one are recorded: manifest and inode committed. */
@@ -82,7 +68,7 @@ export class FileContent implements DirtyFile {
 
   constructor(
     readonly volumeName: string,
-    public displayPath: string,
+    private readonly showAs: () => string,
     stored: StoredContent,
     private readonly deps: ContentDeps,
   ) {
@@ -96,13 +82,9 @@ export class FileContent implements DirtyFile {
     return this.size;
   }
 
-  /**
-   * Changes whenever the file's bytes or size may have changed (a write or truncate has begun,
-   * even one that then waits or fails): lent bytes past a read are its content only while it
-   * has not.
-   */
-  get version(): number {
-    return this.changes;
+  /** Where the file is (for display: a hard-linked file has several names). */
+  get displayPath(): string {
+    return this.showAs();
   }
 
   /** The stored chunks under the dirty pages: the manifest's, or an early flush's not in one yet (read-only: for the mark). */
@@ -120,14 +102,72 @@ export class FileContent implements DirtyFile {
   }
 
   /**
-   * Copies up to `length` bytes at `offset` into `out`; returns the count (0 at the end). A
-   * promise when a stored chunk has to be read from the disk first.
+   * Reads up to `length` bytes at `offset` (none at the end) and hands them to `deliver` in the
+   * same call they are ready in, as pieces valid only during it: stored bytes that lie in one
+   * piece of the chunk cache are passed as they are, anything else is copied into a new buffer
+   * first. A promise when a stored chunk has to be read from the disk first.
    */
-  read(offset: number, length: number, out: Uint8Array): number | Promise<number> {
+  read(offset: number, length: number, deliver: (pieces: Uint8Array[]) => void): void | Promise<void> {
     const end = Math.min(offset + length, this.size);
-    const count = Math.max(0, end - offset);
+    if (end <= offset) return deliver([]);
+    // Only a file without dirty pages: its bytes are all in the base.
+    if (end <= this.baseLimit && this.pages.size === 0 && this.frozen.size === 0) {
+      const view = this.base.view(offset, end);
+      if (view instanceof Uint8Array) return deliver([view]);
+      if (view) return this.base.load(view, () => this.read(offset, length, deliver));
+    }
+    const out = Buffer.allocUnsafe(end - offset);
     const filling = this.fill(offset, end, out, offset);
-    return filling ? filling.then(() => count) : count;
+    if (!filling) return deliver([out]);
+    return filling.then(() => deliver([out]));
+  }
+
+  /** Copies `length` bytes at `offset` into `out`; a promise when the disk must be read first. */
+  private readInto(offset: number, length: number, out: Uint8Array): void | Promise<void> {
+    return this.fill(offset, Math.min(offset + length, this.size), out, offset);
+  }
+
+  /** Where data starts at or after `offset` (< size): a hole ends there, or the file does. */
+  nextData(offset: number): number {
+    for (let at = offset; at < this.size;) {
+      const { hole, end } = this.extentAt(at);
+      if (!hole) return at;
+      at = end;
+    }
+    throw new FsError('ENXIO');
+  }
+
+  /** Where a hole starts at or after `offset` (< size); the end of the file counts as one. */
+  nextHole(offset: number): number {
+    for (let at = offset; at < this.size;) {
+      const { hole, end } = this.extentAt(at);
+      if (hole) return at;
+      at = end;
+    }
+    return this.size;
+  }
+
+  /**
+   * Whether the byte at `at` lies in a hole (zeros no chunk or page holds), and where that run
+   * ends: a dirty page is data; past the base, up to the next page, is a hole; in the base, a
+   * hole entry is, as far as it goes.
+   */
+  private extentAt(at: number): { hole: boolean; end: number } {
+    const pageIndex = Math.floor(at / PAGE_BYTES);
+    if (this.pages.has(pageIndex) || this.frozen.has(pageIndex))
+      return { hole: false, end: (pageIndex + 1) * PAGE_BYTES };
+    const nextPage = this.nextPageStart(pageIndex);
+    if (at >= this.baseLimit) return { hole: true, end: Math.min(nextPage, this.size) };
+    const { ref, start } = this.base.refAt(at);
+    const end = Math.min(start + ref.sizeBytes, this.baseLimit, nextPage, this.size);
+    return { hole: isHole(ref), end };
+  }
+
+  /** Where the first dirty page after page `index` starts (Infinity when none). */
+  private nextPageStart(index: number): number {
+    let next = Infinity;
+    for (const map of [this.pages, this.frozen]) for (const i of map.keys()) if (i > index && i < next) next = i;
+    return next * PAGE_BYTES;
   }
 
   /**
@@ -141,36 +181,11 @@ export class FileContent implements DirtyFile {
   }
 
   /**
-   * As `read`, but stored bytes that lie in one piece of the chunk cache come back lent instead
-   * of copied into `out`: for a caller that copies them on another thread. With `window`, the
-   * loan goes on over the bytes that follow in that piece (see LentRead).
-   */
-  readOrLend(
-    offset: number,
-    length: number,
-    out: Uint8Array,
-    window = false,
-  ): number | LentRead | Promise<number | LentRead> {
-    const end = Math.min(offset + length, this.size);
-    // Only a file without dirty pages: its bytes are all in the base.
-    if (end > offset && end <= this.baseLimit && this.pages.size === 0 && this.frozen.size === 0) {
-      const lent = this.base.lend(offset, end, window ? this.baseLimit : end);
-      if (lent && 'pins' in lent) {
-        const toEnd = offset + lent.bytes.length === this.size;
-        return { count: end - offset, loan: lent, toEnd, version: this.changes };
-      }
-      if (lent) return this.base.load(lent, () => this.readOrLend(offset, length, out, window));
-    }
-    return this.read(offset, length, out);
-  }
-
-  /**
    * Copies `data` into dirty pages at `offset`. A promise when a page must first be filled with
    * stored bytes that have to be read from the disk. (The kernel sends one write or truncation of
    * a file at a time.)
    */
   write(offset: number, data: Uint8Array): void | Promise<void> {
-    this.changes++;
     return this.writeFrom(offset, offset, data);
   }
 
@@ -221,7 +236,6 @@ export class FileContent implements DirtyFile {
   }
 
   truncate(sizeBytes: number): void {
-    this.changes++;
     if (sizeBytes < this.size) {
       // Pages past the new end go; the page holding it keeps only bytes before it.
       const lastIndex = Math.floor(sizeBytes / PAGE_BYTES);
@@ -266,7 +280,7 @@ export class FileContent implements DirtyFile {
     const sizeBytes = this.size;
     this.lowestSizeDuringFlush = Infinity;
     const bytes = Buffer.allocUnsafe(sizeBytes);
-    await this.read(0, sizeBytes, bytes);
+    await this.readInto(0, sizeBytes, bytes);
     let content: StoredContent = { manifestKey: null, chunks: [], sizeBytes: 0 };
     if (sizeBytes > 0) {
       const { chunkKey, manifestKey } = this.deps.queueSmallContent(bytes);

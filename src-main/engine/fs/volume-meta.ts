@@ -38,6 +38,12 @@ export interface Inode extends InodeRecord {
   openCount: number;
   /** Content of an open or dirty file. */
   content: FileContent | null;
+  /** References the kernel holds (lookups it has not forgotten). */
+  nlookup: number;
+  /** A directory's parent, learned when it was last seen by name (not stored: a directory has one). */
+  parent?: number;
+  /** The name it was last seen by, in which directory (to show it by; not stored). */
+  seenAs?: { parent: number; name: string };
 }
 
 /** After a failed batch, the next try waits this long, doubling up to LAST_RETRY_MS. */
@@ -66,9 +72,11 @@ export function newInode(ino: number, mode: number, nlink: number): Inode {
     ctimeNs: now,
     manifestKey: null,
     symlinkTarget: null,
+    rdev: 0,
     xattrs: new Map(),
     openCount: 0,
     content: null,
+    nlookup: 0,
   };
 }
 
@@ -110,9 +118,27 @@ export class VolumeMeta {
     if (this.dropped.has(ino)) return undefined;
     const bytes = this.store.dbs.inodes.getBinary(inodeKey(this.volume.id, ino));
     if (bytes === undefined) return undefined;
-    inode = { ...decodeInode(ino, bytes), openCount: 0, content: null };
+    inode = { ...decodeInode(ino, bytes), openCount: 0, content: null, nlookup: 0 };
     this.inodes.set(ino, inode);
     return inode;
+  }
+
+  /** The inode if it is in memory now (never loaded from LMDB). */
+  loadedInode(ino: number): Inode | undefined {
+    return this.inodes.get(ino);
+  }
+
+  /**
+   * Lets go of a clean inode in memory (the kernel forgot it): it is loaded again from LMDB when
+   * asked for. One with changes not yet committed stays.
+   */
+  evict(ino: number): void {
+    if (this.pendingInodes.has(ino) || this.pendingOrphans.has(ino)) return;
+    if (this.dirs.has(ino)) {
+      for (const { dir } of this.pendingDirents.values()) if (dir === ino) return;
+      this.dirs.delete(ino);
+    }
+    this.inodes.delete(ino);
   }
 
   /** The inodes in memory (among them every open or dirty file). */

@@ -165,7 +165,10 @@ export interface StatFs {
   namemax: number;
 }
 
-/** One entry of a READDIRPLUS answer; `entry` null for "." and "..", which carry no lookup. */
+/**
+ * One entry of a READDIRPLUS answer. For "." and ".." the kernel uses only the inode number and
+ * type, and counts no lookup.
+ */
 export interface DirEntryPlus {
   name: string;
   /** The offset of the entry after this one (what the next READDIRPLUS starts from). */
@@ -221,6 +224,7 @@ export interface Addon {
   /** Every request queued now (possibly none). */
   take(session: Session): Request[];
 
+  /** An error (a positive errno), or 0: success for a request that returns nothing else. */
   replyErr(session: Session, id: number, errno: number): void;
   /** FORGET: no answer goes to the kernel; frees the request. */
   replyNone(session: Session, id: number): void;

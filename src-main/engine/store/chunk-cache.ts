@@ -8,25 +8,19 @@
  *
  * Chunks kept in LMDB (small files) are read at once, on the caller's thread.
  *
- * Bytes that `get` returns are valid until the next call into the cache: copy them out at once,
- * or borrow them (`lend`). A reader that needs several chunks never needs them in memory at once:
+ * Bytes that `get` returns are valid until the next call into the cache: hand them over or copy
+ * them out at once. A reader that needs several chunks never needs them in memory at once:
  * `load` calls it back while the chunk it asked for is certainly there (its slot is held for the
  * call), it copies what it needs and moves on, so every load adds to what it has, however many
  * other readers compete for the slots (before, a read across two chunks could evict the one to
  * load the other, for ever). Chunks prefetched and not read yet are kept for their reader, but
  * never at the cost of a read that is waiting, and prefetch leaves slots for such reads.
- *
- * Bytes lent: a slot lent out is not reused until every loan on it is given back, by
- * whichever thread copied the bytes (the FUSE adapter has libfuse's thread copy them). A borrower
- * that keeps a loan for later (a mount's read windows) registers a reclaimer, which gives its loans
- * back when the cache runs out of slots or is about to trim.
  */
 import { CHUNK_MAX_BYTES } from '../../common/chunker.js';
 import { FsError } from '../../common/errors.js';
 import { PACK_BLOCK_BYTES, asBuffer, type ChunkRef, type PackLocation } from './format.js';
 import { alignDown, alignUp, alignedBuffer } from './pack-file.js';
 import { type PackReaders, type StoreDbs, cutShortInPack, locateChunk, missingFromStore } from './store.js';
-import type { Loan } from '../chunking/chunk-reader.js';
 
 /** A slot holds one disk read: a run of chunks adjacent in a pack, aligned at both ends. */
 const SLOT_BYTES = 2 * 1024 * 1024 + 2 * PACK_BLOCK_BYTES;
@@ -43,8 +37,6 @@ const SLOTS_KEPT_FOR_READS = 4;
 const UNREAD_KEPT_FOR_LOADS = 2 * SLOT_COUNT;
 
 interface Slot {
-  /** Its place in `slots` and in `pins`. */
-  index: number;
   buffer: Buffer;
   /** The chunks (hex keys) this slot holds or is loading. */
   keys: string[];
@@ -78,8 +70,6 @@ export class ChunkCache {
   private readonly slots: Slot[] = [];
   /** The slots' memory, one piece. */
   private memory: Buffer | null = null;
-  /** Loans out per slot (shared memory: other threads give them back). */
-  private readonly pins = new Int32Array(new SharedArrayBuffer(SLOT_COUNT * Int32Array.BYTES_PER_ELEMENT));
   private readonly byKey = new Map<string, Entry>();
   private clock = 0;
   /** Loads started, for telling prefetched chunks still awaited from abandoned ones. */
@@ -93,11 +83,6 @@ export class ChunkCache {
 
   /** Called after the slots' memory was dropped (the engine then collects garbage). */
   onTrimmed: () => void = () => undefined;
-  /**
-   * Borrowers that keep loans for later (a mount's read windows): asked to give every one back
-   * when a load finds all slots busy, and before the slots are trimmed.
-   */
-  readonly reclaimers = new Set<() => void>();
 
   constructor(
     private readonly dbs: StoreDbs,
@@ -134,21 +119,15 @@ export class ChunkCache {
   }
 
   /**
-   * Lends `bytes` (as `get` just returned them) and what follows them in their slot: the loan's
-   * bytes run to the slot's end. Null when they are not in a slot (a chunk kept in LMDB).
+   * `bytes` (as `get` just returned them) and what follows them in their slot, to the slot's end;
+   * null when they are not in a slot (a chunk kept in LMDB).
    */
-  lend(bytes: Uint8Array): Loan | null {
+  span(bytes: Uint8Array): Uint8Array | null {
     const memory = this.memory;
     if (!memory || bytes.buffer !== memory.buffer) return null;
-    const offset = bytes.byteOffset - memory.byteOffset;
-    const pinIndex = Math.floor(offset / SLOT_BYTES);
-    Atomics.add(this.pins, pinIndex, 1);
-    const slotEnd = memory.byteOffset + (pinIndex + 1) * SLOT_BYTES;
-    return {
-      bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, slotEnd - bytes.byteOffset),
-      pins: this.pins,
-      pinIndex,
-    };
+    const slotIndex = Math.floor((bytes.byteOffset - memory.byteOffset) / SLOT_BYTES);
+    const slotEnd = memory.byteOffset + (slotIndex + 1) * SLOT_BYTES;
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, slotEnd - bytes.byteOffset);
   }
 
   /**
@@ -165,9 +144,9 @@ export class ChunkCache {
     const [run] = this.runsOf([ref]);
     // Kept in LMDB (or gone: `get` says which).
     if (!run) return Promise.resolve().then(then);
-    const slot = this.freeSlot() ?? this.reclaim();
+    const slot = this.freeSlot();
     if (!slot) {
-      // Every slot is loading, lent or held: wait for a load, or a moment for loans to come back.
+      // Every slot is loading or held: wait for a load, or a moment for a hold to end.
       const loads = this.slots.map((s) => s.loading).filter((l) => l !== null);
       const wait = loads.length > 0 ? Promise.race(loads) : new Promise((resolve) => setImmediate(resolve));
       const again = () => this.load(ref, then ?? (() => undefined));
@@ -289,7 +268,6 @@ export class ChunkCache {
       this.memory = memory;
       for (let i = 0; i < SLOT_COUNT; i++) {
         this.slots.push({
-          index: i,
           buffer: memory.subarray(i * SLOT_BYTES, (i + 1) * SLOT_BYTES),
           keys: [],
           loading: null,
@@ -316,20 +294,9 @@ export class ChunkCache {
     return best;
   }
 
-  /** Asks the borrowers that keep loans for later to give them all back. */
-  private askLoansBack(): void {
-    for (const reclaim of this.reclaimers) reclaim();
-  }
-
-  /** Asks for the loans back, then looks for a free slot again. */
-  private reclaim(): Slot | null {
-    this.askLoansBack();
-    return this.freeSlot();
-  }
-
-  /** Whether a slot's memory is in use: being loaded, held for a reader, or lent out. */
+  /** Whether a slot's memory is in use: being loaded, or held for a reader. */
   private isBusy(slot: Slot): boolean {
-    return slot.loading !== null || slot.holds > 0 || Atomics.load(this.pins, slot.index) !== 0;
+    return slot.loading !== null || slot.holds > 0;
   }
 
   /** Whether a slot holds prefetched chunks that their reader has not come to yet. */
@@ -344,7 +311,6 @@ export class ChunkCache {
       const quiet = this.clock === this.clockAtLastLook;
       this.clockAtLastLook = this.clock;
       if (!quiet) return;
-      this.askLoansBack();
       if (this.slots.some((slot) => this.isBusy(slot))) return;
       clearInterval(this.trimTimer!);
       this.trimTimer = null;

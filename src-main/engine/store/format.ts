@@ -67,6 +67,8 @@ export interface InodeRecord {
   manifestKey: Uint8Array | null;
   /** Target of a symlink. */
   symlinkTarget: string | null;
+  /** The device a character or block device node stands for (st_rdev); 0 for any other inode. */
+  rdev: number;
   /** Extended attributes, name to value. */
   xattrs: Map<string, Uint8Array>;
 }
@@ -136,8 +138,10 @@ export function decodeDirentValue(value: Uint8Array): number {
 // Layout (little endian): u8 version, u32 mode, u32 uid, u32 gid, u32 nlink, f64 size (a safe
 // integer), i64 atime ns, i64 mtime ns, i64 ctime ns, u8 hasManifest, [32 bytes manifest key],
 // u32 symlink target length (0xffffffff: none), [target utf8], u32 xattr count,
-// { u16 name length, name utf8, u32 value length, value }*.
+// { u16 name length, name utf8, u32 value length, value }*. Version 2 (a device node) adds
+// f64 rdev at the end; every other inode is written as version 1, as before format 3.
 const INODE_RECORD_VERSION = 1;
+const INODE_RECORD_WITH_RDEV = 2;
 const NO_TARGET = 0xffffffff;
 
 export function encodeInode(record: InodeRecord): Buffer {
@@ -145,9 +149,10 @@ export function encodeInode(record: InodeRecord): Buffer {
   const xattrs = [...record.xattrs].map(([name, value]) => [Buffer.from(name, 'utf8'), value] as const);
   let size = 1 + 4 * 4 + 8 + 3 * 8 + 1 + (record.manifestKey ? KEY_BYTES : 0) + 4 + (target?.length ?? 0) + 4;
   for (const [name, value] of xattrs) size += 2 + name.length + 4 + value.byteLength;
+  if (record.rdev !== 0) size += 8;
   const out = Buffer.allocUnsafe(size);
   let at = 0;
-  at = out.writeUInt8(INODE_RECORD_VERSION, at);
+  at = out.writeUInt8(record.rdev !== 0 ? INODE_RECORD_WITH_RDEV : INODE_RECORD_VERSION, at);
   at = out.writeUInt32LE(record.mode >>> 0, at);
   at = out.writeUInt32LE(record.uid >>> 0, at);
   at = out.writeUInt32LE(record.gid >>> 0, at);
@@ -177,8 +182,12 @@ export function encodeInode(record: InodeRecord): Buffer {
     out.set(value, at);
     at += value.byteLength;
   }
+  if (record.rdev !== 0) out.writeDoubleLE(record.rdev, at);
   return out;
 }
+
+const knownInodeRecord = (version: number | undefined) =>
+  version === INODE_RECORD_VERSION || version === INODE_RECORD_WITH_RDEV;
 
 /** Where the inode record's hasManifest byte lies (its manifest key follows). */
 const INODE_HAS_MANIFEST_AT = 1 + 4 * 4 + 8 + 3 * 8;
@@ -188,7 +197,7 @@ const INODE_HAS_MANIFEST_AT = 1 + 4 * 4 + 8 + 3 * 8;
  * without decoding the rest (times, target, xattrs).
  */
 export function decodeInodeManifestKey(bytes: Uint8Array): Uint8Array | null {
-  if (bytes[0] !== INODE_RECORD_VERSION) throw new FormatError(`inode record version ${bytes[0]}`);
+  if (!knownInodeRecord(bytes[0])) throw new FormatError(`inode record version ${bytes[0]}`);
   if (bytes[INODE_HAS_MANIFEST_AT] !== 1) return null;
   return bytes.subarray(INODE_HAS_MANIFEST_AT + 1, INODE_HAS_MANIFEST_AT + 1 + KEY_BYTES);
 }
@@ -198,7 +207,7 @@ export function decodeInode(ino: number, bytes: Uint8Array): InodeRecord {
   let at = 0;
   const version = b.readUInt8(at);
   at += 1;
-  if (version !== INODE_RECORD_VERSION) throw new FormatError(`inode ${ino} has record version ${version}`);
+  if (!knownInodeRecord(version)) throw new FormatError(`inode ${ino} has record version ${version}`);
   const mode = b.readUInt32LE(at);
   const uid = b.readUInt32LE(at + 4);
   const gid = b.readUInt32LE(at + 8);
@@ -235,7 +244,8 @@ export function decodeInode(ino: number, bytes: Uint8Array): InodeRecord {
     xattrs.set(name, Uint8Array.prototype.slice.call(b, at, at + valueLength));
     at += valueLength;
   }
-  return { ino, mode, uid, gid, nlink, sizeBytes, atimeNs, mtimeNs, ctimeNs, manifestKey, symlinkTarget, xattrs };
+  const rdev = version === INODE_RECORD_WITH_RDEV ? b.readDoubleLE(at) : 0;
+  return { ino, mode, uid, gid, nlink, sizeBytes, atimeNs, mtimeNs, ctimeNs, manifestKey, symlinkTarget, rdev, xattrs };
 }
 
 // ---- manifest ----

@@ -1,0 +1,346 @@
+/**
+ * The FUSE adapter: mounts a VolumeFs with Bazil's addon (native/bazil-fuse, see addon.ts) and
+ * turns each kernel request into one call of it, and its result into one reply. It only
+ * translates: requests to calls, results to replies, FsError to errno, and it counts the
+ * references (lookups) each reply gives the kernel.
+ *
+ * Requests come in batches (every one queued when the JS thread wakes up) and are answered as
+ * each is ready; none waits for another. Nothing in this process may make a synchronous file call
+ * into the mount (the request would wait on the thread that must answer it).
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ERRNO, FsError, quote } from '../../common/errors.js';
+import { RepeatLimiter } from '../repeat-limiter.js';
+import { isNoSpace } from '../store/store.js';
+import type { Caller, Stat, VolumeFs } from '../fs/volume-fs.js';
+import type { Inode } from '../fs/volume-meta.js';
+import type { Addon, Attr, DirEntryPlus, Entry, MountOptions, Request, Session } from './addon.js';
+import { loadAddon } from './load-addon.js';
+import { PendingRequests } from './pending-requests.js';
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * How long the kernel may keep names and attributes without asking again. Every change reaches
+ * the engine through the kernel, which updates its caches as it goes (the engine will say when it
+ * changes something itself: a restore).
+ */
+const ENTRY_TIMEOUT_S = 1;
+const ATTR_TIMEOUT_S = 1;
+/** The largest write and read-ahead the kernel may send (it lowers them to what it allows). */
+const MAX_WRITE_BYTES = 1024 * 1024;
+const MAX_READAHEAD_BYTES = 1024 * 1024;
+/** The kernel's size of one READDIRPLUS entry without its name (struct fuse_direntplus). */
+const DIRENTPLUS_BYTES = 152;
+/** Inode generation: Bazil never reuses an inode number within a volume (see FORMAT.md). */
+const GENERATION = 1;
+
+export interface FuseMountOptions {
+  /** Other users may enter the mount (the kernel checks their modes). */
+  allowOther?: boolean;
+}
+
+/** The options Bazil mounts with (the bench's sink mounts with the same, so the two cannot drift). */
+export function mountOptions(fsName: string, { allowOther = false }: FuseMountOptions = {}): MountOptions {
+  return {
+    fsName,
+    subtype: 'bazil',
+    allowOther,
+    defaultPermissions: true,
+    writebackCache: false,
+    readdirplus: true,
+    parallelDirops: true,
+    maxWriteBytes: MAX_WRITE_BYTES,
+    maxReadaheadBytes: MAX_READAHEAD_BYTES,
+  };
+}
+
+/** Failures that are not an errno answer are logged, each kind once a minute (see RepeatLimiter). */
+const unexpected = new RepeatLimiter();
+
+function errnoOf(error: unknown): number {
+  if (error instanceof FsError) return error.errno;
+  // LMDB and the disk say "no space" in several ways; programs should see ENOSPC.
+  if (isNoSpace(error)) return ERRNO.ENOSPC;
+  const message = error instanceof Error ? error.message : String(error);
+  const said = unexpected.take(message);
+  if (said?.repeats === 0) console.error('bazil: file-system call failed (EIO):', error);
+  else if (said)
+    console.error(`bazil: file-system call failed (EIO): ${message} (${said.repeats} more since it was logged)`);
+  return ERRNO.EIO;
+}
+
+function attrOf(stat: Stat): Attr {
+  return stat;
+}
+
+export class UnstoredDataError extends Error {
+  constructor(volumeName: string, cause: unknown) {
+    super(
+      `volume ${quote(volumeName)} has data that could not be stored (${cause instanceof Error ? cause.message : String(cause)}); ` +
+        'free space and try again, or use --force (the unstored data is then lost)',
+    );
+  }
+}
+
+export class FuseMount {
+  private addon: Addon | null = null;
+  private session: Session | null = null;
+  /** Requests woke the JS thread before the mount had its session: served once it has. */
+  private wokenEarly = false;
+  private readonly pending: PendingRequests;
+
+  constructor(
+    readonly mountpoint: string,
+    private readonly fs: VolumeFs,
+    private readonly options: FuseMountOptions = {},
+  ) {
+    this.pending = new PendingRequests(fs.volumeName);
+  }
+
+  async mount(): Promise<void> {
+    const addon = loadAddon();
+    this.addon = addon;
+    const { session } = await addon.mount(
+      this.mountpoint,
+      mountOptions(`bazil:${this.fs.volumeName}`, this.options),
+      () => this.serveQueued(),
+    );
+    this.session = session;
+    if (this.wokenEarly) this.serveQueued();
+  }
+
+  /**
+   * Stores every dirty file, then unmounts. The kernel refuses while a program has a file or
+   * directory open in the mount (EBUSY), unless `detachIfBusy`: then the mount is detached from
+   * the tree and its programs get errors from then on.
+   */
+  async unmount({ detachIfBusy = false } = {}): Promise<{ stored: boolean }> {
+    const { addon, session } = this;
+    if (!addon || !session) return { stored: true };
+    let stored = true;
+    try {
+      await this.fs.flushAll();
+    } catch (error) {
+      // Dirty data that cannot be stored (a full disk) keeps the volume mounted, unless forced.
+      if (!detachIfBusy) throw new UnstoredDataError(this.fs.volumeName, error);
+      stored = false;
+      console.error(`bazil: volume ${quote(this.fs.volumeName)} unmounted with data that could not be stored:`, error);
+    }
+    await addon.unmount(session, detachIfBusy);
+    this.session = null;
+    this.fs.close();
+    this.pending.close();
+    return { stored };
+  }
+
+  /** Takes every queued request and starts serving each. */
+  private serveQueued(): void {
+    const { addon, session } = this;
+    if (!addon || !session) {
+      this.wokenEarly = true;
+      return;
+    }
+    this.wokenEarly = false;
+    for (const request of addon.take(session)) this.serve(addon, session, request);
+  }
+
+  private serve(addon: Addon, session: Session, request: Request): void {
+    const fs = this.fs;
+    const { id } = request;
+    const caller: Caller = { uid: request.uid, gid: request.gid };
+    const entry = (inode: Inode): Entry => {
+      fs.referenced(inode);
+      return this.entryOf(inode);
+    };
+    /** Runs a call; an error is answered as errno, a result through `answer`. */
+    const run = <T>(call: () => T | Promise<T>, answer: (value: T) => void): void => {
+      let result: T | Promise<T>;
+      try {
+        result = call();
+      } catch (error) {
+        addon.replyErr(session, id, errnoOf(error));
+        return;
+      }
+      if (!(result instanceof Promise)) return answer(result);
+      const watched = this.pending.start(request.op, null);
+      result.then(
+        (value) => {
+          this.pending.end(watched);
+          answer(value);
+        },
+        (error: unknown) => {
+          this.pending.end(watched);
+          addon.replyErr(session, id, errnoOf(error));
+        },
+      );
+    };
+    const ok = () => addon.replyErr(session, id, 0);
+    switch (request.op) {
+      case 'lookup':
+        return run(
+          () => fs.lookup(request.parent, request.name),
+          (inode) => addon.replyEntry(session, id, entry(inode)),
+        );
+      case 'forget':
+        fs.forget(request.ino, request.nlookup);
+        return addon.replyNone(session, id);
+      case 'getattr':
+        return run(
+          () => fs.getattr(request.ino, request.fh),
+          (stat) => addon.replyAttr(session, id, attrOf(stat), ATTR_TIMEOUT_S),
+        );
+      case 'setattr':
+        return run(
+          () => fs.setattr(request.ino, request.fh, request.changes),
+          (stat) => addon.replyAttr(session, id, attrOf(stat), ATTR_TIMEOUT_S),
+        );
+      case 'readlink':
+        return run(
+          () => fs.readlink(request.ino),
+          (target) => addon.replyReadlink(session, id, target),
+        );
+      case 'mknod':
+        return run(
+          () => fs.mknod(request.parent, request.name, request.mode, request.rdev, caller),
+          (inode) => addon.replyEntry(session, id, entry(inode)),
+        );
+      case 'mkdir':
+        return run(
+          () => fs.mkdir(request.parent, request.name, request.mode, caller),
+          (inode) => addon.replyEntry(session, id, entry(inode)),
+        );
+      case 'symlink':
+        return run(
+          () => fs.symlink(request.parent, request.name, request.target, caller),
+          (inode) => addon.replyEntry(session, id, entry(inode)),
+        );
+      case 'link':
+        return run(
+          () => fs.link(request.ino, request.newParent, request.newName),
+          (inode) => addon.replyEntry(session, id, entry(inode)),
+        );
+      case 'unlink':
+        return run(() => fs.unlink(request.parent, request.name), ok);
+      case 'rmdir':
+        return run(() => fs.rmdir(request.parent, request.name), ok);
+      case 'rename':
+        return run(
+          () => fs.rename(request.parent, request.name, request.newParent, request.newName, request.flags),
+          ok,
+        );
+      case 'create':
+        return run(
+          () => fs.createFile(request.parent, request.name, request.mode, request.flags, caller),
+          ({ inode, fh }) => addon.replyCreate(session, id, entry(inode), fh, { keepCache: true }),
+        );
+      case 'open':
+        return run(
+          () => fs.open(request.ino, request.flags),
+          (fh) => addon.replyOpen(session, id, fh, { keepCache: true }),
+        );
+      case 'read':
+        // The bytes go to the kernel in the call that has them ready (they may be the chunk cache's).
+        return run(
+          () => fs.read(request.fh, request.size, request.offset, (pieces) => addon.replyData(session, id, pieces)),
+          () => undefined,
+        );
+      case 'write': {
+        const { fh, data, offset } = request;
+        const room = fs.waitForWriteRoom();
+        return run(
+          room === null ? () => fs.write(fh, data, offset) : () => room.then(() => fs.write(fh, data, offset)),
+          (count) => addon.replyWrite(session, id, count),
+        );
+      }
+      case 'flush':
+        return run(() => fs.flush(request.fh), ok);
+      case 'release':
+        return run(() => fs.release(request.fh), ok);
+      case 'fsync':
+        return run(() => fs.fsync(request.fh), ok);
+      case 'opendir':
+        return run(
+          () => fs.opendir(request.ino),
+          (fh) => addon.replyOpen(session, id, fh, {}),
+        );
+      case 'readdirplus':
+        return run(
+          () => fs.readdir(request.fh, request.offset, Math.ceil(request.size / DIRENTPLUS_BYTES) + 1),
+          (entries) => {
+            const plus: DirEntryPlus[] = entries.map(({ name, inode, nextOffset }) => ({
+              name,
+              nextOffset,
+              entry: this.entryOf(inode),
+            }));
+            const packed = addon.replyDirPlus(session, id, plus);
+            // Each entry the kernel got, but "." and "..", is a lookup it will forget.
+            for (const { name, inode } of entries.slice(0, packed))
+              if (name !== '.' && name !== '..') fs.referenced(inode);
+          },
+        );
+      case 'releasedir':
+        fs.releasedir(request.fh);
+        return ok();
+      case 'fsyncdir':
+        return run(() => fs.fsyncdir(request.ino), ok);
+      case 'statfs':
+        return run(
+          () => fs.statfs(),
+          (statfs) => addon.replyStatfs(session, id, statfs),
+        );
+      case 'setxattr':
+        return run(() => fs.setxattr(request.ino, request.name, request.value, request.flags), ok);
+      case 'getxattr':
+        return run(
+          () => fs.getxattr(request.ino, request.name),
+          (value) => this.replySized(addon, session, id, request.size, value),
+        );
+      case 'listxattr':
+        return run(
+          () => fs.listxattr(request.ino),
+          (names) =>
+            this.replySized(addon, session, id, request.size, Buffer.from(names.map((n) => `${n}\0`).join(''))),
+        );
+      case 'removexattr':
+        return run(() => fs.removexattr(request.ino, request.name), ok);
+      case 'access':
+        // The kernel checks modes itself (default_permissions): this is only asked with F_OK.
+        return run(() => fs.getattr(request.ino, null), ok);
+      case 'lseek':
+        return run(
+          () => fs.lseek(request.fh, request.offset, request.whence),
+          (offset) => addon.replyLseek(session, id, offset),
+        );
+      case 'fallocate':
+        return addon.replyErr(session, id, ERRNO.EOPNOTSUPP);
+    }
+  }
+
+  /** getxattr and listxattr: the size alone when asked with size 0, ERANGE when it does not fit. */
+  private replySized(addon: Addon, session: Session, id: number, size: number, value: Uint8Array): void {
+    if (size === 0) return addon.replyXattrSize(session, id, value.byteLength);
+    if (value.byteLength > size) return addon.replyErr(session, id, ERRNO.ERANGE);
+    addon.replyData(session, id, [value]);
+  }
+
+  private entryOf(inode: Inode): Entry {
+    return {
+      ino: inode.ino,
+      generation: GENERATION,
+      attr: attrOf(this.fs.stat(inode)),
+      entryTimeoutS: ENTRY_TIMEOUT_S,
+      attrTimeoutS: ATTR_TIMEOUT_S,
+    };
+  }
+}
+
+/** Clears a mount left by a crashed engine ("Transport endpoint is not connected"). */
+export async function clearDeadMount(mountpoint: string): Promise<void> {
+  try {
+    await execFileAsync('fusermount3', ['-uz', mountpoint]);
+  } catch {
+    await execFileAsync('umount', ['-l', mountpoint]);
+  }
+}
