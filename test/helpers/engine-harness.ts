@@ -132,9 +132,9 @@ export class EngineHarness {
   }
 
   /** Mounts a volume; `stop` clears the mount whatever happens (at the path given and at its real place). */
-  async mount(name: string, mountpoint: string): Promise<void> {
+  async mount(name: string, mountpoint: string, { allowOther = false } = {}): Promise<void> {
     this.mountpoints.add(mountpoint);
-    const info = await this.client!.call('mount', { name, mountpoint });
+    const info = await this.client!.call('mount', { name, mountpoint, ...(allowOther ? { allowOther } : {}) });
     if (info.mountpoint) this.mountpoints.add(info.mountpoint);
   }
 

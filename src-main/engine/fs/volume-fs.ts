@@ -8,8 +8,9 @@
  *   holds a reference to it until it forgets it; `nlookup` counts those references.
  * - handle (fh): an open file or directory. It names an inode, so a file unlinked while open stays
  *   readable, writable and fstat-able through it, whatever happens to its directory.
- * - orphan: an inode with no name left that is still open; deleted at its last close, or by the
- *   next mount after a crash.
+ * - orphan: an inode with no name left that is still open or still known to the kernel (a stat
+ *   that raced the unlink or rename that removed it gets its attributes, as on any Linux file
+ *   system); deleted once neither holds it, or by the next mount.
  *
  * Times: ctime and mtime change where Linux changes them; reads do not update atime (as with
  * `noatime`), which spares a metadata write per read.
@@ -171,9 +172,9 @@ export class VolumeFs {
     const inode = this.meta.loadedInode(ino);
     if (!inode) return;
     inode.nlookup = Math.max(0, inode.nlookup - count);
-    if (inode.nlookup === 0 && inode.openCount === 0 && !inode.content && ino !== ROOT_INO) {
-      this.meta.evict(ino);
-    }
+    if (inode.nlookup > 0 || inode.openCount > 0 || ino === ROOT_INO) return;
+    if (inode.nlink === 0) this.meta.dropInode(ino);
+    else if (!inode.content) this.meta.evict(ino);
   }
 
   // ---- attributes ----
@@ -493,7 +494,7 @@ export class VolumeFs {
     inode.openCount--;
     if (inode.openCount > 0) return;
     if (inode.nlink === 0) {
-      this.meta.dropInode(inode.ino);
+      if (inode.nlookup === 0) this.meta.dropInode(inode.ino);
       return;
     }
     if (!inode.content) return;
@@ -622,8 +623,7 @@ export class VolumeFs {
 
   private removeDirectory(dir: Inode): void {
     dir.nlink = 0;
-    dir.ctimeNs = nowNs();
-    this.meta.dropInode(dir.ino);
+    this.gone(dir);
   }
 
   private handleInode(fh: number): Inode {
@@ -724,10 +724,14 @@ export class VolumeFs {
 
   private unlinked(inode: Inode): void {
     inode.nlink--;
+    if (inode.nlink > 0) this.changed(inode);
+    else this.gone(inode);
+  }
+
+  /** An inode lost its last name: deleted now, or an orphan while it is open or known to the kernel. */
+  private gone(inode: Inode): void {
     inode.ctimeNs = nowNs();
-    if (inode.nlink > 0) {
-      this.meta.touchInode(inode.ino);
-    } else if (inode.openCount > 0) {
+    if (inode.openCount > 0 || inode.nlookup > 0) {
       this.meta.touchInode(inode.ino);
       this.meta.setOrphan(inode.ino, true);
     } else {
