@@ -11,20 +11,13 @@
 //
 // Usage: node scripts/build-patched-addon.mjs fuse-native|lmdb   (run from scripts/postinstall.mjs)
 
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUILD_HELP as HELP, BuildError, nodeGypRebuild, run } from './node-gyp.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-const HELP = `
-To build it from source you need python3, make and a C compiler
-(Debian: apt-get install python3 make g++) plus Node's headers: the Debian/
-NodeSource nodejs package ships them in /usr/include/node, otherwise node-gyp
-downloads them (needs network, or set npm_config_nodedir).`;
 
 /** The packages patched, each with the version its patch is for and a load test (a node -e script). */
 const PACKAGES = {
@@ -55,8 +48,6 @@ const NAME = process.argv[2];
 const PACKAGE = PACKAGES[NAME];
 const PATCH_FILE = path.join(ROOT, 'native', NAME ?? '', `${NAME}.patch`);
 const TAG = `build-patched-addon (${NAME}):`;
-
-class BuildError extends Error {}
 
 function log(msg) {
   console.log(`${TAG} ${msg}`);
@@ -151,66 +142,8 @@ function writeFileAtomic(file, data) {
   fs.renameSync(tmp, file);
 }
 
-// --- node-gyp
-
-function findNodeGyp() {
-  const rel = path.join('node_modules', 'node-gyp', 'bin', 'node-gyp.js'); // inside npm's package dir
-  const env = process.env;
-  const candidates = [];
-  if (env.npm_config_node_gyp) candidates.push(env.npm_config_node_gyp); // set by npm in scripts
-  if (env.npm_execpath) candidates.push(path.join(path.dirname(env.npm_execpath), '..', rel));
-  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
-    const npm = dir && path.join(dir, 'npm');
-    if (!npm || !fs.existsSync(npm)) continue;
-    try {
-      const npmCli = fs.realpathSync(npm); // …/lib/node_modules/npm/bin/npm-cli.js
-      candidates.push(path.join(path.dirname(npmCli), '..', rel));
-    } catch {
-      /* dangling link */
-    }
-  }
-  const prefix = path.dirname(path.dirname(process.execPath));
-  candidates.push(path.join(prefix, 'lib', 'node_modules', 'npm', rel));
-  candidates.push(path.join(ROOT, rel));
-  const found = candidates.find((c) => c.endsWith('.js') && fs.existsSync(c));
-  if (!found) throw new BuildError('node-gyp not found (it ships with npm; is npm installed?).');
-  return found;
-}
-
-// Use the headers installed next to this node binary (e.g. /usr/include/node)
-// so no download is needed; node-gyp accepts an install prefix as --nodedir.
-function localNodeDir() {
-  if (process.env.npm_config_nodedir) return null; // the user chose already
-  const prefix = path.dirname(path.dirname(process.execPath));
-  const inc = path.join(prefix, 'include', 'node');
-  const ok = ['node_api.h', 'uv.h', 'common.gypi'].every((f) => fs.existsSync(path.join(inc, f)));
-  return ok ? prefix : null;
-}
-
-function run(cmd, args, opts) {
-  const res = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...opts });
-  if (res.error) throw new BuildError(`could not run ${cmd}: ${res.error.message}`);
-  return res;
-}
-
 function build(pkgDir) {
-  const nodeGyp = findNodeGyp();
-  const args = [nodeGyp, 'rebuild', `--jobs=${Math.max(1, os.availableParallelism())}`];
-  const nodedir = localNodeDir();
-  if (nodedir) args.push(`--nodedir=${nodedir}`);
-  // binding.gyp shells out to `node -e …`: make sure that is this node.
-  const env = {
-    ...process.env,
-    PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`,
-  };
-  log(`running: ${process.execPath} ${args.join(' ')}  (cwd ${pkgDir})`);
-  const t0 = Date.now();
-  const res = run(process.execPath, args, { cwd: pkgDir, env });
-  if (res.status !== 0) {
-    process.stderr.write(res.stdout + res.stderr);
-    throw new BuildError(`node-gyp rebuild of ${NAME} failed (exit ${res.status ?? res.signal}).${PACKAGE.help}`);
-  }
-  log(`built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  nodeGypRebuild(pkgDir, { name: NAME, help: PACKAGE.help, log });
 }
 
 // Load the patched package in a child (a dlopen failure must not take this process down).

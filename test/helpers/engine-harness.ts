@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,17 +13,13 @@ import { promisify } from 'node:util';
 import { ControlClient } from '../../src-main/engine/control/control-client.js';
 import { socketPath } from '../../src-main/engine/data-dir.js';
 import { engineEnv } from '../../src-main/cli/engine-connection.js';
-import { readMountTable } from '../../src-main/engine/fs/mount-table.js';
+import { abortConnections, shWithin, type ShResult } from './fuse-connections.js';
 import { waitFor } from './wait-for.js';
 
 const execFileAsync = promisify(execFile);
 export const BAZIL_BIN = fileURLToPath(new URL('../../../bin/bazil.js', import.meta.url));
 
-export interface ShResult {
-  stdout: string;
-  stderr: string;
-  code: number;
-}
+export type { ShResult };
 
 /** Runs a shell command (in `cwd`); never throws for a non-zero exit. */
 export async function sh(command: string, cwd?: string, timeoutMs = 120_000): Promise<ShResult> {
@@ -195,13 +190,7 @@ export class EngineHarness {
    * once, so programs stuck in the kernel on a hung engine (D state, deaf to SIGKILL) can end.
    */
   async abortConnections(): Promise<void> {
-    const connections = '/sys/fs/fuse/connections';
-    for (const { mountpoint, device } of await readMountTable()) {
-      if (!this.mountpoints.has(mountpoint)) continue;
-      const minor = device.split(':')[1]!;
-      if (!existsSync(join(connections, minor))) await sh(`mount -t fusectl fusectl ${connections}`);
-      await writeFile(join(connections, minor, 'abort'), '1').catch(() => undefined);
-    }
+    await abortConnections(this.mountpoints);
   }
 
   /**
@@ -209,31 +198,7 @@ export class EngineHarness {
    * the mounts' FUSE connections are aborted and its processes killed, and the test fails: a hang
    * never holds the suite.
    */
-  async shWithin(command: string, cwd: string, timeoutMs: number): Promise<ShResult> {
-    const child = spawn('sh', ['-c', command], { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? 1)));
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    });
-    const first = await Promise.race([exited, timedOut]);
-    clearTimeout(timer);
-    if (first === 'timeout') {
-      await this.abortConnections();
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-      await exited;
-      throw new Error(
-        `\`${command}\` did not finish within ${timeoutMs / 1000} s; its FUSE connection was aborted. ${stdout}${stderr}`,
-      );
-    }
-    return { stdout, stderr, code: first };
+  shWithin(command: string, cwd: string, timeoutMs: number): Promise<ShResult> {
+    return shWithin(command, cwd, timeoutMs, () => this.abortConnections());
   }
 }

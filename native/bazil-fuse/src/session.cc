@@ -1,0 +1,365 @@
+// A session's life: mount (starts the loop thread), the wake-up of the JS thread, teardown, and
+// unmount (its system call on a libuv pool thread, so the JS thread keeps answering the requests
+// an unmount itself causes: the writeback cache's last writes, say).
+#include "session.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "js.h"
+#include "mounter.h"
+
+namespace {
+
+const napi_type_tag kSessionTag = {0x6261'7a69'6c2d'6675ull, 0x7365'2d73'6573'7369ull};
+
+void Finalize(napi_env env, void* data, void* hint) {
+  Session* s = static_cast<Session*>(data);
+  s->Teardown(env);  // already done unless the environment is going away
+  delete s;
+}
+
+// The tsfn's wake-up on the JS thread.
+void CallJs(napi_env env, napi_value js_cb, void* context, void* data) {
+  Session* s = static_cast<Session*>(context);
+  if (env == nullptr || s->state == State::Ended || s->state == State::Closed) return;
+  uint32_t events;
+  bool have_requests;
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    events = s->events;
+    s->events = 0;
+    s->wake_pending = false;
+    have_requests = !s->queue.empty();
+  }
+  if (events & kEventMountFailed) {
+    std::string code, error;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      code = s->mount_error_code;
+      error = s->mount_error;
+    }
+    napi_reject_deferred(env, s->mount_deferred, MakeError(env, code.c_str(), error));
+    s->mount_deferred = nullptr;
+    s->Teardown(env);
+    s->state = State::Closed;
+    return;
+  }
+  if ((events & kEventInit) && s->state == State::Mounting) {
+    Granted g;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      g = s->granted;
+    }
+    Builder granted(env);
+    granted.U32("protocolMajor", g.proto_major);
+    granted.U32("protocolMinor", g.proto_minor);
+    granted.U32("maxWriteBytes", g.max_write);
+    granted.U32("maxReadaheadBytes", g.max_readahead);
+    granted.Bool("writebackCache", g.writeback_cache);
+    granted.Bool("readdirplus", g.readdirplus);
+    granted.Bool("parallelDirops", g.parallel_dirops);
+    Builder result(env);
+    result.Add("session", s->self(env));
+    result.Add("granted", granted.Build());
+    s->state = State::Mounted;
+    napi_resolve_deferred(env, s->mount_deferred, result.Build());
+    s->mount_deferred = nullptr;
+  }
+  if (events & kEventEnded) {
+    if (s->mount_deferred) {
+      napi_reject_deferred(env, s->mount_deferred,
+                           MakeError(env, "EIO", "the kernel ended the connection before INIT was answered"));
+      s->mount_deferred = nullptr;
+    }
+    s->Teardown(env);
+    s->state = State::Ended;
+    return;
+  }
+  if (!have_requests) return;
+  if (events & kEventInit) {
+    // JS learns its session when the mount's promise settles (after this call): ask for one
+    // more wake-up, so onRequests runs only once code awaiting the mount has the session.
+    bool call = false;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (!s->wake_pending) call = s->wake_pending = true;
+    }
+    if (call) napi_call_threadsafe_function(s->tsfn, nullptr, napi_tsfn_nonblocking);
+    return;
+  }
+  napi_value undefined;
+  napi_get_undefined(env, &undefined);
+  napi_call_function(env, undefined, js_cb, 0, nullptr, nullptr);
+}
+
+// The environment is going away (process exit, worker end) with the session still up: stop
+// serving and detach the mount, so no dead mount stays behind.
+void Cleanup(void* arg) {
+  Session* s = static_cast<Session*>(arg);
+  s->cleanup_hook_added = false;
+  bool mounted = s->state == State::Mounting || s->state == State::Mounted || s->state == State::Unmounting;
+  s->Teardown(s->env);
+  if (mounted && !s->real_mountpoint.empty() && ConnectionMounted(s->connection)) {
+    UnmountFuse(s->real_mountpoint, s->connection, s->by_fusermount, true);
+  }
+  s->state = State::Closed;
+}
+
+struct UnmountWork {
+  Session* s;
+  napi_ref ref;  // keeps the session alive while the pool thread works
+  bool detach;
+  bool dead_only;  // the loop had ended: only clear a dead mount left in the table
+  napi_deferred deferred;
+  napi_async_work work;
+  UnmountResult result;
+};
+
+void UnmountExecute(napi_env env, void* data) {
+  UnmountWork* w = static_cast<UnmountWork*>(data);
+  Session* s = w->s;
+  if (w->dead_only) {
+    if (ConnectionMounted(s->connection)) w->result = UnmountFuse(s->real_mountpoint, s->connection, s->by_fusermount, true);
+    return;
+  }
+  w->result = UnmountFuse(s->real_mountpoint, s->connection, s->by_fusermount, w->detach);
+}
+
+void UnmountComplete(napi_env env, napi_status status, void* data) {
+  UnmountWork* w = static_cast<UnmountWork*>(data);
+  Session* s = w->s;
+  s->unmount_running = false;
+  napi_value error = nullptr;
+  if (s->state == State::Unmounting && !w->result.code.empty()) {
+    s->state = State::Mounted;  // still mounted and served
+    std::string message = w->result.error;
+    if (w->result.code == "EBUSY" && message.empty()) {
+      const std::string& m = s->mountpoint;
+      message = m + " is busy: a program has a file or folder open in it, or works in it (`fuser -vm " + m +
+                "` shows which); close it, or unmount with detach";
+    }
+    error = MakeError(env, w->result.code.c_str(), message);
+  } else if (w->dead_only && !w->result.code.empty()) {
+    s->state = State::Closed;
+    error = MakeError(env, w->result.code.c_str(), w->result.error);
+  } else {
+    s->Teardown(env);
+    s->state = State::Closed;
+  }
+  if (error) {
+    napi_reject_deferred(env, w->deferred, error);
+  } else {
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    napi_resolve_deferred(env, w->deferred, undefined);
+  }
+  napi_delete_async_work(env, w->work);
+  napi_delete_reference(env, w->ref);
+  delete w;
+}
+
+}  // namespace
+
+napi_value Session::self(napi_env env) const {
+  napi_value v = nullptr;
+  napi_get_reference_value(env, self_ref, &v);
+  return v;
+}
+
+void Session::Enqueue(Record&& record) {
+  fuse_req_t req = record.req;
+  bool queued = false, wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!closing) {
+      queue.push_back(std::move(record));
+      queued = true;
+      if (!wake_pending) wake = wake_pending = true;
+    }
+  }
+  if (wake) napi_call_threadsafe_function(tsfn, nullptr, napi_tsfn_nonblocking);
+  if (!queued && req) fuse_reply_err(req, EIO);
+}
+
+void Session::Post(uint32_t event) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    events |= event;
+    if (!wake_pending) wake = wake_pending = true;
+  }
+  if (wake) napi_call_threadsafe_function(tsfn, nullptr, napi_tsfn_nonblocking);
+}
+
+void Session::Teardown(napi_env env) {
+  if (tsfn == nullptr && se == nullptr) return;  // done already
+  // 1. Nothing more for JS: what is queued or held is answered EIO, and from now on the loop
+  //    thread answers new requests EIO itself (it keeps reading until step 3, so a notification
+  //    waiting on a request's page lock can finish).
+  std::vector<Record> left;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    closing = true;
+    left.swap(queue);
+  }
+  for (Record& r : left) {
+    if (r.req) fuse_reply_err(r.req, EIO);
+  }
+  for (auto& entry : pending) fuse_reply_err(entry.second.req, EIO);
+  pending.clear();
+  // 2. The notify thread.
+  StopNotifier(this);
+  // 3. The loop thread.
+  stop.store(true, std::memory_order_release);
+  if (stop_fd >= 0) {
+    uint64_t one = 1;
+    ssize_t ignored = write(stop_fd, &one, sizeof(one));
+    (void)ignored;
+  }
+  if (loop_thread.joinable()) loop_thread.join();
+  // 4. Closing /dev/fuse ends the connection if the kernel still has it (a detached mount that
+  //    a program still uses): its requests fail with ENOTCONN from then on.
+  if (se) {
+    fuse_session_exit(se);
+    fuse_session_destroy(se);
+    se = nullptr;
+  }
+  if (stop_fd >= 0) close(stop_fd);
+  stop_fd = -1;
+  if (env) {
+    if (cleanup_hook_added) napi_remove_env_cleanup_hook(env, Cleanup, this);
+    cleanup_hook_added = false;
+    if (tsfn) napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+    if (self_ref) napi_delete_reference(env, self_ref);
+  }
+  tsfn = nullptr;
+  self_ref = nullptr;
+}
+
+Session* SessionFrom(napi_env env, napi_value value) {
+  bool tagged = false;
+  napi_valuetype type;
+  if (napi_typeof(env, value, &type) == napi_ok && type == napi_object) {
+    napi_check_object_type_tag(env, value, &kSessionTag, &tagged);
+  }
+  void* data = nullptr;
+  if (!tagged || napi_unwrap(env, value, &data) != napi_ok || !data) {
+    napi_throw_type_error(env, nullptr, "the first argument must be a session (from mount)");
+    return nullptr;
+  }
+  return static_cast<Session*>(data);
+}
+
+napi_value Mount(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  Reader rd{env, "mount", ""};
+  MountOptions o;
+  std::string mountpoint;
+  napi_value opts = argv[1];
+  if (argc < 3) {
+    napi_throw_type_error(env, nullptr, "mount(mountpoint, options, onRequests): three arguments");
+    return nullptr;
+  }
+  if (!rd.Bytes(argv[0], "mountpoint", &mountpoint)) return nullptr;
+  if (mountpoint.empty() || mountpoint.find('\0') != std::string::npos) {
+    rd.Fail("mountpoint", "must be a path without NUL");
+    return nullptr;
+  }
+  rd.prefix = "options.";
+  if (!rd.BytesAt(opts, "fsName", &o.fsname) || !rd.BytesAt(opts, "subtype", &o.subtype) ||
+      !rd.BoolAt(opts, "allowOther", &o.allow_other) || !rd.BoolAt(opts, "defaultPermissions", &o.default_permissions) ||
+      !rd.BoolAt(opts, "writebackCache", &o.writeback_cache) || !rd.BoolAt(opts, "readdirplus", &o.readdirplus) ||
+      !rd.BoolAt(opts, "parallelDirops", &o.parallel_dirops) || !rd.U32At(opts, "maxWriteBytes", &o.max_write) ||
+      !rd.U32At(opts, "maxReadaheadBytes", &o.max_readahead)) {
+    return nullptr;
+  }
+  for (const std::string* field : {&o.fsname, &o.subtype}) {
+    if (field->find('\0') != std::string::npos) {
+      rd.Fail(field == &o.fsname ? "fsName" : "subtype", "must not hold NUL");
+      return nullptr;
+    }
+  }
+  if (o.subtype.find_first_of(",/ ") != std::string::npos) {
+    rd.Fail("subtype", "must not hold ',', '/' or spaces");
+    return nullptr;
+  }
+  napi_valuetype type;
+  napi_typeof(env, argv[2], &type);
+  if (type != napi_function) {
+    napi_throw_type_error(env, nullptr, "mount: onRequests must be a function");
+    return nullptr;
+  }
+
+  Session* s = new Session;
+  s->env = env;
+  s->options = o;
+  s->mountpoint = mountpoint;
+  s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  const char* debug = getenv("BAZIL_FUSE_DEBUG");
+  const char* args_list[] = {"bazil-fuse", "-d"};
+  struct fuse_args args = FUSE_ARGS_INIT(debug && *debug ? 2 : 1, const_cast<char**>(args_list));
+  s->se = fuse_session_new(&args, FuseOps(), sizeof(struct fuse_lowlevel_ops), s);
+  fuse_opt_free_args(&args);
+  if (s->stop_fd < 0 || s->se == nullptr) {
+    if (s->se) fuse_session_destroy(s->se);
+    if (s->stop_fd >= 0) close(s->stop_fd);
+    delete s;
+    ThrowError(env, "EIO", "libfuse could not start a session");
+    return nullptr;
+  }
+
+  napi_value promise, handle, name;
+  napi_create_promise(env, &s->mount_deferred, &promise);
+  napi_create_object(env, &handle);
+  napi_wrap(env, handle, s, Finalize, nullptr, nullptr);
+  napi_type_tag_object(env, handle, &kSessionTag);
+  napi_create_reference(env, handle, 1, &s->self_ref);
+  napi_create_string_utf8(env, "bazil-fuse", NAPI_AUTO_LENGTH, &name);
+  napi_create_threadsafe_function(env, argv[2], nullptr, name, 0, 1, nullptr, nullptr, s, CallJs, &s->tsfn);
+  // After the tsfn: cleanup hooks run last-added first, so this one stops the threads before
+  // Node tears the tsfn down.
+  napi_add_env_cleanup_hook(env, Cleanup, s);
+  s->cleanup_hook_added = true;
+  s->loop_thread = std::thread(LoopThread, s);
+  return promise;
+}
+
+napi_value Unmount(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  Session* s = argc >= 1 ? SessionFrom(env, argv[0]) : nullptr;
+  if (!s) return nullptr;
+  bool detach = false;
+  Reader rd{env, "unmount", ""};
+  if (argc < 2 || !rd.Bool(argv[1], "detach", &detach)) return nullptr;
+  napi_deferred deferred;
+  napi_value promise;
+  napi_create_promise(env, &deferred, &promise);
+  if (s->state == State::Closed) {
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    napi_resolve_deferred(env, deferred, undefined);
+    return promise;
+  }
+  if (s->state == State::Mounting || s->unmount_running) {
+    const char* why = s->unmount_running ? "an unmount of this session is already running"
+                                         : "the mount has not finished yet";
+    napi_reject_deferred(env, deferred, MakeError(env, "EBUSY", why));
+    return promise;
+  }
+  UnmountWork* w = new UnmountWork{s, nullptr, detach, s->state == State::Ended, deferred, nullptr, {}};
+  if (s->state == State::Mounted) s->state = State::Unmounting;
+  s->unmount_running = true;
+  napi_create_reference(env, argv[0], 1, &w->ref);
+  napi_value name;
+  napi_create_string_utf8(env, "bazil-fuse-unmount", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, nullptr, name, UnmountExecute, UnmountComplete, w, &w->work);
+  napi_queue_async_work(env, w->work);
+  return promise;
+}

@@ -1,0 +1,204 @@
+// One mounted file system: the libfuse session and its threads, the queue of requests waiting for
+// JS, the table of requests JS holds, and the notifications waiting for the notify thread.
+//
+// Threads (README.md says why):
+// - the loop thread mounts, then reads requests from /dev/fuse; libfuse calls the op callbacks
+//   (fuse-ops.cc) on it, which copy each request into a Record and queue it; it never waits for JS;
+// - the JS thread takes the queue (take.cc), answers requests (replies.cc), and tears down;
+// - the notify thread sends invalidations (notifier.cc);
+// - unmount's system call runs on a libuv pool thread (session.cc).
+#pragma once
+
+#include <fuse_lowlevel.h>
+#include <node_api.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+// The request kinds, in the order of kOpNames (take.cc) and of the reply table (replies.cc).
+enum class Op : uint8_t {
+  Lookup,
+  Forget,
+  Getattr,
+  Setattr,
+  Readlink,
+  Mknod,
+  Mkdir,
+  Unlink,
+  Rmdir,
+  Symlink,
+  Rename,
+  Link,
+  Open,
+  Read,
+  Write,
+  Flush,
+  Release,
+  Fsync,
+  Opendir,
+  Readdir,
+  Readdirplus,
+  Releasedir,
+  Fsyncdir,
+  Statfs,
+  Setxattr,
+  Getxattr,
+  Listxattr,
+  Removexattr,
+  Access,
+  Create,
+  Lseek,
+  Fallocate,
+  Count,
+};
+
+// A request as the loop thread copied it: everything JS needs, owned here (libfuse's buffer is
+// reused for the next request as soon as the callback returns).
+struct Record {
+  fuse_req_t req = nullptr;  // null for FORGET: it is ended at once (no reply goes to the kernel)
+  Op op = Op::Lookup;
+  uint32_t uid = 0, gid = 0, pid = 0, umask = 0;
+  uint64_t ino = 0;       // ino, or the parent for name operations
+  uint64_t ino2 = 0;      // newParent (rename, link)
+  uint64_t fh = 0;        // file handle
+  bool has_fh = false;    // getattr/setattr: whether the kernel named a handle
+  uint64_t size = 0;      // read/readdir/xattr size, forget's nlookup, fallocate's length
+  int64_t offset = 0;     // read/write/readdir/lseek/fallocate offset
+  int32_t flags = 0;      // open flags, rename flags, xattr flags, fallocate mode
+  uint32_t mode = 0;      // mknod/mkdir/create mode
+  uint64_t rdev = 0;      // mknod
+  int32_t extra = 0;      // fsync datasync, lseek whence, access mask
+  std::string name;       // name, or the xattr name
+  std::string name2;      // newName, or a symlink's target
+  std::unique_ptr<char[]> data;  // a write's bytes, a setxattr value
+  size_t data_len = 0;
+  // setattr: which fields (FUSE_SET_ATTR_*) and their values
+  int to_set = 0;
+  struct stat attr {};
+};
+
+// A request JS holds (taken, not yet answered): what a reply needs to check and answer it.
+struct Pending {
+  fuse_req_t req;
+  Op op;
+  uint32_t size;  // read/readdir size, xattr size, a write's length
+};
+
+struct Notification {
+  enum Kind { InvalInode, InvalEntry, Delete } kind;
+  uint64_t parent_or_ino;
+  uint64_t child;
+  int64_t offset;
+  int64_t length;
+  std::string name;
+};
+
+struct MountOptions {
+  std::string fsname;
+  std::string subtype;
+  bool allow_other = false;
+  bool default_permissions = false;
+  bool writeback_cache = false;
+  bool readdirplus = false;
+  bool parallel_dirops = false;
+  uint32_t max_write = 0;
+  uint32_t max_readahead = 0;
+};
+
+struct Granted {
+  unsigned proto_major = 0, proto_minor = 0;
+  unsigned max_write = 0, max_readahead = 0;
+  bool writeback_cache = false, readdirplus = false, parallel_dirops = false;
+};
+
+// Events the loop thread posts to the JS thread (with the wake-up that also announces requests).
+enum : uint32_t {
+  kEventInit = 1,         // INIT is answered: resolve the mount
+  kEventMountFailed = 2,  // the mount failed: reject it
+  kEventEnded = 4,        // the loop ended without being asked (the kernel side went away)
+};
+
+// The JS-visible life of a session (JS thread only).
+enum class State { Mounting, Mounted, Unmounting, Ended, Closed };
+
+struct Session {
+  napi_env env = nullptr;
+  napi_ref self_ref = nullptr;  // strong while mounted: the session outlives a dropped JS handle
+  napi_value self(napi_env env) const;
+  napi_threadsafe_function tsfn = nullptr;
+  napi_deferred mount_deferred = nullptr;
+  bool cleanup_hook_added = false;
+
+  MountOptions options;
+  std::string mountpoint;      // as given (bytes)
+  std::string real_mountpoint; // canonical, as the mount table shows it
+  bool by_fusermount = false;  // a normal user's mount: unmount through fusermount3 too
+  unsigned connection = 0;     // the mount's device minor: /sys/fs/fuse/connections/N
+
+  struct fuse_session* se = nullptr;
+  int stop_fd = -1;  // eventfd: wakes the loop thread to stop
+  std::atomic<bool> stop{false};  // read by the loop thread between requests
+  std::thread loop_thread;
+
+  // Shared by the loop thread and the JS thread.
+  std::mutex mu;
+  std::vector<Record> queue;
+  bool wake_pending = false;
+  uint32_t events = 0;
+  std::string mount_error;
+  std::string mount_error_code;
+  Granted granted;
+  bool init_seen = false;  // set by libfuse's init callback, before the INIT reply is sent
+  bool closing = false;    // set by teardown: the loop thread answers new requests EIO itself
+
+  // JS thread only.
+  State state = State::Mounting;
+  std::unordered_map<uint64_t, Pending> pending;
+  uint64_t next_id = 1;
+  bool unmount_running = false;
+
+  // Notifications: the JS thread queues, the notify thread sends.
+  std::mutex nmu;
+  std::condition_variable ncv;
+  std::deque<Notification> nq;
+  bool nstop = false;
+  std::thread notify_thread;
+
+  // Loop thread: queue a request for JS (or answer it EIO when closing) and wake the JS thread.
+  void Enqueue(Record&& record);
+  // Loop thread: post an event to the JS thread.
+  void Post(uint32_t event);
+  // JS thread: answer everything EIO, stop and join the threads, close /dev/fuse (which aborts a
+  // connection a detached mount still had), release the wake-up. Idempotent.
+  void Teardown(napi_env env);
+};
+
+// session.cc
+napi_value Mount(napi_env env, napi_callback_info info);
+napi_value Unmount(napi_env env, napi_callback_info info);
+// Returns the session named by a JS value, or null with a TypeError thrown.
+Session* SessionFrom(napi_env env, napi_value value);
+
+// fuse-ops.cc
+const struct fuse_lowlevel_ops* FuseOps();
+void LoopThread(Session* s);
+
+// take.cc
+napi_value Take(napi_env env, napi_callback_info info);
+const char* OpName(Op op);  // as addon.ts names it: "lookup"
+
+// replies.cc
+void DefineReplies(napi_env env, napi_value exports);
+
+// notifier.cc
+void DefineNotifications(napi_env env, napi_value exports);
+void StopNotifier(Session* s);
