@@ -185,10 +185,16 @@ export class Engine implements Api {
       try {
         await mount.mount();
       } catch (error) {
-        throw new BazilError(
-          'EINTERNAL',
-          `could not mount volume ${quote(name)} at ${quote(dir)}: ${(error as Error).message}`,
-        );
+        const message = `could not mount volume ${quote(name)} at ${quote(dir)}: ${(error as Error).message}`;
+        // Distributions open /dev/fuse to every user (0666); a machine that keeps it 0600 lets
+        // only root mount.
+        if (/\/dev\/fuse: Permission denied/.test(message)) {
+          throw new BazilError(
+            'EACCES',
+            `${message}; /dev/fuse must be open to your user (distributions make it mode 0666: chmod 666 /dev/fuse, as root)`,
+          );
+        }
+        throw new BazilError('EINTERNAL', message);
       }
       this.mounts.set(name, { fs, mount });
     } finally {

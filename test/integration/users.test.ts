@@ -15,6 +15,8 @@ const USER = 'bazil-test-user';
 const PROJECT = fileURLToPath(new URL('../../..', import.meta.url));
 
 let h: EngineHarness;
+/** /dev/fuse's mode before the tests (distributions make it 0666; some machines keep it 0600). */
+let fuseMode = '';
 /** The project as the test user can reach it (a copy when the checkout is private). */
 let project: string;
 let home: string;
@@ -32,8 +34,14 @@ function bazilAsUser(args: string) {
 }
 
 before(async () => {
+  fuseMode = (await ok('stat -c %a /dev/fuse')).trim();
+  await ok('chmod 666 /dev/fuse');
   if ((await sh(`id -u ${USER}`)).code !== 0) await ok(`useradd --create-home --shell /bin/sh ${USER}`);
   home = (await ok(`getent passwd ${USER} | cut -d: -f6`)).trim();
+  // A fresh start: what an earlier run left in the user's home goes.
+  await sh(
+    `pkill -u ${USER} -f bazil.js; fusermount3 -uz ${q(join(home, 'mnt'))} 2>/dev/null; rm -rf ${q(join(home, 'data'))} ${q(join(home, 'mnt'))}`,
+  );
   h = await EngineHarness.create();
   // The user must read the built project: a checkout under a private home is copied for them.
   const readable = await sh(`runuser -u ${USER} -- test -r ${q(join(PROJECT, 'bin/bazil.js'))}`);
@@ -53,6 +61,7 @@ after(async () => {
   await bazilAsUser('daemon stop --force');
   await sh(`pkill -u ${USER} -f bazil.js; fusermount3 -uz ${q(join(home, 'mnt'))} 2>/dev/null; true`);
   await h?.stop();
+  if (fuseMode) await sh(`chmod ${fuseMode} /dev/fuse`);
 });
 
 test('a normal user mounts a volume of their own through fusermount3, and only they can enter it', async () => {
