@@ -139,3 +139,11 @@ export async function holdOpen(name: string, cwd: string): Promise<{ release: ()
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
+
+/**
+ * A test's `skip` option when it needs root (it mounts a small disk, changes owners, creates
+ * device nodes or users): CI runs the integration tests once more as a normal user.
+ */
+export function needsRoot(why: string): { skip: string | false } {
+  return { skip: process.getuid?.() !== 0 && `needs root to ${why}` };
+}

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { EngineHarness, ok, sh } from '../helpers/engine-harness.js';
-import { epochOf, py, q, stat, uniqueName } from '../helpers/fs-tools.js';
+import { epochOf, needsRoot, py, q, stat, uniqueName } from '../helpers/fs-tools.js';
 
 let harness: EngineHarness;
 let mnt: string;
@@ -227,7 +227,7 @@ test('touch -d and cp -p keep mtimes to the nanosecond', async () => {
   assert.ok(Math.abs(now - before) < 60, `touch set mtime to now (${now} vs ${before})`);
 });
 
-test('chmod and chown are visible in stat', async () => {
+test('chmod and chown are visible in stat', needsRoot('give files to other users'), async () => {
   const dir = await scratch('perm');
   await ok(`echo x > f && mkdir d && ln -s f l`, dir);
   await ok(`chmod 4751 f && chmod 2700 d`, dir);

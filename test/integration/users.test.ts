@@ -9,9 +9,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { EngineHarness, ok, sh } from '../helpers/engine-harness.js';
-import { q } from '../helpers/fs-tools.js';
+import { needsRoot, q } from '../helpers/fs-tools.js';
 
 const USER = 'bazil-test-user';
+/** Every test here creates a user and acts as it. */
+const root = needsRoot('create a user and act as it');
 const PROJECT = fileURLToPath(new URL('../../..', import.meta.url));
 
 let h: EngineHarness;
@@ -34,6 +36,7 @@ function bazilAsUser(args: string) {
 }
 
 before(async () => {
+  if (root.skip) return;
   fuseMode = (await ok('stat -c %a /dev/fuse')).trim();
   await ok('chmod 666 /dev/fuse');
   if ((await sh(`id -u ${USER}`)).code !== 0) await ok(`useradd --create-home --shell /bin/sh ${USER}`);
@@ -57,6 +60,7 @@ before(async () => {
 });
 
 after(async () => {
+  if (root.skip) return;
   // Whatever a failed test left: the user's engine and mount.
   await bazilAsUser('daemon stop --force');
   await sh(`pkill -u ${USER} -f bazil.js; fusermount3 -uz ${q(join(home, 'mnt'))} 2>/dev/null; true`);
@@ -64,7 +68,7 @@ after(async () => {
   if (fuseMode) await sh(`chmod ${fuseMode} /dev/fuse`);
 });
 
-test('a normal user mounts a volume of their own through fusermount3, and only they can enter it', async () => {
+test('a normal user mounts a volume of their own through fusermount3, and only they can enter it', root, async () => {
   await asUser('mkdir -p mnt');
   const created = await bazilAsUser('volume create mine');
   assert.equal(created.code, 0, created.stderr);
@@ -82,25 +86,33 @@ test('a normal user mounts a volume of their own through fusermount3, and only t
   assert.ok(!(await ok('cat /proc/mounts')).includes(join(home, 'mnt')), 'nothing stays mounted');
 });
 
-test('with --allow-other, another user enters, owns what they create, and meets Linux rules of modes and ownership', async () => {
-  await h.client!.call('volumeCreate', { name: 'shared' });
-  const mnt = await h.dir('shared');
-  await h.mount('shared', mnt, { allowOther: true });
-  await ok(
-    `chmod 755 ${q(h.root)} && mkdir -m 1777 ${q(join(mnt, 'pub'))} && echo root > ${q(join(mnt, 'pub/roots'))}`,
-  );
-  const mine = await asUser(`echo mine > pub/mine && stat -c %U pub/mine`, mnt);
-  assert.equal(mine.code, 0, mine.stderr);
-  assert.equal(mine.stdout, `${USER}\n`, 'a file another user creates is theirs');
-  const id = (await ok(`id -u ${USER}`)).trim();
-  assert.equal((await ok(`stat -c %u ${q(join(mnt, 'pub/mine'))}`)).trim(), id);
-  // The sticky directory: another's file cannot be removed or renamed; one's own can.
-  assert.match((await asUser('rm -f pub/roots', mnt)).stderr, /Operation not permitted/);
-  assert.match((await asUser('chmod 777 pub/roots', mnt)).stderr, /Operation not permitted/);
-  assert.match((await asUser('chown root pub/mine', mnt)).stderr, /Operation not permitted/);
-  assert.match((await asUser('echo more >> pub/roots', mnt)).stderr, /Permission denied/);
-  assert.equal((await asUser('mv pub/mine pub/moved && rm pub/moved', mnt)).code, 0);
-  await ok(`chown ${USER} ${q(join(mnt, 'pub/roots'))}`);
-  assert.equal((await asUser('echo more >> pub/roots && cat pub/roots', mnt)).stdout, 'root\nmore\n', 'root may chown');
-  await h.client!.call('unmount', { name: 'shared' });
-});
+test(
+  'with --allow-other, another user enters, owns what they create, and meets Linux rules of modes and ownership',
+  root,
+  async () => {
+    await h.client!.call('volumeCreate', { name: 'shared' });
+    const mnt = await h.dir('shared');
+    await h.mount('shared', mnt, { allowOther: true });
+    await ok(
+      `chmod 755 ${q(h.root)} && mkdir -m 1777 ${q(join(mnt, 'pub'))} && echo root > ${q(join(mnt, 'pub/roots'))}`,
+    );
+    const mine = await asUser(`echo mine > pub/mine && stat -c %U pub/mine`, mnt);
+    assert.equal(mine.code, 0, mine.stderr);
+    assert.equal(mine.stdout, `${USER}\n`, 'a file another user creates is theirs');
+    const id = (await ok(`id -u ${USER}`)).trim();
+    assert.equal((await ok(`stat -c %u ${q(join(mnt, 'pub/mine'))}`)).trim(), id);
+    // The sticky directory: another's file cannot be removed or renamed; one's own can.
+    assert.match((await asUser('rm -f pub/roots', mnt)).stderr, /Operation not permitted/);
+    assert.match((await asUser('chmod 777 pub/roots', mnt)).stderr, /Operation not permitted/);
+    assert.match((await asUser('chown root pub/mine', mnt)).stderr, /Operation not permitted/);
+    assert.match((await asUser('echo more >> pub/roots', mnt)).stderr, /Permission denied/);
+    assert.equal((await asUser('mv pub/mine pub/moved && rm pub/moved', mnt)).code, 0);
+    await ok(`chown ${USER} ${q(join(mnt, 'pub/roots'))}`);
+    assert.equal(
+      (await asUser('echo more >> pub/roots && cat pub/roots', mnt)).stdout,
+      'root\nmore\n',
+      'root may chown',
+    );
+    await h.client!.call('unmount', { name: 'shared' });
+  },
+);
