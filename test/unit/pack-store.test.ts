@@ -20,7 +20,6 @@ import { PackReaders, Store, chunkKeyOf, packsDirOf } from '../../src-main/engin
 import { ChunkCache } from '../../src-main/engine/store/chunk-cache.js';
 import type { FsError } from '../../src-main/common/errors.js';
 import { ChunkReader } from '../../src-main/engine/chunking/chunk-reader.js';
-import { waitFor } from '../helpers/wait-for.js';
 
 const MiB = 1024 * 1024;
 const PAGE = 128 * 1024;
