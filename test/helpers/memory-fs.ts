@@ -15,6 +15,7 @@ import type {
   Entry,
   Granted,
   MountOptions,
+  OpenFlags,
   Request,
   Session,
   SetattrChanges,
@@ -109,6 +110,8 @@ export class MemoryFs {
   readonly replyErrors: unknown[] = [];
   entryTimeoutS = 1;
   attrTimeoutS = 1;
+  /** How files are opened (keepCache: the kernel keeps their pages across opens). */
+  openFlags: OpenFlags = {};
   private nextIno = 2;
   private nextFh = 1;
   private readonly handles = new Map<number, Handle>();
@@ -138,6 +141,13 @@ export class MemoryFs {
       const ino = node?.entries?.get(name);
       node = ino === undefined ? undefined : this.nodes.get(ino);
     }
+    return node;
+  }
+
+  /** Adds a file without the kernel knowing (in a folder the kernel has not listed yet). */
+  addBehind(dirPath: string, name: string, content: string): Node {
+    const node = this.add(this.node(dirPath)!.ino, name, S_IFREG | 0o644, { uid: 0, gid: 0 });
+    node.data = Buffer.from(content);
     return node;
   }
 
@@ -424,7 +434,7 @@ export class MemoryFs {
       case 'open': {
         const node = this.get(r.ino);
         if (r.flags & O_TRUNC) this.setattr(node, { size: 0 });
-        return addon.replyOpen(session, r.id, this.open(node, null), {});
+        return addon.replyOpen(session, r.id, this.open(node, null), this.openFlags);
       }
       case 'create': {
         const node = this.add(r.parent, r.name, S_IFREG | (r.mode & 0o7777), r);
