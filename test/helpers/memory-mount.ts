@@ -62,8 +62,9 @@ export async function mountMemoryFs(
       await unmounted;
       clearTimeout(timer);
     }
+    // Anything still mounted in the folder (this mount, or others a test made there).
     for (const entry of await readMountTable()) {
-      if (entry.mountpoint === mnt) await sh(`umount -l '${mnt}'`);
+      if (entry.mountpoint.startsWith(`${root}/`)) await sh(`umount -l '${entry.mountpoint}'`);
     }
     await rm(root, { recursive: true, force: true });
   });

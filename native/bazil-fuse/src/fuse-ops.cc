@@ -445,6 +445,7 @@ void LoopThread(Session* s) {
     s->Post(kEventMountFailed);
     return;
   }
+  RegisterLive(s);
   // Non-blocking reads: the thread waits in poll() on /dev/fuse and on stop_fd together, so a
   // stop never waits for the kernel's next request.
   int fd = fuse_session_fd(s->se);
