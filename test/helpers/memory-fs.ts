@@ -73,6 +73,8 @@ export interface Node {
   ctimeNs: bigint;
   /** The kernel's lookup count of this inode, as the replies made it. */
   lookups: number;
+  /** Lookups given by packed READDIRPLUS entries, in all (forgets do not take them back). */
+  dirplusLookups: number;
   openCount: number;
 }
 
@@ -205,6 +207,7 @@ export class MemoryFs {
       mtimeNs: now,
       ctimeNs: now,
       lookups: 0,
+      dirplusLookups: 0,
       openCount: 0,
     };
   }
@@ -366,7 +369,10 @@ export class MemoryFs {
     this.readdirplusPacked.push(packed);
     // Each packed entry but "." and ".." is a lookup the kernel will forget.
     for (const { name, entry } of entries.slice(0, packed)) {
-      if (name !== '.' && name !== '..' && entry.ino !== 0) this.get(entry.ino).lookups++;
+      if (name === '.' || name === '..' || entry.ino === 0) continue;
+      const node = this.get(entry.ino);
+      node.lookups++;
+      node.dirplusLookups++;
     }
   }
 

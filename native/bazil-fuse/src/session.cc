@@ -122,7 +122,13 @@ void CallJs(napi_env env, napi_value js_cb, void* context, void* data) {
   }
   napi_value undefined;
   napi_get_undefined(env, &undefined);
-  napi_call_function(env, undefined, js_cb, 0, nullptr, nullptr);
+  if (napi_call_function(env, undefined, js_cb, 0, nullptr, nullptr) == napi_pending_exception) {
+    // An exception in onRequests is the process's uncaught exception (Node-API would otherwise
+    // only warn about it, and it would be lost).
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
 }
 
 // The environment is going away (process exit, worker end) with the session still up: stop

@@ -37,7 +37,8 @@ test(
       packed.reduce((a, b) => a + b, 0),
       3002,
     );
-    for (const name of names) assert.equal(m.fs.node(`big/${name}`)!.lookups, 1, name);
+    // (Counted as given: the kernel may already have forgotten some, if anything dropped caches.)
+    for (const name of names) assert.equal(m.fs.node(`big/${name}`)!.dirplusLookups, 1, name);
     t.diagnostic(`READDIRPLUS requests: ${packed.length}, entries per answer: ${packed.join(' ')}`);
 
     await m.ok('echo 2 > /proc/sys/vm/drop_caches');
