@@ -66,6 +66,12 @@ function main() {
     help: `${BUILD_HELP}\nand libfuse3's headers (apt-get install libfuse3-dev).`,
     log,
   });
+  if (SANITIZE) {
+    log(
+      `built with -fsanitize=${SANITIZE}: load it with the sanitizer's runtime preloaded (see native/bazil-fuse/README.md)`,
+    );
+    return;
+  }
   // Load it in a child: a dlopen failure must not take this process down.
   const check = `const a = require(${JSON.stringify(ADDON)}); if (typeof a.mount !== 'function') process.exit(2)`;
   const res = run(process.execPath, ['-e', check], { cwd: DIR });
@@ -74,7 +80,7 @@ function main() {
     const hint = /libfuse3\.so/.test(why) ? '\nlibfuse3.so.3 is missing: apt-get install libfuse3-3' : '';
     throw new BuildError(`the built addon does not load:\n${why}${hint}`);
   }
-  if (!SANITIZE) fs.writeFileSync(MARKER, `${digest}\n`);
+  fs.writeFileSync(MARKER, `${digest}\n`);
   log(`done: ${path.relative(ROOT, ADDON)}`);
 }
 

@@ -15,6 +15,7 @@ import type {
   Entry,
   Granted,
   MountOptions,
+  OpenFlags,
   Request,
   Session,
   SetattrChanges,
@@ -72,6 +73,8 @@ export interface Node {
   ctimeNs: bigint;
   /** The kernel's lookup count of this inode, as the replies made it. */
   lookups: number;
+  /** Lookups given by packed READDIRPLUS entries, in all (forgets do not take them back). */
+  dirplusLookups: number;
   openCount: number;
 }
 
@@ -109,6 +112,8 @@ export class MemoryFs {
   readonly replyErrors: unknown[] = [];
   entryTimeoutS = 1;
   attrTimeoutS = 1;
+  /** How files are opened (keepCache: the kernel keeps their pages across opens). */
+  openFlags: OpenFlags = {};
   private nextIno = 2;
   private nextFh = 1;
   private readonly handles = new Map<number, Handle>();
@@ -138,6 +143,13 @@ export class MemoryFs {
       const ino = node?.entries?.get(name);
       node = ino === undefined ? undefined : this.nodes.get(ino);
     }
+    return node;
+  }
+
+  /** Adds a file without the kernel knowing (in a folder the kernel has not listed yet). */
+  addBehind(dirPath: string, name: string, content: string): Node {
+    const node = this.add(this.node(dirPath)!.ino, name, S_IFREG | 0o644, { uid: 0, gid: 0 });
+    node.data = Buffer.from(content);
     return node;
   }
 
@@ -195,6 +207,7 @@ export class MemoryFs {
       mtimeNs: now,
       ctimeNs: now,
       lookups: 0,
+      dirplusLookups: 0,
       openCount: 0,
     };
   }
@@ -356,7 +369,10 @@ export class MemoryFs {
     this.readdirplusPacked.push(packed);
     // Each packed entry but "." and ".." is a lookup the kernel will forget.
     for (const { name, entry } of entries.slice(0, packed)) {
-      if (name !== '.' && name !== '..' && entry.ino !== 0) this.get(entry.ino).lookups++;
+      if (name === '.' || name === '..' || entry.ino === 0) continue;
+      const node = this.get(entry.ino);
+      node.lookups++;
+      node.dirplusLookups++;
     }
   }
 
@@ -424,7 +440,7 @@ export class MemoryFs {
       case 'open': {
         const node = this.get(r.ino);
         if (r.flags & O_TRUNC) this.setattr(node, { size: 0 });
-        return addon.replyOpen(session, r.id, this.open(node, null), {});
+        return addon.replyOpen(session, r.id, this.open(node, null), this.openFlags);
       }
       case 'create': {
         const node = this.add(r.parent, r.name, S_IFREG | (r.mode & 0o7777), r);

@@ -4,6 +4,7 @@
  * with a synchronous call from this process, which serves it. After the test, passed or failed,
  * it is unmounted (its connection aborted first if that hangs) and the folder is removed.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +31,15 @@ export interface MemoryMount {
   abort(): Promise<void>;
 }
 
-export async function mountMemoryFs(t: TestContext, options: Partial<MountOptions> = {}): Promise<MemoryMount> {
+/**
+ * Mounts a fresh MemoryFs. A watchdog process aborts the connection after `watchdogMs` (unless
+ * the test ended first): it ends a hang even when this process's JS thread is the one stuck.
+ */
+export async function mountMemoryFs(
+  t: TestContext,
+  options: Partial<MountOptions> = {},
+  { watchdogMs = 150_000 } = {},
+): Promise<MemoryMount> {
   const root = await mkdtemp(join(tmpdir(), 'bazil-fuse-test-'));
   const mnt = join(root, 'mnt');
   await mkdir(mnt);
@@ -39,7 +48,13 @@ export async function mountMemoryFs(t: TestContext, options: Partial<MountOption
   const abort = async () => {
     if (connection) await abortConnection(connection);
   };
+  let watchdog: ChildProcess | null = null;
   t.after(async () => {
+    try {
+      if (watchdog?.pid) process.kill(-watchdog.pid, 'SIGKILL');
+    } catch {
+      // it has aborted the connection and ended
+    }
     if (fs.session) {
       // An unmount that hangs (a bug) is ended by aborting the connection.
       const unmounted = fs.unmount(true).catch(() => undefined);
@@ -47,13 +62,20 @@ export async function mountMemoryFs(t: TestContext, options: Partial<MountOption
       await unmounted;
       clearTimeout(timer);
     }
+    // Anything still mounted in the folder (this mount, or others a test made there).
     for (const entry of await readMountTable()) {
-      if (entry.mountpoint === mnt) await sh(`umount -l '${mnt}'`);
+      if (entry.mountpoint.startsWith(`${root}/`)) await sh(`umount -l '${entry.mountpoint}'`);
     }
     await rm(root, { recursive: true, force: true });
   });
   await fs.mount(mnt, options);
   connection = (await readMountTable()).find((e) => e.mountpoint === mnt)?.device.split(':')[1] ?? '';
+  const abortFile = `/sys/fs/fuse/connections/${connection}/abort`;
+  watchdog = spawn('sh', ['-c', `sleep ${watchdogMs / 1000} && echo 1 > ${abortFile}`], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  watchdog.unref();
   // `cd` in the shell, not a cwd for spawn: Node's spawn waits in the parent until the child has
   // exec'd, and a child that enters the mount before exec waits for this process to answer.
   const run = (command: string, timeoutMs = 60_000) => shWithin(`cd '${mnt}' && ${command}`, root, timeoutMs, abort);

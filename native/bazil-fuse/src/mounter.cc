@@ -253,6 +253,14 @@ MountResult MountUser(const std::string& mnt, const std::string& shown, const Mo
   if (!IsSetuidRoot(program)) {
     return Failure("EPERM", program + " is not setuid root, so a normal user cannot mount with it: reinstall fuse3 (apt-get install --reinstall fuse3)");
   }
+  // fusermount3 opens /dev/fuse with the user's own rights.
+  if (access("/dev/fuse", R_OK | W_OK) != 0) {
+    struct stat dev;
+    char mode[8] = "?";
+    if (stat("/dev/fuse", &dev) == 0) snprintf(mode, sizeof(mode), "%03o", dev.st_mode & 0777);
+    return Failure("EACCES", std::string("/dev/fuse (mode ") + mode +
+                                 ") is not open to this user, and fusermount3 needs it to be: make it 0666, as distributions do (chmod 666 /dev/fuse, or a udev rule)");
+  }
   if (o.allow_other && !UserAllowOther()) {
     return Failure("EPERM", "allow_other needs a line `user_allow_other` in /etc/fuse.conf for a normal user (or mount as root)");
   }
@@ -278,29 +286,26 @@ MountResult MountUser(const std::string& mnt, const std::string& shown, const Mo
   return r;
 }
 
+// Why a mountpoint cannot be used, in words that say what to do.
+MountResult BadMountpoint(const std::string& m, int err) {
+  switch (err) {
+    case ENOENT:
+      return Failure("ENOENT", "mountpoint " + m + " does not exist: create the directory first");
+    case ENOTCONN:
+      return Failure("ENOTCONN", m + " is a dead FUSE mount (its file system stopped): clear it with `fusermount3 -u " + m + "`");
+    case EACCES:
+      return Failure("EACCES", m + " cannot be reached: permission denied on it or a folder above it");
+    default:
+      return Failure(Errno(err), "mountpoint " + m + ": " + strerror(err));
+  }
+}
+
 }  // namespace
 
 MountResult MountFuse(const std::string& mountpoint, const MountOptions& options) {
   char real[PATH_MAX];
-  if (!realpath(mountpoint.c_str(), real)) {
-    int err = errno;
-    const std::string& m = mountpoint;
-    switch (err) {
-      case ENOENT:
-        return Failure("ENOENT", "mountpoint " + m + " does not exist: create the directory first");
-      case ENOTCONN:
-        return Failure("ENOTCONN", m + " is a dead FUSE mount (its file system stopped): clear it with `fusermount3 -u " + m + "`");
-      case EACCES:
-        return Failure("EACCES", m + " cannot be reached: permission denied on it or a folder above it");
-      default:
-        return Failure(Errno(err), "mountpoint " + m + ": " + strerror(err));
-    }
-  }
   struct stat st;
-  if (stat(real, &st) != 0) {
-    int err = errno;
-    return Failure(Errno(err), "mountpoint " + mountpoint + ": " + strerror(err));
-  }
+  if (!realpath(mountpoint.c_str(), real) || stat(real, &st) != 0) return BadMountpoint(mountpoint, errno);
   if (!S_ISDIR(st.st_mode)) return Failure("ENOTDIR", "mountpoint " + mountpoint + " is not a directory");
   struct stat dev;
   if (stat("/dev/fuse", &dev) != 0) {

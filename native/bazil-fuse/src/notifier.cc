@@ -2,6 +2,8 @@
 // inval_inode waits for the page locks of the inode's cached pages, and a read holding one waits
 // for JS to answer it. Fire and forget: ENOENT (the kernel holds no such inode or name) is the
 // normal answer for something the kernel never cached.
+#include <pthread.h>
+
 #include <string>
 
 #include "js.h"
@@ -10,6 +12,7 @@
 namespace {
 
 void NotifierThread(Session* s) {
+  pthread_setname_np(pthread_self(), "bazil-fuse-note");
   for (;;) {
     Notification n;
     {

@@ -444,7 +444,8 @@ napi_value ReplyDirPlus(napi_env env, napi_callback_info info) {
     used += need;
     packed++;
   }
-  fuse_reply_buf(c.Take(), buf.get(), used);
+  // Entries the kernel did not take (its request is gone) are no lookups.
+  if (fuse_reply_buf(c.Take(), buf.get(), used) < 0) packed = 0;
   napi_value result;
   napi_create_uint32(env, packed, &result);
   return result;

@@ -4,20 +4,49 @@
 #include "session.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <map>
 
 #include "js.h"
 #include "mounter.h"
 
 namespace {
 
+struct LiveMount {
+  std::string mountpoint;
+  unsigned connection;
+  bool by_fusermount;
+};
+
+// Never freed: atexit handlers may run after static destructors of this file.
+std::mutex& LiveMutex() {
+  static std::mutex* mu = new std::mutex;
+  return *mu;
+}
+std::map<const Session*, LiveMount>& Live() {
+  static auto* live = new std::map<const Session*, LiveMount>;
+  return *live;
+}
+
+void DetachLiveAtExit() {
+  std::lock_guard<std::mutex> lock(LiveMutex());
+  for (const auto& entry : Live()) {
+    const LiveMount& m = entry.second;
+    if (ConnectionMounted(m.connection)) UnmountFuse(m.mountpoint, m.connection, m.by_fusermount, true);
+  }
+  Live().clear();
+}
+
 const napi_type_tag kSessionTag = {0x6261'7a69'6c2d'6675ull, 0x7365'2d73'6573'7369ull};
 
 void Finalize(napi_env env, void* data, void* hint) {
   Session* s = static_cast<Session*>(data);
   s->Teardown(env);  // already done unless the environment is going away
+  UnregisterLive(s);
   delete s;
 }
 
@@ -76,6 +105,7 @@ void CallJs(napi_env env, napi_value js_cb, void* context, void* data) {
     }
     s->Teardown(env);
     s->state = State::Ended;
+    if (!ConnectionMounted(s->connection)) UnregisterLive(s);  // else unmount() or exit clears it
     return;
   }
   if (!have_requests) return;
@@ -92,7 +122,13 @@ void CallJs(napi_env env, napi_value js_cb, void* context, void* data) {
   }
   napi_value undefined;
   napi_get_undefined(env, &undefined);
-  napi_call_function(env, undefined, js_cb, 0, nullptr, nullptr);
+  if (napi_call_function(env, undefined, js_cb, 0, nullptr, nullptr) == napi_pending_exception) {
+    // An exception in onRequests is the process's uncaught exception (Node-API would otherwise
+    // only warn about it, and it would be lost).
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    napi_fatal_exception(env, error);
+  }
 }
 
 // The environment is going away (process exit, worker end) with the session still up: stop
@@ -106,6 +142,7 @@ void Cleanup(void* arg) {
     UnmountFuse(s->real_mountpoint, s->connection, s->by_fusermount, true);
   }
   s->state = State::Closed;
+  UnregisterLive(s);
 }
 
 struct UnmountWork {
@@ -148,6 +185,7 @@ void UnmountComplete(napi_env env, napi_status status, void* data) {
   } else {
     s->Teardown(env);
     s->state = State::Closed;
+    UnregisterLive(s);
   }
   if (error) {
     napi_reject_deferred(env, w->deferred, error);
@@ -162,6 +200,18 @@ void UnmountComplete(napi_env env, napi_status status, void* data) {
 }
 
 }  // namespace
+
+void RegisterLive(Session* s) {
+  static std::once_flag once;
+  std::call_once(once, [] { atexit(DetachLiveAtExit); });
+  std::lock_guard<std::mutex> lock(LiveMutex());
+  Live()[s] = {s->real_mountpoint, s->connection, s->by_fusermount};
+}
+
+void UnregisterLive(Session* s) {
+  std::lock_guard<std::mutex> lock(LiveMutex());
+  Live().erase(s);
+}
 
 napi_value Session::self(napi_env env) const {
   napi_value v = nullptr;

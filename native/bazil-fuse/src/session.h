@@ -184,6 +184,10 @@ struct Session {
 
 // session.cc
 napi_value Mount(napi_env env, napi_callback_info info);
+// The mounts of this process: a process that exits (process.exit, an uncaught exception) with a
+// mount up detaches it on its way out, instead of leaving a dead mount. Thread-safe.
+void RegisterLive(Session* s);
+void UnregisterLive(Session* s);
 napi_value Unmount(napi_env env, napi_callback_info info);
 // Returns the session named by a JS value, or null with a TypeError thrown.
 Session* SessionFrom(napi_env env, napi_value value);
