@@ -28,10 +28,10 @@ import type { StatsResult } from '../src-main/common/api.js';
 import { ControlClient } from '../src-main/engine/control/control-client.js';
 import { socketPath } from '../src-main/engine/data-dir.js';
 import { engineEnv } from '../src-main/cli/engine-connection.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
+import { hostTicks, printCpu, withCpu, type CpuReport } from './cpu-usage.js';
+import { fmtInt, fmtMBps, fmtMiB, fmtPct, fmtSize, GiB, KiB, mbps, median, MiB } from './figures.js';
+import { printTable, type Row } from './results-table.js';
+import { ok, q, run, sh, stopRuns } from './run-command.js';
 
 const BAZIL_BIN = fileURLToPath(new URL('../../bin/bazil.js', import.meta.url));
 const SINK_JS = fileURLToPath(new URL('./sink-fs.js', import.meta.url));
@@ -57,59 +57,7 @@ const TARGET_READ = 0.7;
 const TARGET_MEMORY_SLACK = 200 * MiB;
 const TARGET_GROWTH = 0.01;
 
-const DD_TIMEOUT_MS = 20 * 60_000;
-const CLK_TCK = 100;
-
-// ---------------------------------------------------------------- child processes and cleanup
-
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-const running = new Set<ChildProcess>();
-let aborted = false;
-
-/** Runs a program (no shell unless asked for); never throws for a non-zero exit. */
-function run(command: string, args: string[], timeoutMs = DD_TIMEOUT_MS, duringCleanup = false): Promise<RunResult> {
-  if (aborted && !duringCleanup) return Promise.reject(new Error('interrupted'));
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      stderr += `\n(killed after ${timeoutMs / 1000} s)`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      running.delete(child);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      running.delete(child);
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, ms });
-    });
-  });
-}
-
-const sh = (command: string, timeoutMs?: number) => run('sh', ['-c', command], timeoutMs);
-
-async function ok(command: string, timeoutMs?: number): Promise<RunResult> {
-  const result = await sh(command, timeoutMs);
-  if (result.code !== 0) throw new Error(`\`${command}\` exited ${result.code}: ${result.stderr.trim()}`);
-  return result;
-}
-
-const q = (path: string) => `'${path.replace(/'/g, `'\\''`)}'`;
+// ---------------------------------------------------------------- servers and cleanup
 
 interface Served {
   child: ChildProcess;
@@ -176,8 +124,7 @@ async function stopEngine(): Promise<void> {
 /** Idempotent: kills measurement processes, stops both servers, clears mounts, deletes files. */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    aborted = true;
-    for (const child of running) child.kill('SIGKILL');
+    stopRuns();
     await Promise.all([stopEngine().catch(() => undefined), stopSink().catch(() => undefined)]);
     for (const mountpoint of mountpoints) {
       if (await isMounted(mountpoint).catch(() => false)) {
@@ -212,10 +159,6 @@ function onSignal(signal: string): void {
 
 // ---------------------------------------------------------------- measuring helpers
 
-function mbps(bytes: number, ms: number): number {
-  return bytes / 1e6 / (ms / 1000);
-}
-
 /** Runs dd (or a shell pipeline ending in dd) and returns bytes copied and the wall time. */
 async function timedDd(command: string): Promise<{ bytes: number; ms: number }> {
   const result = await sh(command);
@@ -234,79 +177,6 @@ async function dropCaches(): Promise<void> {
     canDropCaches = false;
     console.log(`  ! cannot drop caches (${result.stderr.trim()}): reads below may be served from the page cache`);
   }
-}
-
-/** CPU ticks of the host: busy (not idle or iowait) and total. */
-async function hostTicks(): Promise<{ busy: number; total: number }> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
-  const fields = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
-/** utime + stime ticks of each thread of a process. */
-async function threadTicks(pid: number): Promise<Map<number, number>> {
-  const ticks = new Map<number, number>();
-  let tids: string[];
-  try {
-    tids = await readdir(`/proc/${pid}/task`);
-  } catch {
-    return ticks;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks.set(Number(tid), Number(rest[11]) + Number(rest[12]));
-    } catch {
-      // the thread ended
-    }
-  }
-  return ticks;
-}
-
-interface CpuReport {
-  label: string;
-  wallMs: number;
-  hostBusyPct: number;
-  processPct: number;
-  mainPct: number;
-  otherPcts: number[];
-  threads: number;
-}
-
-/** Measures a process' CPU per thread and the host's CPU while `work` runs. */
-async function withCpu<T>(label: string, pid: number, work: () => Promise<T>): Promise<{ value: T; cpu: CpuReport }> {
-  const host0 = await hostTicks();
-  const threads0 = await threadTicks(pid);
-  const start = Date.now();
-  const value = await work();
-  const wallMs = Date.now() - start;
-  const threads1 = await threadTicks(pid);
-  const host1 = await hostTicks();
-  const pct = (ticks: number) => ((ticks / CLK_TCK) * 1000 * 100) / wallMs;
-  const deltas: { tid: number; ticks: number }[] = [];
-  for (const [tid, t1] of threads1) deltas.push({ tid, ticks: t1 - (threads0.get(tid) ?? 0) });
-  const main = deltas.find((d) => d.tid === pid)?.ticks ?? 0;
-  const others = deltas
-    .filter((d) => d.tid !== pid && d.ticks > 0)
-    .map((d) => d.ticks)
-    .sort((a, b) => b - a);
-  const total = deltas.reduce((a, d) => a + d.ticks, 0);
-  const hostTotal = host1.total - host0.total;
-  return {
-    value,
-    cpu: {
-      label,
-      wallMs,
-      hostBusyPct: hostTotal > 0 ? ((host1.busy - host0.busy) / hostTotal) * 100 * cpus().length : 0,
-      processPct: pct(total),
-      mainPct: pct(main),
-      otherPcts: others.map(pct),
-      threads: threads1.size,
-    },
-  };
 }
 
 interface Memory {
@@ -435,50 +305,6 @@ async function startEngine(
   }
 }
 
-// ---------------------------------------------------------------- output
-
-const fmtMBps = (v: number) => `${v.toFixed(0)} MB/s`;
-const fmtInt = (v: number) => Math.round(v).toLocaleString('en-US');
-const fmtMiB = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
-const fmtPct = (v: number, digits = 0) => `${(v * 100).toFixed(digits)}%`;
-const fmtSize = (bytes: number) => (bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`);
-
-interface Row {
-  figure: string;
-  bazil: string;
-  reference: string;
-  ratio: string;
-  target: string;
-  verdict: 'PASS' | 'FAIL' | 'INFO';
-}
-
-function printTable(rows: Row[]): void {
-  const cells = [
-    ['figure', 'Bazil', 'ceiling / reference', 'ratio', 'target', 'verdict'],
-    ...rows.map((r) => [r.figure, r.bazil, r.reference, r.ratio, r.target, r.verdict]),
-  ];
-  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  const line = (row: string[]) =>
-    row
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join(' | ')
-      .trimEnd();
-  console.log(line(cells[0]!));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const row of cells.slice(1)) console.log(line(row));
-}
-
-function printCpu(cpu: CpuReport): void {
-  const others = cpu.otherPcts.slice(0, 6).map((p) => `${p.toFixed(0)}%`);
-  const rest = cpu.otherPcts.slice(6).reduce((a, b) => a + b, 0);
-  console.log(
-    `  ${cpu.label}: ${(cpu.wallMs / 1000).toFixed(1)} s; process ${cpu.processPct.toFixed(0)}% ` +
-      `(main JS thread ${cpu.mainPct.toFixed(0)}%; other threads ${others.join(', ') || 'idle'}` +
-      `${rest > 0 ? `, ${cpu.otherPcts.length - 6} more ${rest.toFixed(0)}%` : ''}); ` +
-      `host ${cpu.hostBusyPct.toFixed(0)}% of ${cpus().length * 100}%`,
-  );
-}
-
 // ---------------------------------------------------------------- warm-up
 
 /**
@@ -539,12 +365,6 @@ async function coldRead(label: string, pid: number, file: string): Promise<{ val
   const run = await withCpu(`${label} during read`, pid, () => timedDd(`dd if=${q(file)} of=/dev/null bs=1M`));
   if (run.value.bytes !== FILE_BYTES) throw new Error(`${label}: read back ${run.value.bytes} bytes`);
   return { value: mbps(run.value.bytes, run.value.ms), cpu: run.cpu };
-}
-
-/** The middle value (the lower middle of an even count). */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
 
 // ---------------------------------------------------------------- the bench
