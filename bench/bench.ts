@@ -25,6 +25,7 @@ import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StatsResult } from '../src-main/common/api.js';
+import { BazilError } from '../src-main/common/errors.js';
 import { ControlClient } from '../src-main/engine/control/control-client.js';
 import { socketPath } from '../src-main/engine/data-dir.js';
 import { engineEnv } from '../src-main/cli/engine-connection.js';
@@ -115,7 +116,14 @@ async function stopEngine(): Promise<void> {
   engine = null;
   if (served.child.exitCode === null && served.child.signalCode === null) {
     // `stop` stores dirty data and unmounts; the engine may close the socket before answering.
-    await served.client?.call('stop', {}).catch(() => undefined);
+    // It refuses while a program still uses the mount (EBUSY): only when the bench was cut short,
+    // and then the mount goes anyway.
+    await served.client
+      ?.call('stop', {})
+      .catch((error: unknown) => {
+        if (error instanceof BazilError && error.code === 'EBUSY') return served.client?.call('stop', { force: true });
+      })
+      .catch(() => undefined);
     await waitOrKill(served, 60_000);
   }
   served.client?.close();

@@ -1,6 +1,8 @@
 /**
  * The bench's child programs: each runs with its output collected and its wall time measured, and
- * every one still running can be killed at once when the bench stops (`stopRuns`).
+ * every one still running can be killed at once when the bench stops (`stopRuns`). Each runs in
+ * a process group of its own, so that killing a shell command line kills what it started too: a
+ * `cp` left running in a mount would keep that mount busy, and its engine from stopping.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 
@@ -27,7 +29,7 @@ export function run(
   if (aborted && !duringCleanup) return Promise.reject(new Error('interrupted'));
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     running.add(child);
     let stdout = '';
     let stderr = '';
@@ -35,7 +37,7 @@ export function run(
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       stderr += `\n(killed after ${timeoutMs / 1000} s)`;
-      child.kill('SIGKILL');
+      killGroup(child);
     }, timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
@@ -64,8 +66,16 @@ export async function ok(command: string, timeoutMs?: number): Promise<RunResult
 /** Quotes a path for the shell. */
 export const q = (path: string) => `'${path.replace(/'/g, `'\\''`)}'`;
 
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    child.kill('SIGKILL'); // the group is gone, or the child never started
+  }
+}
+
 /** Kills every program still running; from then on only cleanup may start programs. */
 export function stopRuns(): void {
   aborted = true;
-  for (const child of running) child.kill('SIGKILL');
+  for (const child of running) killGroup(child);
 }
