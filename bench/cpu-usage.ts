@@ -1,6 +1,8 @@
 /**
  * CPU time from /proc: a process' own (utime + stime, per thread and in all), and the host's, over
- * the time a piece of work runs. Ticks are 1/100 s (CLK_TCK on Linux).
+ * the time a piece of work runs. Ticks are 1/100 s (CLK_TCK on Linux). A process' total comes from
+ * /proc/PID/stat, which keeps the time of threads that ended meanwhile; the per-thread figures
+ * only see the threads alive at the end.
  */
 import { readFile, readdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -20,6 +22,15 @@ export async function hostTicks(): Promise<{ busy: number; total: number }> {
 function ticksOf(stat: string): number {
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return Number(rest[11]) + Number(rest[12]);
+}
+
+/** utime + stime ticks of a process, all its threads, those that ended too (null if it is gone). */
+async function processTicks(pid: number): Promise<number | null> {
+  try {
+    return ticksOf(await readFile(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 /** utime + stime ticks of each thread of a process. */
@@ -44,6 +55,8 @@ async function threadTicks(pid: number): Promise<Map<number, number>> {
 export interface CpuReport {
   label: string;
   wallMs: number;
+  /** The process' CPU time (user + system, all threads) while the work ran. */
+  cpuMs: number;
   hostBusyPct: number;
   processPct: number;
   mainPct: number;
@@ -58,11 +71,13 @@ export async function withCpu<T>(
   work: () => Promise<T>,
 ): Promise<{ value: T; cpu: CpuReport }> {
   const host0 = await hostTicks();
+  const process0 = await processTicks(pid);
   const threads0 = await threadTicks(pid);
   const start = Date.now();
   const value = await work();
   const wallMs = Date.now() - start;
   const threads1 = await threadTicks(pid);
+  const process1 = await processTicks(pid);
   const host1 = await hostTicks();
   const pct = (ticks: number) => ((ticks / CLK_TCK) * 1000 * 100) / wallMs;
   const deltas: { tid: number; ticks: number }[] = [];
@@ -72,13 +87,15 @@ export async function withCpu<T>(
     .filter((d) => d.tid !== pid && d.ticks > 0)
     .map((d) => d.ticks)
     .sort((a, b) => b - a);
-  const total = deltas.reduce((a, d) => a + d.ticks, 0);
+  const threadsTotal = deltas.reduce((a, d) => a + d.ticks, 0);
+  const total = process0 !== null && process1 !== null ? process1 - process0 : threadsTotal;
   const hostTotal = host1.total - host0.total;
   return {
     value,
     cpu: {
       label,
       wallMs,
+      cpuMs: (total / CLK_TCK) * 1000,
       hostBusyPct: hostTotal > 0 ? ((host1.busy - host0.busy) / hostTotal) * 100 * cpus().length : 0,
       processPct: pct(total),
       mainPct: pct(main),
@@ -88,14 +105,18 @@ export async function withCpu<T>(
   };
 }
 
-/** One line: the process' CPU (its main thread, its busiest other threads) and the host's. */
-export function printCpu(cpu: CpuReport): void {
+/** The process' CPU (its main thread, its busiest other threads) and the host's, in one line. */
+export function describeCpu(cpu: CpuReport): string {
   const others = cpu.otherPcts.slice(0, 6).map((p) => `${p.toFixed(0)}%`);
   const rest = cpu.otherPcts.slice(6).reduce((a, b) => a + b, 0);
-  console.log(
-    `  ${cpu.label}: ${(cpu.wallMs / 1000).toFixed(1)} s; process ${cpu.processPct.toFixed(0)}% ` +
-      `(main JS thread ${cpu.mainPct.toFixed(0)}%; other threads ${others.join(', ') || 'idle'}` +
-      `${rest > 0 ? `, ${cpu.otherPcts.length - 6} more ${rest.toFixed(0)}%` : ''}); ` +
-      `host ${cpu.hostBusyPct.toFixed(0)}% of ${cpus().length * 100}%`,
+  return (
+    `${cpu.label}: ${(cpu.wallMs / 1000).toFixed(1)} s; process ${cpu.processPct.toFixed(0)}% ` +
+    `(main JS thread ${cpu.mainPct.toFixed(0)}%; other threads ${others.join(', ') || 'idle'}` +
+    `${rest > 0 ? `, ${cpu.otherPcts.length - 6} more ${rest.toFixed(0)}%` : ''}); ` +
+    `host ${cpu.hostBusyPct.toFixed(0)}% of ${cpus().length * 100}%`
   );
+}
+
+export function printCpu(cpu: CpuReport): void {
+  console.log(`  ${describeCpu(cpu)}`);
 }
