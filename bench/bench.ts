@@ -1,13 +1,16 @@
 /**
  * `npm run bench` (add `-- --quick` for a fast sanity run): Bazil's throughput, small-file rate,
- * memory and deduplication, each figure next to a ceiling or reference measured in the same run on
- * the same machine, and a verdict against the targets.
+ * memory and deduplication, and ordinary tools over a tree of small files, each figure next to a
+ * ceiling or reference measured in the same run on the same machine, and a verdict against the
+ * targets. `-- --tree-only` runs only the tree workload, `-- --no-tree` everything but it.
  *
  * - Ceiling: a do-nothing FUSE file system (./sink-fs.ts) on the same patched binding with the
  *   same mount options, in its own process.
+ * - Reference for the tree workload (./tree-workload.ts): ext4 directly, and bindfs (a C FUSE
+ *   passthrough, Debian's `bindfs`) over a directory on the same disk.
  * - Bazil: `bazil daemon` in a child process with a fresh data directory, one volume mounted.
- * - Every mount is driven from child processes (dd, node scripts), never from this process' own
- *   synchronous file calls, the way a user's programs use it.
+ * - Every mount is driven from child processes (dd, cp, node scripts), never from this process'
+ *   own synchronous file calls, the way a user's programs use it.
  *
  * Data is incompressible and non-repeating (AES-CTR keystream from openssl, else node's
  * crypto), because zeros would deduplicate to nearly nothing in a content-addressed store.
@@ -15,7 +18,7 @@
  * (`echo 3 > /proc/sys/vm/drop_caches`, which needs root).
  *
  * Exit code: 0 every target met, 1 a target failed, 2 the bench could not run, 130 interrupted.
- * Whatever happens, both mounts are unmounted, the child processes stopped and the temporary
+ * Whatever happens, every mount is unmounted, the child processes stopped and the temporary
  * files deleted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -25,18 +28,23 @@ import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StatsResult } from '../src-main/common/api.js';
+import { BazilError } from '../src-main/common/errors.js';
 import { ControlClient } from '../src-main/engine/control/control-client.js';
 import { socketPath } from '../src-main/engine/data-dir.js';
 import { engineEnv } from '../src-main/cli/engine-connection.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
+import { hostTicks, printCpu, withCpu, type CpuReport } from './cpu-usage.js';
+import { fmtInt, fmtMBps, fmtMiB, fmtPct, fmtSize, GiB, KiB, mbps, median, MiB } from './figures.js';
+import { mountInfo } from './mount-info.js';
+import { printTable, type Row } from './results-table.js';
+import { ok, q, run, sh, stopRuns } from './run-command.js';
+import { runTreeWorkload, treeBytesNeeded, treeSummary, type TreeHost } from './tree-workload.js';
 
 const BAZIL_BIN = fileURLToPath(new URL('../../bin/bazil.js', import.meta.url));
 const SINK_JS = fileURLToPath(new URL('./sink-fs.js', import.meta.url));
 
 const QUICK = process.argv.includes('--quick');
+const TREE_ONLY = process.argv.includes('--tree-only');
+const NO_TREE = process.argv.includes('--no-tree');
 const FILE_BYTES = QUICK ? 128 * MiB : GiB;
 const SMALL_FILES = QUICK ? 2_000 : 20_000;
 const SMALL_FILE_BYTES = 4 * KiB;
@@ -50,66 +58,23 @@ const ROUNDS = 5;
  */
 const EXTRA_READ_PAIRS = 2;
 /** Sources, Bazil's warm-up and rounds, the ext4 copy, the memory test file, and room to spare. */
-const NEED_FREE_BYTES = (2 * ROUNDS + 2) * FILE_BYTES + BIG_BYTES + GiB;
+const FILE_PART_BYTES = (2 * ROUNDS + 2) * FILE_BYTES + BIG_BYTES + GiB;
+const NEED_FREE_BYTES = (TREE_ONLY ? 0 : FILE_PART_BYTES) + (NO_TREE ? 0 : treeBytesNeeded({ quick: QUICK }));
+
+/**
+ * bindfs as close as it allows to Bazil's mounts: no allow_other (Bazil's mounts have none),
+ * 128 KiB writes and reads (big_writes, max_read=131072, as Bazil's). bindfs adds, always:
+ * default_permissions, use_ino, readdir_ino, and -s (one thread); the kernel's attribute and
+ * entry caching stay at libfuse's defaults (1 s), as Bazil's.
+ */
+const BINDFS_OPTIONS = ['--no-allow-other', '-o', 'big_writes,max_read=131072'];
 
 const TARGET_WRITE = 0.8;
 const TARGET_READ = 0.7;
 const TARGET_MEMORY_SLACK = 200 * MiB;
 const TARGET_GROWTH = 0.01;
 
-const DD_TIMEOUT_MS = 20 * 60_000;
-const CLK_TCK = 100;
-
-// ---------------------------------------------------------------- child processes and cleanup
-
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-const running = new Set<ChildProcess>();
-let aborted = false;
-
-/** Runs a program (no shell unless asked for); never throws for a non-zero exit. */
-function run(command: string, args: string[], timeoutMs = DD_TIMEOUT_MS, duringCleanup = false): Promise<RunResult> {
-  if (aborted && !duringCleanup) return Promise.reject(new Error('interrupted'));
-  return new Promise((resolve, reject) => {
-    const start = process.hrtime.bigint();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      stderr += `\n(killed after ${timeoutMs / 1000} s)`;
-      child.kill('SIGKILL');
-    }, timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      running.delete(child);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      running.delete(child);
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr, ms });
-    });
-  });
-}
-
-const sh = (command: string, timeoutMs?: number) => run('sh', ['-c', command], timeoutMs);
-
-async function ok(command: string, timeoutMs?: number): Promise<RunResult> {
-  const result = await sh(command, timeoutMs);
-  if (result.code !== 0) throw new Error(`\`${command}\` exited ${result.code}: ${result.stderr.trim()}`);
-  return result;
-}
-
-const q = (path: string) => `'${path.replace(/'/g, `'\\''`)}'`;
+// ---------------------------------------------------------------- servers and cleanup
 
 interface Served {
   child: ChildProcess;
@@ -119,6 +84,7 @@ interface Served {
 
 let tempRoot: string | null = null;
 let sink: Served | null = null;
+let bindfs: Served | null = null;
 let engine: (Served & { client: ControlClient | null; dataDir: string }) | null = null;
 const mountpoints = new Set<string>();
 let cleaning: Promise<void> | null = null;
@@ -149,16 +115,29 @@ async function waitOrKill(served: Served, graceMs: number): Promise<void> {
 }
 
 async function isMounted(mountpoint: string): Promise<boolean> {
-  const mounts = await readFile('/proc/self/mountinfo', 'utf8');
-  return mounts.split('\n').some((line) => line.split(' ')[4] === mountpoint);
+  return (await mountInfo(mountpoint)) !== null;
+}
+
+/**
+ * The sink and bindfs (run in the foreground, -f) unmount and exit on SIGTERM, as libfuse's
+ * programs do; one that does not within 15 s is killed.
+ */
+async function terminate(served: Served | null): Promise<void> {
+  if (!served) return;
+  served.child.kill('SIGTERM');
+  await waitOrKill(served, 15_000);
 }
 
 async function stopSink(): Promise<void> {
   const served = sink;
-  if (!served) return;
   sink = null;
-  served.child.kill('SIGTERM');
-  await waitOrKill(served, 15_000);
+  await terminate(served);
+}
+
+async function stopBindfs(): Promise<void> {
+  const served = bindfs;
+  bindfs = null;
+  await terminate(served);
 }
 
 async function stopEngine(): Promise<void> {
@@ -167,18 +146,28 @@ async function stopEngine(): Promise<void> {
   engine = null;
   if (served.child.exitCode === null && served.child.signalCode === null) {
     // `stop` stores dirty data and unmounts; the engine may close the socket before answering.
-    await served.client?.call('stop', {}).catch(() => undefined);
+    // It refuses while a program still uses the mount (EBUSY): only when the bench was cut short,
+    // and then the mount goes anyway.
+    await served.client
+      ?.call('stop', {})
+      .catch((error: unknown) => {
+        if (error instanceof BazilError && error.code === 'EBUSY') return served.client?.call('stop', { force: true });
+      })
+      .catch(() => undefined);
     await waitOrKill(served, 60_000);
   }
   served.client?.close();
 }
 
-/** Idempotent: kills measurement processes, stops both servers, clears mounts, deletes files. */
+/** Idempotent: kills measurement processes, stops every server, clears mounts, deletes files. */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
-    aborted = true;
-    for (const child of running) child.kill('SIGKILL');
-    await Promise.all([stopEngine().catch(() => undefined), stopSink().catch(() => undefined)]);
+    stopRuns();
+    await Promise.all([
+      stopEngine().catch(() => undefined),
+      stopSink().catch(() => undefined),
+      stopBindfs().catch(() => undefined),
+    ]);
     for (const mountpoint of mountpoints) {
       if (await isMounted(mountpoint).catch(() => false)) {
         const command = `fusermount -uz ${q(mountpoint)} || umount -l ${q(mountpoint)}`;
@@ -212,10 +201,6 @@ function onSignal(signal: string): void {
 
 // ---------------------------------------------------------------- measuring helpers
 
-function mbps(bytes: number, ms: number): number {
-  return bytes / 1e6 / (ms / 1000);
-}
-
 /** Runs dd (or a shell pipeline ending in dd) and returns bytes copied and the wall time. */
 async function timedDd(command: string): Promise<{ bytes: number; ms: number }> {
   const result = await sh(command);
@@ -234,79 +219,6 @@ async function dropCaches(): Promise<void> {
     canDropCaches = false;
     console.log(`  ! cannot drop caches (${result.stderr.trim()}): reads below may be served from the page cache`);
   }
-}
-
-/** CPU ticks of the host: busy (not idle or iowait) and total. */
-async function hostTicks(): Promise<{ busy: number; total: number }> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
-  const fields = line.trim().split(/\s+/).slice(1).map(Number);
-  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
-  const idle = (fields[3] ?? 0) + (fields[4] ?? 0);
-  return { busy: total - idle, total };
-}
-
-/** utime + stime ticks of each thread of a process. */
-async function threadTicks(pid: number): Promise<Map<number, number>> {
-  const ticks = new Map<number, number>();
-  let tids: string[];
-  try {
-    tids = await readdir(`/proc/${pid}/task`);
-  } catch {
-    return ticks;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks.set(Number(tid), Number(rest[11]) + Number(rest[12]));
-    } catch {
-      // the thread ended
-    }
-  }
-  return ticks;
-}
-
-interface CpuReport {
-  label: string;
-  wallMs: number;
-  hostBusyPct: number;
-  processPct: number;
-  mainPct: number;
-  otherPcts: number[];
-  threads: number;
-}
-
-/** Measures a process' CPU per thread and the host's CPU while `work` runs. */
-async function withCpu<T>(label: string, pid: number, work: () => Promise<T>): Promise<{ value: T; cpu: CpuReport }> {
-  const host0 = await hostTicks();
-  const threads0 = await threadTicks(pid);
-  const start = Date.now();
-  const value = await work();
-  const wallMs = Date.now() - start;
-  const threads1 = await threadTicks(pid);
-  const host1 = await hostTicks();
-  const pct = (ticks: number) => ((ticks / CLK_TCK) * 1000 * 100) / wallMs;
-  const deltas: { tid: number; ticks: number }[] = [];
-  for (const [tid, t1] of threads1) deltas.push({ tid, ticks: t1 - (threads0.get(tid) ?? 0) });
-  const main = deltas.find((d) => d.tid === pid)?.ticks ?? 0;
-  const others = deltas
-    .filter((d) => d.tid !== pid && d.ticks > 0)
-    .map((d) => d.ticks)
-    .sort((a, b) => b - a);
-  const total = deltas.reduce((a, d) => a + d.ticks, 0);
-  const hostTotal = host1.total - host0.total;
-  return {
-    value,
-    cpu: {
-      label,
-      wallMs,
-      hostBusyPct: hostTotal > 0 ? ((host1.busy - host0.busy) / hostTotal) * 100 * cpus().length : 0,
-      processPct: pct(total),
-      mainPct: pct(main),
-      otherPcts: others.map(pct),
-      threads: threads1.size,
-    },
-  };
 }
 
 interface Memory {
@@ -435,48 +347,69 @@ async function startEngine(
   }
 }
 
-// ---------------------------------------------------------------- output
-
-const fmtMBps = (v: number) => `${v.toFixed(0)} MB/s`;
-const fmtInt = (v: number) => Math.round(v).toLocaleString('en-US');
-const fmtMiB = (bytes: number) => `${(bytes / MiB).toFixed(1)} MiB`;
-const fmtPct = (v: number, digits = 0) => `${(v * 100).toFixed(digits)}%`;
-const fmtSize = (bytes: number) => (bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`);
-
-interface Row {
-  figure: string;
-  bazil: string;
-  reference: string;
-  ratio: string;
-  target: string;
-  verdict: 'PASS' | 'FAIL' | 'INFO';
+/** An engine with a fresh data directory `name` and one volume, mounted at `mountpoint`. */
+async function startMountedEngine(
+  root: string,
+  name: string,
+  volume: string,
+  mountpoint: string,
+): Promise<{ client: ControlClient; pid: number; logPath: string }> {
+  const started = await startEngine(root, name);
+  await mkdir(mountpoint, { recursive: true });
+  await started.client.call('volumeCreate', { name: volume });
+  mountpoints.add(mountpoint);
+  await started.client.call('mount', { name: volume, mountpoint });
+  return started;
 }
 
-function printTable(rows: Row[]): void {
-  const cells = [
-    ['figure', 'Bazil', 'ceiling / reference', 'ratio', 'target', 'verdict'],
-    ...rows.map((r) => [r.figure, r.bazil, r.reference, r.ratio, r.target, r.verdict]),
-  ];
-  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((row) => row[i]!.length)));
-  const line = (row: string[]) =>
-    row
-      .map((cell, i) => cell.padEnd(widths[i]!))
-      .join(' | ')
-      .trimEnd();
-  console.log(line(cells[0]!));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const row of cells.slice(1)) console.log(line(row));
+/** bindfs over `backing`, in the foreground (-f) so that it is this bench's child to stop. */
+async function startBindfs(backing: string, mountpoint: string): Promise<{ pid: number; command: string }> {
+  await mkdir(backing, { recursive: true });
+  await mkdir(mountpoint, { recursive: true });
+  const args = ['-f', ...BINDFS_OPTIONS, backing, mountpoint];
+  const child = spawn('bindfs', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const served: Served = { child, mountpoint, exited: exitOf(child) };
+  bindfs = served;
+  mountpoints.add(mountpoint);
+  let output = '';
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const deadline = Date.now() + 15_000;
+  while (!(await isMounted(mountpoint))) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      throw new Error(`bindfs did not mount ${mountpoint}: ${output.trim() || 'no output'}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    pid: child.pid!,
+    command: ['bindfs', ...args].map((arg) => (/^[\w,=./-]+$/.test(arg) ? arg : q(arg))).join(' '),
+  };
 }
 
-function printCpu(cpu: CpuReport): void {
-  const others = cpu.otherPcts.slice(0, 6).map((p) => `${p.toFixed(0)}%`);
-  const rest = cpu.otherPcts.slice(6).reduce((a, b) => a + b, 0);
-  console.log(
-    `  ${cpu.label}: ${(cpu.wallMs / 1000).toFixed(1)} s; process ${cpu.processPct.toFixed(0)}% ` +
-      `(main JS thread ${cpu.mainPct.toFixed(0)}%; other threads ${others.join(', ') || 'idle'}` +
-      `${rest > 0 ? `, ${cpu.otherPcts.length - 6} more ${rest.toFixed(0)}%` : ''}); ` +
-      `host ${cpu.hostBusyPct.toFixed(0)}% of ${cpus().length * 100}%`,
-  );
+/** The tree workload's servers: bindfs, and one fresh engine a round, all stopped by cleanup too. */
+function treeHost(root: string): TreeHost {
+  let current: { dataDir: string; logPath: string } | null = null;
+  return {
+    root,
+    dropCaches,
+    startBindfs,
+    stopBindfs,
+    async startBazil(name) {
+      const mountpoint = join(root, 'mnt-tree-bazil');
+      const { client, pid, logPath } = await startMountedEngine(root, name, 'tree', mountpoint);
+      current = { dataDir: join(root, name), logPath };
+      const dirtyBytes = async () => (await client.call('stats', {})).dirty.totalBytes;
+      return { pid, mountpoint, dirtyBytes };
+    },
+    async stopBazil() {
+      await stopEngine();
+      if (!current) return;
+      const log = (await readFile(current.logPath, 'utf8').catch(() => '')).trim();
+      if (/error|fail/i.test(log)) console.log(`  engine log:\n${log}`);
+      await rm(current.dataDir, { recursive: true, force: true });
+      current = null;
+    },
+  };
 }
 
 // ---------------------------------------------------------------- warm-up
@@ -541,67 +474,15 @@ async function coldRead(label: string, pid: number, file: string): Promise<{ val
   return { value: mbps(run.value.bytes, run.value.ms), cpu: run.cpu };
 }
 
-/** The middle value (the lower middle of an even count). */
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
-}
-
 // ---------------------------------------------------------------- the bench
 
-async function main(): Promise<number> {
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGHUP', () => onSignal('SIGHUP'));
-
-  console.log(`Bazil bench${QUICK ? ' (--quick: a sanity run, not the figures to quote)' : ''}`);
-  console.log(
-    `  sizes: sequential file ${fmtSize(FILE_BYTES)}, ${fmtInt(SMALL_FILES)} small files of 4 KiB, ` +
-      `memory test file ${fmtSize(BIG_BYTES)}`,
-  );
-
-  // ---- machine
-  const cpuModel = cpus()[0]?.model ?? 'unknown';
-  const meminfo = await readFile('/proc/meminfo', 'utf8');
-  const memAvailable = Number(/^MemAvailable:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) * KiB;
-  console.log(`\nMachine`);
-  console.log(`  nproc ${cpus().length} (${cpuModel}); kernel ${release()}; node ${process.version}`);
-  console.log(`  memory: ${fmtMiB(totalmem())} total, ${fmtMiB(freemem())} free, ${fmtMiB(memAvailable)} available`);
-  const load0 = await hostTicks();
-  await new Promise((r) => setTimeout(r, 1000));
-  const load1 = await hostTicks();
-  const idleLoad = ((load1.busy - load0.busy) / Math.max(1, load1.total - load0.total)) * 100 * cpus().length;
-  console.log(
-    `  CPU already busy before the bench: ${idleLoad.toFixed(0)}% of ${cpus().length * 100}%` +
-      (idleLoad > 20 ? '  <-- other work on this machine: figures below are noisier' : ''),
-  );
-
-  // ---- preconditions
-  const base = tmpdir();
-  const fsStat = statfsSync(base);
-  const free = fsStat.bavail * fsStat.bsize;
-  console.log(`  disk: ${fmtMiB(free)} free in ${base}; this run needs about ${fmtMiB(NEED_FREE_BYTES)}`);
-  if (free < NEED_FREE_BYTES) {
-    console.log(
-      `\nNOT ENOUGH DISK SPACE in ${base}: ${(free / GiB).toFixed(1)} GiB free, the bench needs about ` +
-        `${(NEED_FREE_BYTES / GiB).toFixed(1)} GiB (set TMPDIR to a roomier directory, or use --quick). Nothing was run.`,
-    );
-    return 2;
-  }
-  if (!existsSync('/dev/fuse')) {
-    console.log('\n/dev/fuse is missing: FUSE is not available here. Nothing was run.');
-    return 2;
-  }
-  if (process.getuid?.() !== 0) {
-    canDropCaches = false;
-    console.log('  ! not root: caches cannot be dropped, so reads may be served from the page cache');
-  }
-  generatorCommand = await pickGenerator();
-
-  tempRoot = await mkdtemp(join(base, 'bazil-bench-'));
-  console.log(`  temporary directory: ${tempRoot}`);
+/**
+ * The sequential file, small-file, memory and deduplication figures: the sink and Bazil in turns,
+ * ext4 as a reference. Returns the table's rows and the lines to print after it.
+ */
+async function fileBench(root: string): Promise<{ rows: Row[]; notes: string[] }> {
   // One source per round: each round writes bytes the store has not seen.
-  const sources = Array.from({ length: ROUNDS }, (_, i) => join(tempRoot!, `source-${i + 1}.bin`));
+  const sources = Array.from({ length: ROUNDS }, (_, i) => join(root, `source-${i + 1}.bin`));
   const src = sources[0]!;
 
   // ---- source data
@@ -625,13 +506,13 @@ async function main(): Promise<number> {
 
   // ---- ext4 reference
   console.log(`\next4 directly (reference)`);
-  const ext4File = join(tempRoot, 'ext4-copy.bin');
+  const ext4File = join(root, 'ext4-copy.bin');
   const ext4Write = await timedDd(`dd if=${q(src)} of=${q(ext4File)} bs=1M conv=fsync`);
   await dropCaches();
   const ext4Read = await timedDd(`dd if=${q(ext4File)} of=/dev/null bs=1M`);
   await rm(ext4File);
-  const ext4Small = await smallFiles(join(tempRoot, 'ext4-small'), SMALL_FILES);
-  await rm(join(tempRoot, 'ext4-small'), { recursive: true });
+  const ext4Small = await smallFiles(join(root, 'ext4-small'), SMALL_FILES);
+  await rm(join(root, 'ext4-small'), { recursive: true });
   const ext4WriteMBps = mbps(ext4Write.bytes, ext4Write.ms);
   const ext4ReadMBps = mbps(ext4Read.bytes, ext4Read.ms);
   console.log(
@@ -646,17 +527,13 @@ async function main(): Promise<number> {
   // (Bazil would deduplicate a second copy of the same ones). Reads, which can be repeated, are
   // also taken in EXTRA_READ_PAIRS more turns after each round, each judged the same way.
   console.log(`\nSink (a do-nothing FUSE file system, same binding and mount options) and Bazil, in turns`);
-  const sinkMnt = join(tempRoot, 'mnt-sink');
+  const sinkMnt = join(root, 'mnt-sink');
   await startSink(sinkMnt);
   const sinkPid = sink!.child.pid!;
   console.log(`  sink mounted at ${sinkMnt} (pid ${sinkPid})`);
   await warmUp(sinkMnt);
-  const { client, pid, logPath } = await startEngine(tempRoot);
-  const mnt = join(tempRoot, 'mnt-bazil');
-  await mkdir(mnt);
-  await client.call('volumeCreate', { name: 'bench' });
-  mountpoints.add(mnt);
-  await client.call('mount', { name: 'bench', mountpoint: mnt });
+  const mnt = join(root, 'mnt-bazil');
+  const { client, pid, logPath } = await startMountedEngine(root, 'bazil-data', 'bench', mnt);
   const capBytes = (await client.call('stats', {})).dirty.capBytes;
   console.log(`  Bazil: engine pid ${pid}, fresh data directory, dirty cap ${fmtMiB(capBytes)}, mounted at ${mnt}`);
   await warmUp(mnt);
@@ -758,12 +635,8 @@ async function main(): Promise<number> {
   // reads above left the chunk cache and LMDB's map resident (counted in VmRSS), which says nothing about
   // what writing holds. VmRSS counts LMDB's file-backed map too (page cache the kernel can
   // reclaim); RssAnon + RssShmem is what the engine holds itself.
-  const fresh = await startEngine(tempRoot, 'bazil-data-memory');
-  const memMnt = join(tempRoot, 'mnt-memory');
-  await mkdir(memMnt);
-  await fresh.client.call('volumeCreate', { name: 'memory' });
-  mountpoints.add(memMnt);
-  await fresh.client.call('mount', { name: 'memory', mountpoint: memMnt });
+  const memMnt = join(root, 'mnt-memory');
+  const fresh = await startMountedEngine(root, 'bazil-data-memory', 'memory', memMnt);
   const idle = await memory(fresh.pid);
   let hwmReset = true;
   try {
@@ -899,20 +772,101 @@ async function main(): Promise<number> {
     verdict: 'INFO',
   });
 
-  console.log(
-    `\nResults${QUICK ? ' (--quick)' : ''}: MB/s = 10^6 bytes/s, wall time of the dd process (incl. fsync and close)`,
-  );
-  printTable(rows);
-  console.log(
+  const notes = [
     `\nReferences: ext4 directly: write ${fmtMBps(ext4WriteMBps)}, cold read ${fmtMBps(ext4ReadMBps)}; ` +
       `source file read from the page cache: ${fmtMBps(srcReadMBps)}`,
-  );
+  ];
   if (srcReadMBps < 2 * Math.max(sinkWriteMBps, writeMBps)) {
-    console.log('  ! reading the source was less than twice the fastest write: the source may have limited the writes');
+    notes.push('  ! reading the source was less than twice the fastest write: the source may have limited the writes');
   }
   if (engineLog.split('\n').length > 1 || /error|fail/i.test(engineLog)) {
-    console.log(`\nEngine log:\n${engineLog}`);
+    notes.push(`\nEngine log:\n${engineLog}`);
   }
+  return { rows, notes };
+}
+
+async function main(): Promise<number> {
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGHUP', () => onSignal('SIGHUP'));
+
+  console.log(`Bazil bench${QUICK ? ' (--quick: a sanity run, not the figures to quote)' : ''}`);
+  if (!TREE_ONLY) {
+    console.log(
+      `  sizes: sequential file ${fmtSize(FILE_BYTES)}, ${fmtInt(SMALL_FILES)} small files of 4 KiB, ` +
+        `memory test file ${fmtSize(BIG_BYTES)}`,
+    );
+  }
+  if (!NO_TREE) console.log(`  tree workload: ${treeSummary({ quick: QUICK })}`);
+
+  // ---- machine
+  const cpuModel = cpus()[0]?.model ?? 'unknown';
+  const meminfo = await readFile('/proc/meminfo', 'utf8');
+  const memAvailable = Number(/^MemAvailable:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) * KiB;
+  console.log(`\nMachine`);
+  console.log(`  nproc ${cpus().length} (${cpuModel}); kernel ${release()}; node ${process.version}`);
+  console.log(`  memory: ${fmtMiB(totalmem())} total, ${fmtMiB(freemem())} free, ${fmtMiB(memAvailable)} available`);
+  const load0 = await hostTicks();
+  await new Promise((r) => setTimeout(r, 1000));
+  const load1 = await hostTicks();
+  const idleLoad = ((load1.busy - load0.busy) / Math.max(1, load1.total - load0.total)) * 100 * cpus().length;
+  console.log(
+    `  CPU already busy before the bench: ${idleLoad.toFixed(0)}% of ${cpus().length * 100}%` +
+      (idleLoad > 20 ? '  <-- other work on this machine: figures below are noisier' : ''),
+  );
+
+  // ---- preconditions
+  const base = tmpdir();
+  const fsStat = statfsSync(base);
+  const free = fsStat.bavail * fsStat.bsize;
+  console.log(`  disk: ${fmtMiB(free)} free in ${base}; this run needs about ${fmtMiB(NEED_FREE_BYTES)}`);
+  if (free < NEED_FREE_BYTES) {
+    console.log(
+      `\nNOT ENOUGH DISK SPACE in ${base}: ${(free / GiB).toFixed(1)} GiB free, the bench needs about ` +
+        `${(NEED_FREE_BYTES / GiB).toFixed(1)} GiB (set TMPDIR to a roomier directory, or use --quick). Nothing was run.`,
+    );
+    return 2;
+  }
+  if (!existsSync('/dev/fuse')) {
+    console.log('\n/dev/fuse is missing: FUSE is not available here. Nothing was run.');
+    return 2;
+  }
+  if (!NO_TREE) {
+    for (const [program, hint] of [
+      ['bindfs', 'apt-get install bindfs (Debian and Ubuntu)'],
+      ['rsync', 'apt-get install rsync'],
+    ]) {
+      if ((await sh(`command -v ${program}`)).code !== 0) {
+        console.log(
+          `\n${program} is missing, and the tree workload needs it: ${hint}, or run with --no-tree. Nothing was run.`,
+        );
+        return 2;
+      }
+    }
+  }
+  if (process.getuid?.() !== 0) {
+    canDropCaches = false;
+    console.log('  ! not root: caches cannot be dropped, so reads may be served from the page cache');
+  }
+  generatorCommand = await pickGenerator();
+
+  tempRoot = await mkdtemp(join(base, 'bazil-bench-'));
+  console.log(`  temporary directory: ${tempRoot}`);
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  if (!TREE_ONLY) {
+    const part = await fileBench(tempRoot);
+    rows.push(...part.rows);
+    notes.push(...part.notes);
+  }
+  if (!NO_TREE) rows.push(...(await runTreeWorkload(treeHost(tempRoot), { quick: QUICK })));
+
+  console.log(
+    `\nResults${QUICK ? ' (--quick)' : ''}: MB/s = 10^6 bytes/s, wall time of the dd process (incl. fsync and close); ` +
+      `tree times: wall time of the command, median of the rounds (range)`,
+  );
+  printTable(rows);
+  for (const note of notes) console.log(note);
   const failed = rows.filter((r) => r.verdict === 'FAIL').length;
   const targets = rows.filter((r) => r.verdict !== 'INFO').length;
   console.log(
