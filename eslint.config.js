@@ -13,7 +13,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [...nodeBuiltins, 'electron', 'lmdb', 'fuse-native', '**/engine/**', '**/cli/**'] },
+        { patterns: [...nodeBuiltins, 'electron', 'lmdb', '**/native/**', '**/engine/**', '**/cli/**'] },
       ],
     },
   },
@@ -28,7 +28,7 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [...nodeBuiltins, 'electron', 'lmdb', 'fuse-native', '**/engine/**', '**/cli/**'] },
+        { patterns: [...nodeBuiltins, 'electron', 'lmdb', '**/native/**', '**/engine/**', '**/cli/**'] },
       ],
     },
   },

@@ -4,8 +4,8 @@
  * ceiling or reference measured in the same run on the same machine, and a verdict against the
  * targets. `-- --tree-only` runs only the tree workload, `-- --no-tree` everything but it.
  *
- * - Ceiling: a do-nothing FUSE file system (./sink-fs.ts) on the same patched binding with the
- *   same mount options, in its own process.
+ * - Ceiling: a do-nothing FUSE file system (./sink-fs.ts) on the same addon (native/bazil-fuse)
+ *   with the same mount options, in its own process.
  * - Reference for the tree workload (./tree-workload.ts): ext4 directly, and bindfs (a C FUSE
  *   passthrough, Debian's `bindfs`) over a directory on the same disk.
  * - Bazil: `bazil daemon` in a child process with a fresh data directory, one volume mounted.

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Applies Bazil's patch to a dependency's native code and rebuilds its binding from source with
-// node-gyp: native/fuse-native/fuse-native.patch to fuse-native 2.2.6, native/lmdb/lmdb.patch to
-// lmdb 3.5.6 (each folder's README says why). Both load build/Release before any prebuilt binary.
+// node-gyp: native/lmdb/lmdb.patch to lmdb 3.5.6 (native/lmdb/README.md says why). The package
+// loads build/Release before any prebuilt binary.
 //
 // Idempotent: if node_modules/PACKAGE/.bazil-patched holds the patch's sha256 (and the build is
 // there) nothing happens. Otherwise the pristine files (saved the first time in
@@ -9,7 +9,7 @@
 // the result is load-tested and the marker is written. Exits non-zero with an explanation on
 // failure.
 //
-// Usage: node scripts/build-patched-addon.mjs fuse-native|lmdb   (run from scripts/postinstall.mjs)
+// Usage: node scripts/build-patched-addon.mjs lmdb   (run from scripts/postinstall.mjs)
 
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -21,17 +21,6 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The packages patched, each with the version its patch is for and a load test (a node -e script). */
 const PACKAGES = {
-  'fuse-native': {
-    version: '2.2.6',
-    addon: 'fuse.node',
-    // The patched index.js itself refuses an unpatched binding.
-    loadTest: (dir) => `if (typeof require(${JSON.stringify(dir)}) !== 'function') process.exit(2)`,
-    help: `${HELP}
-libfuse-dev is NOT needed: fuse-native brings the libfuse 2.9 headers with it
-(fuse-shared-library-linux). At runtime the binding links against libfuse.so.2,
-i.e. Debian's libfuse2 (apt-get install libfuse2), and unmounting needs
-fusermount (apt-get install fuse3) and /dev/fuse.`,
-  },
   lmdb: {
     version: '3.5.6',
     addon: 'lmdb.node',
@@ -151,8 +140,7 @@ function loadTest(pkgDir) {
   const res = run(process.execPath, ['-e', PACKAGE.loadTest(pkgDir)], { cwd: pkgDir });
   if (res.status !== 0) {
     const why = (res.stderr || res.stdout).trim().split('\n').slice(0, 8).join('\n');
-    const hint = /libfuse\.so\.2/.test(why) ? '\nlibfuse.so.2 is missing: apt-get install libfuse2' : PACKAGE.help;
-    throw new BuildError(`the patched ${NAME} does not load:\n${why}${hint}`);
+    throw new BuildError(`the patched ${NAME} does not load:\n${why}${PACKAGE.help}`);
   }
 }
 

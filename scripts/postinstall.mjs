@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs after `npm install` / `npm ci` in this folder:
-// 1. applies Bazil's patches to fuse-native and lmdb and rebuilds them from source, and builds
-//    Bazil's own FUSE addon (native/bazil-fuse; needs libfuse3-dev) (see native/);
+// 1. applies Bazil's patch to lmdb and rebuilds it from source, and builds Bazil's own FUSE addon
+//    (native/bazil-fuse; needs libfuse3-dev) (see native/);
 // 2. compiles the TypeScript (dist/), so `bazil` and `npm start` work right away;
 // 3. says whether Electron is there. It is an optional dependency: npm leaves it out on a Node.js
 //    older than its package declares (its install tooling needs a newer one). Dependency install
@@ -23,9 +23,7 @@ function run(what, args) {
   }
 }
 
-for (const name of ['fuse-native', 'lmdb']) {
-  run(`building ${name}`, [join(root, 'scripts', 'build-patched-addon.mjs'), name]);
-}
+run('building lmdb', [join(root, 'scripts', 'build-patched-addon.mjs'), 'lmdb']);
 run('building native/bazil-fuse', [join(root, 'scripts', 'build-bazil-fuse.mjs')]);
 run('compiling TypeScript', [
   join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
