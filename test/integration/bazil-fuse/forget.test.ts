@@ -6,11 +6,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mountMemoryFs } from '../../helpers/memory-mount.js';
+import { needsRoot } from '../../helpers/fs-tools.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 test(
   'after rm and drop_caches every lookup is forgotten, and removed inodes are freed',
-  { timeout: 60_000 },
+  { timeout: 60_000, ...needsRoot('make the kernel drop its caches') },
   async (t) => {
     const m = await mountMemoryFs(t);
     await m.ok(

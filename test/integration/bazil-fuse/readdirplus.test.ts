@@ -41,8 +41,11 @@ test(
     for (const name of names) assert.equal(m.fs.node(`big/${name}`)!.dirplusLookups, 1, name);
     t.diagnostic(`READDIRPLUS requests: ${packed.length}, entries per answer: ${packed.join(' ')}`);
 
-    await m.ok('echo 2 > /proc/sys/vm/drop_caches');
-    await waitFor(() => m.fs.looked().length === 0, { timeoutMs: 20_000, what: 'every lookup to be forgotten' });
+    // Only root can make the kernel drop its caches (CI runs these tests as a normal user too).
+    if (process.getuid?.() === 0) {
+      await m.ok('echo 2 > /proc/sys/vm/drop_caches');
+      await waitFor(() => m.fs.looked().length === 0, { timeoutMs: 20_000, what: 'every lookup to be forgotten' });
+    }
     assert.deepEqual(m.fs.replyErrors, []);
   },
 );

@@ -15,11 +15,13 @@ import { ADDON_PATH } from '../../../src-main/engine/fuse/load-addon.js';
 import { readMountTable } from '../../../src-main/engine/fs/mount-table.js';
 import { ok, sh } from '../../helpers/engine-harness.js';
 import { abortConnections, shWithin } from '../../helpers/fuse-connections.js';
-import { q } from '../../helpers/fs-tools.js';
+import { needsRoot, q } from '../../helpers/fs-tools.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 const USER = 'bazil-fuse-test';
-const TIMEOUT = { timeout: 90_000 };
+/** Root creates the user and serves as them; run as a normal user, the whole suite tests this. */
+const TIMEOUT = { timeout: 90_000, ...needsRoot('create a user to mount as') };
+const isRoot = process.getuid?.() === 0;
 const DIST = fileURLToPath(new URL('../../../', import.meta.url)); // dist/
 
 let uid = 0;
@@ -31,6 +33,7 @@ let stage = '';
 const servers = new Set<UserServer>();
 
 before(async () => {
+  if (!isRoot) return;
   if ((await sh(`id -u ${USER}`)).code !== 0) {
     await ok(`useradd --system --no-create-home --shell /usr/sbin/nologin ${USER}`);
     createdUser = true;
@@ -68,6 +71,7 @@ before(async () => {
 });
 
 after(async () => {
+  if (!isRoot) return;
   for (const server of servers) await server.stop();
   if (fuseDeviceMode !== null) await chmod('/dev/fuse', fuseDeviceMode);
   for (const { mountpoint } of await readMountTable()) {
