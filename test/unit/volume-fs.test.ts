@@ -164,6 +164,40 @@ test('SEEK_DATA and SEEK_HOLE find the holes of a sparse file', async () => {
   });
 });
 
+test('a page used before by another file is not cleared when taken, yet its old bytes never show when a file grows over them', async () => {
+  await withVolume(async (fs) => {
+    // Pages of a closed file go back to the pool with its bytes in them.
+    const old = fs.createFile(ROOT_INO, 'old', 0o644, O_RDWR, me);
+    await fs.write(old.fh, Buffer.alloc(1 * MiB, 0xab), 0);
+    await fs.flush(old.fh);
+    await fs.release(old.fh);
+    const { inode, fh } = fs.createFile(ROOT_INO, 'new', 0o644, O_RDWR, me);
+    await fs.write(fh, Buffer.from('head'), 0);
+    await fs.setattr(inode.ino, fh, { size: 10_000 }); // truncate up
+    await fs.write(fh, Buffer.from('gap before me'), 200_000); // a write past the end
+    await fs.setattr(inode.ino, fh, { size: 150_000 }); // down, into the second page
+    await fs.setattr(inode.ino, fh, { size: 300_000 }); // and up again
+    const expected = Buffer.alloc(300_000);
+    expected.write('head', 0);
+    const got = await readAll(fs, fh, 300_000, 0);
+    assert.equal(got.length, 300_000);
+    assert.ok(
+      got.equals(expected),
+      `zeros after "head" (first non-zero past it at ${got.findIndex((b, i) => i >= 4 && b !== 0)})`,
+    );
+    // A flush in flight (its pages frozen) and the file grown meanwhile.
+    await fs.write(fh, Buffer.from('tail'), 299_996);
+    const flushing = fs.flush(fh);
+    await fs.setattr(inode.ino, fh, { size: 100 });
+    await fs.setattr(inode.ino, fh, { size: 280_000 });
+    await flushing;
+    await fs.flush(fh);
+    const after = await readAll(fs, fh, 280_000, 0);
+    assert.ok(after.equals(expected.subarray(0, 280_000)), 'zeros past "head" after the flush too');
+    await fs.release(fh);
+  });
+});
+
 test('a read or write across two chunks completes while prefetched chunks fill the cache', async () => {
   await withVolume(async (fs, store) => {
     // Stored: reads now come from the packs through the chunk cache.

@@ -201,7 +201,7 @@ export class FileContent implements DirtyFile {
       copyBytes(page, at - pageStart, data.subarray(at - offset, pieceEnd - offset));
       at = pieceEnd;
     }
-    if (end > this.size) this.size = end;
+    if (end > this.size) this.grow(offset, end);
     this.changeSeq++;
     if (this.pages.size * PAGE_BYTES >= EARLY_FLUSH_FILE_BYTES) this.startEarlyFlush();
   }
@@ -245,15 +245,36 @@ export class FileContent implements DirtyFile {
           if (index > lastIndex || (index === lastIndex && tail === 0)) this.dropPage(map, index, map !== this.frozen);
         }
       }
-      if (tail > 0 && (this.pages.has(lastIndex) || this.frozen.has(lastIndex))) {
-        // Made from a page in memory: never waits for a stored chunk.
-        (this.livePage(lastIndex, false) as Buffer).fill(0, tail);
-      }
+      // The bytes past the new end left in its page are zeroed if the file grows over them again.
       this.baseLimit = Math.min(this.baseLimit, sizeBytes);
       if (this.flushing) this.lowestSizeDuringFlush = Math.min(this.lowestSizeDuringFlush, sizeBytes);
+      this.size = sizeBytes;
+    } else {
+      this.grow(sizeBytes, sizeBytes);
     }
-    this.size = sizeBytes;
     this.changeSeq++;
+  }
+
+  /**
+   * The file grows to `end`, its bytes from the old end to `gapEnd` reading as zeros. Bytes of a
+   * page past the end of the file are left as they were (a new page is not cleared: a small file
+   * used 4 KiB of its 128 KiB page, and clearing the rest cost more than the copy); they are
+   * zeroed here, when the file grows over them. Reads, flushes and `lseek` never look past the end.
+   */
+  private grow(gapEnd: number, end: number): void {
+    const from = this.size;
+    this.size = end;
+    if (gapEnd <= from) return; // an append: no gap
+    const first = Math.floor(from / PAGE_BYTES);
+    const inGap = new Set(
+      [...this.pages.keys(), ...this.frozen.keys()].filter((i) => i >= first && i * PAGE_BYTES < gapEnd),
+    );
+    for (const index of inGap) {
+      const pageStart = index * PAGE_BYTES;
+      // Never in a frozen page (a chunk worker may be reading it): made live from it, in memory.
+      const page = this.livePage(index, false) as Buffer;
+      page.fill(0, Math.max(from, pageStart) - pageStart, Math.min(gapEnd, pageStart + PAGE_BYTES) - pageStart);
+    }
   }
 
   /**
@@ -419,10 +440,10 @@ export class FileContent implements DirtyFile {
     };
     if (frozen) copyBytes(page, 0, frozen);
     if (frozen || wholePageWillBeWritten) return install();
-    // Bytes before the end of the file come from the file; the rest of the page is zeros.
+    // Bytes before the end of the file come from the file; the rest is cleared if the file grows
+    // over it (see grow).
     const start = index * PAGE_BYTES;
     const end = Math.max(start, Math.min(start + PAGE_BYTES, this.size));
-    page.fill(0, end - start);
     const filling = this.fill(start, end, page, start);
     if (!filling) return install();
     return filling.then(install, (error: unknown) => {

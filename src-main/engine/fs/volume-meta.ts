@@ -4,9 +4,12 @@
  *
  * Why write-behind: an LMDB write is visible to readers only once committed, and a commit per
  * file-system call would serialise every call behind a disk write. Memory is the truth for what
- * is loaded; the batch that a change joins commits within one turn of the event loop, all of its
- * changes atomically (a rename's removal and addition land together). `committed()` resolves when
- * every change made so far is in LMDB: close and fsync wait for it.
+ * is loaded; the batch that a change joins commits all of its changes atomically (a rename's
+ * removal and addition land together), in order. `committed()` resolves when every change made so
+ * far is in LMDB: close and fsync wait for it, and bring the batch forward to the end of the
+ * event loop's turn. Changes nobody waits for (create, chmod, utimes, rename...) commit within
+ * COMMIT_DELAY_MS: copying a small file took ~5 commits (create, write, chmod, utimes, close),
+ * and now takes the one its close waits for.
  *
  * A batch that fails (a full disk) loses nothing: its changes go back in the queue and the engine
  * serves from memory. While commits fail, changes are not tried at every turn but on one timer
@@ -45,6 +48,9 @@ export interface Inode extends InodeRecord {
   /** The name it was last seen by, in which directory (to show it by; not stored). */
   seenAs?: { parent: number; name: string };
 }
+
+/** How long a change that nobody waits for may stay uncommitted (ext4 commits every 5 s). */
+const COMMIT_DELAY_MS = 20;
 
 /** After a failed batch, the next try waits this long, doubling up to LAST_RETRY_MS. */
 const FIRST_RETRY_MS = 500;
@@ -92,6 +98,8 @@ export class VolumeMeta {
   private readonly dropped = new Set<number>();
   private volumeDirty = false;
   private batch: Promise<void> | null = null;
+  /** Brings the scheduled batch forward to the end of this turn (while one waits for its delay). */
+  private commitSoon: (() => void) | null = null;
   private lastCommit: Promise<void> = Promise.resolve();
   private failing: Failing | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -231,6 +239,8 @@ export class VolumeMeta {
    * once with the reason.
    */
   async committed(): Promise<void> {
+    if (this.commitSoon) setImmediate(this.commitSoon);
+    this.commitSoon = null;
     await (this.batch ?? this.lastCommit);
     if (this.failing) throw this.failing.error;
   }
@@ -266,7 +276,16 @@ export class VolumeMeta {
   private schedule(): void {
     // While commits fail, only the retry timer writes: a change does not bring the next try forward.
     if (this.batch || this.failing) return;
-    this.batch = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.writeBatch());
+    this.batch = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, COMMIT_DELAY_MS);
+      this.commitSoon = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    }).then(() => {
+      this.commitSoon = null;
+      return this.writeBatch();
+    });
   }
 
   private retryLater(): void {
