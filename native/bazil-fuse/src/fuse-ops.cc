@@ -1,6 +1,7 @@
-// The loop thread: mounts, then reads requests from /dev/fuse. libfuse calls the op callbacks
-// below on it; each copies what JS needs into a Record and queues it (Session::Enqueue). None
-// waits for JS, so one thread reads every request however long JS takes to answer any of them.
+// The mount thread, and serving: the JS thread reads requests from /dev/fuse whenever libuv sees
+// it readable. libfuse calls the op callbacks below there; each copies what JS needs into a Record
+// and queues it (Session::Enqueue), and JS takes the queue once the read is over. Nothing waits
+// for JS to answer: a request JS holds (a slow flush) holds up no other.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -441,8 +442,8 @@ const struct fuse_lowlevel_ops kOps = MakeOps();
 
 const struct fuse_lowlevel_ops* FuseOps() { return &kOps; }
 
-void LoopThread(Session* s) {
-  pthread_setname_np(pthread_self(), "bazil-fuse-loop");
+void MountThread(Session* s) {
+  pthread_setname_np(pthread_self(), "bazil-fuse-mount");
   MountResult m = MountFuse(s->mountpoint, s->options);
   if (m.fd < 0) {
     {
@@ -473,36 +474,76 @@ void LoopThread(Session* s) {
     return;
   }
   RegisterLive(s);
-  // Non-blocking reads: the thread waits in poll() on /dev/fuse and on stop_fd together, so a
-  // stop never waits for the kernel's next request.
+  // Non-blocking: the JS thread reads only what is there, and returns to its event loop.
   int fd = fuse_session_fd(s->se);
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-  struct fuse_buf buf;
-  memset(&buf, 0, sizeof(buf));
-  bool init_posted = false;
-  while (!s->stop.load(std::memory_order_acquire)) {
-    int res = fuse_session_receive_buf(s->se, &buf);
-    if (res == -EAGAIN) {
-      struct pollfd fds[2] = {{fd, POLLIN, 0}, {s->stop_fd, POLLIN, 0}};
-      if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
-      continue;
-    }
+  s->Post(kEventMounted);
+}
+
+namespace {
+
+// Requests read per readable event before the event loop gets a turn (it comes back at once
+// while more are waiting: libuv's poll is level-triggered).
+constexpr int kMaxReadsPerWake = 256;
+
+// Reads and hands to libfuse every request waiting (up to kMaxReadsPerWake). Returns false when
+// the kernel side is gone (unmounted from outside, or the connection aborted).
+bool ReadRequests(Session* s) {
+  for (int n = 0; n < kMaxReadsPerWake; n++) {
+    int res = fuse_session_receive_buf(s->se, &s->buf);
+    if (res == -EAGAIN) return true;
     if (res == -EINTR) continue;
-    if (res <= 0) break;  // 0: the kernel side is gone (unmounted, or the connection aborted)
-    fuse_session_process_buf(s->se, &buf);
-    if (!init_posted) {
+    if (res <= 0) return false;  // 0 or -ENODEV: the connection is over
+    fuse_session_process_buf(s->se, &s->buf);
+    if (!s->init_posted) {
       bool seen;
       {
         std::lock_guard<std::mutex> lock(s->mu);
         seen = s->init_seen;
       }
       if (seen) {  // INIT is answered now: the mount can resolve
-        init_posted = true;
+        s->init_posted = true;
         RaiseReadahead(s);
         s->Post(kEventInit);
       }
     }
   }
-  free(buf.mem);
-  if (!s->stop.load(std::memory_order_acquire)) s->Post(kEventEnded);
+  return true;
+}
+
+void OnReadable(uv_poll_t* handle, int status, int events) {
+  Session* s = static_cast<Session*>(handle->data);
+  if (!ReadRequests(s) || status < 0) {
+    uv_poll_stop(handle);
+    s->Post(kEventEnded);
+  }
+}
+
+void FreePoll(uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); }
+
+}  // namespace
+
+void StartServing(Session* s, uv_loop_t* loop) {
+  s->poll = new uv_poll_t;
+  if (uv_poll_init(loop, s->poll, fuse_session_fd(s->se)) != 0) {
+    delete s->poll;
+    s->poll = nullptr;
+    s->Post(kEventEnded);
+    return;
+  }
+  s->poll->data = s;
+  uv_poll_start(s->poll, UV_READABLE, OnReadable);
+}
+
+void StopServing(Session* s, std::atomic<bool>* done) {
+  if (s->poll == nullptr) return;
+  uv_poll_stop(s->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(s->poll), FreePoll);
+  s->poll = nullptr;
+  int fd = fuse_session_fd(s->se);
+  while (done && !done->load(std::memory_order_acquire)) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    if (poll(&pfd, 1, 10) < 0 && errno != EINTR) break;
+    if (!ReadRequests(s)) break;  // closing: each is answered EIO
+  }
 }

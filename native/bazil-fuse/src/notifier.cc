@@ -18,7 +18,10 @@ void NotifierThread(Session* s) {
     {
       std::unique_lock<std::mutex> lock(s->nmu);
       s->ncv.wait(lock, [s] { return s->nstop || !s->nq.empty(); });
-      if (s->nstop) return;
+      if (s->nstop) {
+        s->notify_done.store(true, std::memory_order_release);
+        return;
+      }
       n = std::move(s->nq.front());
       s->nq.pop_front();
     }
@@ -107,6 +110,9 @@ void StopNotifier(Session* s) {
     s->nq.clear();
   }
   s->ncv.notify_all();
+  // A notification in progress may wait on a page lock that a request not yet read holds: stop
+  // serving, but read and refuse requests until the thread is done.
+  StopServing(s, s->notify_thread.joinable() ? &s->notify_done : nullptr);
   if (s->notify_thread.joinable()) s->notify_thread.join();
 }
 

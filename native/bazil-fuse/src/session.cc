@@ -1,4 +1,5 @@
-// A session's life: mount (starts the loop thread), the wake-up of the JS thread, teardown, and
+// A session's life: mount (the mount thread, then serving on the JS thread), the wake-up of the
+// JS thread, teardown, and
 // unmount (its system call on a libuv pool thread, so the JS thread keeps answering the requests
 // an unmount itself causes: the writeback cache's last writes, say).
 #include "session.h"
@@ -6,7 +7,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <map>
@@ -62,6 +62,17 @@ void CallJs(napi_env env, napi_value js_cb, void* context, void* data) {
     s->events = 0;
     s->wake_pending = false;
     have_requests = !s->queue.empty();
+  }
+  if ((events & kEventMounted) && s->mount_thread.joinable()) {
+    s->mount_thread.join();
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) == napi_ok && loop) {
+      StartServing(s, loop);
+    } else {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->events |= kEventEnded;
+      events |= kEventEnded;
+    }
   }
   if (events & kEventMountFailed) {
     std::string code, error;
@@ -246,9 +257,9 @@ void Session::Post(uint32_t event) {
 
 void Session::Teardown(napi_env env) {
   if (tsfn == nullptr && se == nullptr) return;  // done already
-  // 1. Nothing more for JS: what is queued or held is answered EIO, and from now on the loop
-  //    thread answers new requests EIO itself (it keeps reading until step 3, so a notification
-  //    waiting on a request's page lock can finish).
+  // 1. Nothing more for JS: what is queued or held is answered EIO, and from now on new requests
+  //    are answered EIO as they are read (reads go on in step 2 while a notification that waits on
+  //    a request's page lock finishes).
   std::vector<Record> left;
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -260,16 +271,10 @@ void Session::Teardown(napi_env env) {
   }
   for (auto& entry : pending) fuse_reply_err(entry.second.req, EIO);
   pending.clear();
-  // 2. The notify thread.
+  // 2. The notify thread, and serving: no more reads once it is done.
   StopNotifier(this);
-  // 3. The loop thread.
-  stop.store(true, std::memory_order_release);
-  if (stop_fd >= 0) {
-    uint64_t one = 1;
-    ssize_t ignored = write(stop_fd, &one, sizeof(one));
-    (void)ignored;
-  }
-  if (loop_thread.joinable()) loop_thread.join();
+  // 3. A mount still being made (the environment is going away meanwhile).
+  if (mount_thread.joinable()) mount_thread.join();
   // 4. Closing /dev/fuse ends the connection if the kernel still has it (a detached mount that
   //    a program still uses): its requests fail with ENOTCONN from then on.
   if (se) {
@@ -277,8 +282,8 @@ void Session::Teardown(napi_env env) {
     fuse_session_destroy(se);
     se = nullptr;
   }
-  if (stop_fd >= 0) close(stop_fd);
-  stop_fd = -1;
+  free(buf.mem);
+  buf.mem = nullptr;
   if (env) {
     if (cleanup_hook_added) napi_remove_env_cleanup_hook(env, Cleanup, this);
     cleanup_hook_added = false;
@@ -349,15 +354,12 @@ napi_value Mount(napi_env env, napi_callback_info info) {
   s->env = env;
   s->options = o;
   s->mountpoint = mountpoint;
-  s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   const char* debug = getenv("BAZIL_FUSE_DEBUG");
   const char* args_list[] = {"bazil-fuse", "-d"};
   struct fuse_args args = FUSE_ARGS_INIT(debug && *debug ? 2 : 1, const_cast<char**>(args_list));
   s->se = fuse_session_new(&args, FuseOps(), sizeof(struct fuse_lowlevel_ops), s);
   fuse_opt_free_args(&args);
-  if (s->stop_fd < 0 || s->se == nullptr) {
-    if (s->se) fuse_session_destroy(s->se);
-    if (s->stop_fd >= 0) close(s->stop_fd);
+  if (s->se == nullptr) {
     delete s;
     ThrowError(env, "EIO", "libfuse could not start a session");
     return nullptr;
@@ -375,7 +377,7 @@ napi_value Mount(napi_env env, napi_callback_info info) {
   // Node tears the tsfn down.
   napi_add_env_cleanup_hook(env, Cleanup, s);
   s->cleanup_hook_added = true;
-  s->loop_thread = std::thread(LoopThread, s);
+  s->mount_thread = std::thread(MountThread, s);
   return promise;
 }
 

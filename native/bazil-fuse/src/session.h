@@ -2,9 +2,10 @@
 // JS, the table of requests JS holds, and the notifications waiting for the notify thread.
 //
 // Threads (README.md says why):
-// - the loop thread mounts, then reads requests from /dev/fuse; libfuse calls the op callbacks
-//   (fuse-ops.cc) on it, which copy each request into a Record and queue it; it never waits for JS;
-// - the JS thread takes the queue (take.cc), answers requests (replies.cc), and tears down;
+// - the mount thread mounts (mount(2), or fusermount3 for a normal user), then ends;
+// - the JS thread reads requests from /dev/fuse when libuv sees it readable (ServeReadable);
+//   libfuse calls the op callbacks (fuse-ops.cc) there, which copy each request into a Record
+//   and queue it; then it takes the queue (take.cc), answers requests (replies.cc), and tears down;
 // - the notify thread sends invalidations (notifier.cc);
 // - unmount's system call runs on a libuv pool thread (session.cc).
 #pragma once
@@ -12,6 +13,7 @@
 #include <fuse_lowlevel.h>
 #include <node_api.h>
 #include <sys/stat.h>
+#include <uv.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -61,7 +63,7 @@ enum class Op : uint8_t {
   Count,
 };
 
-// A request as the loop thread copied it: everything JS needs, owned here (libfuse's buffer is
+// A request as ServeReadable copied it: everything JS needs, owned here (libfuse's buffer is
 // reused for the next request as soon as the callback returns).
 struct Record {
   fuse_req_t req = nullptr;  // null for FORGET: it is ended at once (no reply goes to the kernel)
@@ -120,11 +122,12 @@ struct Granted {
   bool writeback_cache = false, readdirplus = false, parallel_dirops = false;
 };
 
-// Events the loop thread posts to the JS thread (with the wake-up that also announces requests).
+// Events posted to the JS thread (with the wake-up that also announces requests).
 enum : uint32_t {
   kEventInit = 1,         // INIT is answered: resolve the mount
   kEventMountFailed = 2,  // the mount failed: reject it
-  kEventEnded = 4,        // the loop ended without being asked (the kernel side went away)
+  kEventEnded = 4,        // the kernel side went away (unmounted from outside, or aborted)
+  kEventMounted = 8,      // the mount thread mounted: serve /dev/fuse
 };
 
 // The JS-visible life of a session (JS thread only).
@@ -145,11 +148,9 @@ struct Session {
   unsigned connection = 0;     // the mount's device minor: /sys/fs/fuse/connections/N
 
   struct fuse_session* se = nullptr;
-  int stop_fd = -1;  // eventfd: wakes the loop thread to stop
-  std::atomic<bool> stop{false};  // read by the loop thread between requests
-  std::thread loop_thread;
+  std::thread mount_thread;
 
-  // Shared by the loop thread and the JS thread.
+  // Shared by the mount thread, the notify thread and the JS thread.
   std::mutex mu;
   std::vector<Record> queue;
   bool wake_pending = false;
@@ -158,10 +159,13 @@ struct Session {
   std::string mount_error_code;
   Granted granted;
   bool init_seen = false;  // set by libfuse's init callback, before the INIT reply is sent
-  bool closing = false;    // set by teardown: the loop thread answers new requests EIO itself
+  bool closing = false;    // set by teardown: new requests are answered EIO at once
 
   // JS thread only.
   State state = State::Mounting;
+  uv_poll_t* poll = nullptr;  // libuv's watch on /dev/fuse while serving (freed when closed)
+  struct fuse_buf buf {};     // libfuse's receive buffer, reused
+  bool init_posted = false;
   std::unordered_map<uint64_t, Pending> pending;
   uint64_t next_id = 1;
   bool unmount_running = false;
@@ -171,14 +175,15 @@ struct Session {
   std::condition_variable ncv;
   std::deque<Notification> nq;
   bool nstop = false;
+  std::atomic<bool> notify_done{false};  // the notify thread has returned
   std::thread notify_thread;
 
-  // Loop thread: queue a request for JS (or answer it EIO when closing) and wake the JS thread.
+  // Queue a request for JS (or answer it EIO when closing) and wake the JS thread.
   void Enqueue(Record&& record);
-  // Loop thread: post an event to the JS thread.
+  // Post an event to the JS thread (from any thread).
   void Post(uint32_t event);
-  // JS thread: answer everything EIO, stop and join the threads, close /dev/fuse (which aborts a
-  // connection a detached mount still had), release the wake-up. Idempotent.
+  // JS thread: answer everything EIO, stop serving and join the threads, close /dev/fuse (which
+  // aborts a connection a detached mount still had), release the wake-up. Idempotent.
   void Teardown(napi_env env);
 };
 
@@ -194,7 +199,12 @@ Session* SessionFrom(napi_env env, napi_value value);
 
 // fuse-ops.cc
 const struct fuse_lowlevel_ops* FuseOps();
-void LoopThread(Session* s);
+void MountThread(Session* s);
+// JS thread: starts reading /dev/fuse as libuv sees it readable.
+void StartServing(Session* s, uv_loop_t* loop);
+// JS thread: stops reading; then, until `done` says so, reads what comes and answers it EIO
+// (teardown: the notify thread may wait on a page lock held by a request still unread).
+void StopServing(Session* s, std::atomic<bool>* done);
 
 // take.cc
 napi_value Take(napi_env env, napi_callback_info info);
@@ -205,4 +215,5 @@ void DefineReplies(napi_env env, napi_value exports);
 
 // notifier.cc
 void DefineNotifications(napi_env env, napi_value exports);
+// Stops the notify thread; reads and refuses requests while it finishes (see StopServing).
 void StopNotifier(Session* s);
