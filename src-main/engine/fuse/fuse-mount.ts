@@ -24,10 +24,12 @@ const execFileAsync = promisify(execFile);
 /**
  * How long the kernel may keep names and attributes without asking again. Every change reaches
  * the engine through the kernel, which updates its caches as it goes (the engine will say when it
- * changes something itself: a restore).
+ * changes something itself: a restore). Measured on the bench's tree of 34,100 entries, right
+ * after copying it in: an unchanged `rsync -a` took 6.1-6.4 s with 1 s, as libfuse's default, and
+ * 0.69-0.86 s with 60 s; `find` and `ls -lR` 10-20% less.
  */
-const ENTRY_TIMEOUT_S = 1;
-const ATTR_TIMEOUT_S = 1;
+const ENTRY_TIMEOUT_S = 60;
+const ATTR_TIMEOUT_S = 60;
 /** The largest write and read-ahead the kernel may send (it lowers them to what it allows). */
 const MAX_WRITE_BYTES = 1024 * 1024;
 const MAX_READAHEAD_BYTES = 1024 * 1024;
