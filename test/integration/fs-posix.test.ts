@@ -192,6 +192,33 @@ test('rename replaces its target atomically: a concurrent stat-then-open loop ne
   await checkRenameRace(await scratch('rename-open'), 'open', "os.stat('target'); open('target', 'rb').read()");
 });
 
+test('a name looked up while missing (the kernel keeps the miss) shows at once when another process makes it, whichever way', async () => {
+  const dir = await scratch('missing-names');
+  const names = ['created', 'linked', 'symlinked', 'made-dir', 'renamed-to', 'fifo', 'written'];
+  // Each lookup fails, and the kernel remembers the miss for as long as it keeps a name.
+  for (const name of names) assert.notEqual((await sh(`stat ${q(join(dir, name))}`)).code, 0, name);
+  await ok(
+    `cd ${q(dir)} && echo data > created && ln created linked && ln -s created symlinked && mkdir made-dir && ` +
+      'echo moved > tmp && mv tmp renamed-to && mkfifo fifo && echo x > written',
+  );
+  const seen = await py(`out({n: os.lstat(n).st_nlink for n in ${JSON.stringify(names)}})`, dir);
+  assert.deepEqual(seen, {
+    created: 2,
+    linked: 2,
+    symlinked: 1,
+    'made-dir': 2,
+    'renamed-to': 1,
+    fifo: 1,
+    written: 1,
+  });
+  assert.equal(await readFile(join(dir, 'renamed-to'), 'utf8'), 'moved\n');
+  // And a name that goes is missing again at once, then made again.
+  await ok(`rm ${q(join(dir, 'created'))}`);
+  assert.notEqual((await sh(`stat ${q(join(dir, 'created'))}`)).code, 0);
+  await ok(`echo again > ${q(join(dir, 'created'))}`);
+  assert.equal(await readFile(join(dir, 'created'), 'utf8'), 'again\n');
+});
+
 test('rename of a directory onto an empty directory replaces it', async () => {
   const dir = await scratch('rename-dir');
   const result = await py(

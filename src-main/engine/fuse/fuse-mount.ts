@@ -38,6 +38,45 @@ const DIRENTPLUS_BYTES = 152;
 /** Inode generation: Bazil never reuses an inode number within a volume (see FORMAT.md). */
 const GENERATION = 1;
 
+/**
+ * The answer to a lookup of a name that does not exist: the kernel keeps the miss as long as a
+ * name (a shell's or a build tool's searches ask again and again), and drops it when the name is
+ * made, as every name is, through the kernel. Node id 0 is no reference (nothing to forget).
+ */
+const NEGATIVE_ENTRY: Entry = {
+  ino: 0,
+  generation: 0,
+  attr: {
+    ino: 0,
+    mode: 0,
+    nlink: 0,
+    uid: 0,
+    gid: 0,
+    rdev: 0,
+    size: 0,
+    blocks: 0,
+    atimeNs: 0n,
+    mtimeNs: 0n,
+    ctimeNs: 0n,
+  },
+  entryTimeoutS: ENTRY_TIMEOUT_S,
+  attrTimeoutS: 0,
+};
+
+/** A lookup's inode, or null when the name does not exist (ENOENT); other errors go on. */
+function lookupOrNull<T>(lookup: () => T | Promise<T>): T | null | Promise<T | null> {
+  const missing = (error: unknown): null => {
+    if (error instanceof FsError && error.code === 'ENOENT') return null;
+    throw error;
+  };
+  try {
+    const result = lookup();
+    return result instanceof Promise ? result.catch(missing) : result;
+  } catch (error) {
+    return missing(error);
+  }
+}
+
 export interface FuseMountOptions {
   /** Other users may enter the mount (the kernel checks their modes). */
   allowOther?: boolean;
@@ -182,8 +221,8 @@ export class FuseMount {
     switch (request.op) {
       case 'lookup':
         return run(
-          () => fs.lookup(request.parent, request.name),
-          (inode) => addon.replyEntry(session, id, entry(inode)),
+          () => lookupOrNull(() => fs.lookup(request.parent, request.name)),
+          (inode) => addon.replyEntry(session, id, inode ? entry(inode) : NEGATIVE_ENTRY),
         );
       case 'forget':
         fs.forget(request.ino, request.nlookup);
