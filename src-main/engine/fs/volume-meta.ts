@@ -253,8 +253,13 @@ export class VolumeMeta {
     if (this.pendingInodes.has(ino) || this.pendingOrphans.has(ino)) await this.committed();
   }
 
-  /** Stops the retry timer (the volume is unmounted). */
+  /**
+   * The volume is unmounted: a batch waiting for its delay commits now (before the store can
+   * close), and the retry timer stops.
+   */
   close(): void {
+    this.commitSoon?.();
+    this.commitSoon = null;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = null;
   }
