@@ -21,6 +21,7 @@ import { nowNs } from '../../common/time.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
 import { FILE_MAX_BYTES, ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
 import { chunkKeyOf, type Store } from '../store/store.js';
+import type { Attr, SetattrChanges, StatFs } from '../fuse/addon.js';
 import type { DirtyBudget } from './dirty-budget.js';
 import { FileContent, type StoredContent } from './file-content.js';
 import { UnstoredFiles } from './unstored-files.js';
@@ -49,49 +50,10 @@ const RENAME_EXCHANGE = 2;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 
-export interface Stat {
-  ino: number;
-  mode: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  rdev: number;
-  size: number;
-  /** 512-byte blocks. */
-  blocks: number;
-  atimeNs: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-}
-
-export interface StatFs {
-  bsize: number;
-  frsize: number;
-  blocks: number;
-  bfree: number;
-  bavail: number;
-  files: number;
-  ffree: number;
-  favail: number;
-  fsid: number;
-  flag: number;
-  namemax: number;
-}
-
 /** Who asks (from the request): new inodes belong to them. */
 export interface Caller {
   uid: number;
   gid: number;
-}
-
-/** setattr's changes; a time 'now' is the time of the call. */
-export interface AttrChanges {
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  size?: number;
-  atimeNs?: bigint | 'now';
-  mtimeNs?: bigint | 'now';
 }
 
 /** A name in a directory listing, with its inode. */
@@ -149,12 +111,7 @@ export class VolumeFs {
 
   /** The inode a name stands for; the kernel holds it until it forgets it. */
   lookup(parent: number, name: string): Inode {
-    const dir = this.dir(parent);
-    checkName(name);
-    const ino = this.meta.entries(dir.ino).get(name);
-    if (ino === undefined) throw new FsError('ENOENT');
-    const inode = this.meta.inode(ino);
-    if (!inode) throw new FsError('EIO', `entry ${name} of directory ${parent} names inode ${ino}, which is missing`);
+    const { dir, inode } = this.existing(parent, name);
     this.learned(inode, dir, name);
     return inode;
   }
@@ -179,12 +136,12 @@ export class VolumeFs {
 
   // ---- attributes ----
 
-  getattr(ino: number, fh: number | null): Stat {
+  getattr(ino: number, fh: number | null): Attr {
     return this.stat(fh === null ? this.inode(ino) : this.handleInode(fh));
   }
 
   /** chmod, chown, truncate and utimens: whatever the request changes, at once. */
-  setattr(ino: number, fh: number | null, changes: AttrChanges): Stat | Promise<Stat> {
+  setattr(ino: number, fh: number | null, changes: SetattrChanges): Attr | Promise<Attr> {
     const inode = fh === null ? this.inode(ino) : this.handleInode(fh);
     if (changes.size !== undefined) {
       const truncated = this.truncate(inode, changes.size);
@@ -753,7 +710,7 @@ export class VolumeFs {
     this.meta.touchInode(dir.ino);
   }
 
-  stat(inode: Inode): Stat {
+  stat(inode: Inode): Attr {
     const size = inode.content ? inode.content.sizeBytes : isDir(inode) ? 4096 : inode.sizeBytes;
     return {
       ino: inode.ino,

@@ -13,9 +13,9 @@ import { promisify } from 'node:util';
 import { ERRNO, FsError, quote } from '../../common/errors.js';
 import { RepeatLimiter } from '../repeat-limiter.js';
 import { isNoSpace } from '../store/store.js';
-import type { Caller, Stat, VolumeFs } from '../fs/volume-fs.js';
+import type { Caller, VolumeFs } from '../fs/volume-fs.js';
 import type { Inode } from '../fs/volume-meta.js';
-import type { Addon, Attr, DirEntryPlus, Entry, MountOptions, Request, Session } from './addon.js';
+import type { Addon, DirEntryPlus, Entry, MountOptions, Request, Session } from './addon.js';
 import { loadAddon } from './load-addon.js';
 import { PendingRequests } from './pending-requests.js';
 
@@ -110,10 +110,6 @@ function errnoOf(error: unknown): number {
   else if (said)
     console.error(`bazil: file-system call failed (EIO): ${message} (${said.repeats} more since it was logged)`);
   return ERRNO.EIO;
-}
-
-function attrOf(stat: Stat): Attr {
-  return stat;
 }
 
 export class UnstoredDataError extends Error {
@@ -230,12 +226,12 @@ export class FuseMount {
       case 'getattr':
         return run(
           () => fs.getattr(request.ino, request.fh),
-          (stat) => addon.replyAttr(session, id, attrOf(stat), ATTR_TIMEOUT_S),
+          (stat) => addon.replyAttr(session, id, stat, ATTR_TIMEOUT_S),
         );
       case 'setattr':
         return run(
           () => fs.setattr(request.ino, request.fh, request.changes),
-          (stat) => addon.replyAttr(session, id, attrOf(stat), ATTR_TIMEOUT_S),
+          (stat) => addon.replyAttr(session, id, stat, ATTR_TIMEOUT_S),
         );
       case 'readlink':
         return run(
@@ -370,7 +366,7 @@ export class FuseMount {
     return {
       ino: inode.ino,
       generation: GENERATION,
-      attr: attrOf(this.fs.stat(inode)),
+      attr: this.fs.stat(inode),
       entryTimeoutS: ENTRY_TIMEOUT_S,
       attrTimeoutS: ATTR_TIMEOUT_S,
     };
