@@ -12,6 +12,8 @@ import { defaultDataDir, socketPath } from '../engine/data-dir.js';
 import type { Engine } from '../engine/engine.js';
 import { connectToEngine } from './engine-connection.js';
 import { reportStartFailure, reportStarted, takeStartPipe } from './start-status.js';
+import { formatBytes, formatCount, UsageError } from './cli-output.js';
+import { runSnapshotCommand, SNAPSHOT_USAGE } from './snapshot-command.js';
 
 const USAGE = `usage: bazil [--data-dir DIR] COMMAND
 
@@ -21,23 +23,25 @@ const USAGE = `usage: bazil [--data-dir DIR] COMMAND
   start                        run the engine with volume "home" mounted at ~/Bazil (npm start)
   volume create NAME           create a volume
   volume list [--json]         list volumes and where they are mounted
-  volume delete NAME           delete a volume (refused while mounted)
+  volume delete NAME [--with-snapshots]
+                               delete a volume (refused while mounted, and while it has
+                               snapshots unless --with-snapshots)
   mount NAME DIR [--allow-other]
                                mount a volume at an empty directory (--allow-other: other
                                users may enter; needs root or user_allow_other in /etc/fuse.conf)
   unmount NAME [--force]       unmount a volume (--force: even when a program uses it)
   stats [--json]               store size, live and reclaimable space (a scan of the store),
                                dirty memory per volume and file
+${SNAPSHOT_USAGE}
 
 The data directory is $BAZIL_DATA_DIR, else $XDG_DATA_HOME/bazil (~/.local/share/bazil).`;
-
-class UsageError extends Error {}
 
 interface Parsed {
   dataDir: string;
   json: boolean;
   force: boolean;
   allowOther: boolean;
+  withSnapshots: boolean;
   dirtyCapMib: number | null;
   words: string[];
 }
@@ -48,6 +52,7 @@ function parse(argv: string[]): Parsed {
     json: false,
     force: false,
     allowOther: false,
+    withSnapshots: false,
     dirtyCapMib: null,
     words: [],
   };
@@ -65,6 +70,8 @@ function parse(argv: string[]): Parsed {
       parsed.force = true;
     } else if (arg === '--allow-other') {
       parsed.allowOther = true;
+    } else if (arg === '--with-snapshots') {
+      parsed.withSnapshots = true;
     } else if (arg === '--dirty-cap-mib') {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 8)
@@ -87,8 +94,6 @@ function expectWords(words: string[], count: number, form: string): void {
 }
 
 const MiB = 1024 * 1024;
-const formatBytes = (n: number) =>
-  n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(2)} GiB` : n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${n} B`;
 
 function printVolumes(volumes: VolumeInfo[]): void {
   if (volumes.length === 0) {
@@ -97,8 +102,6 @@ function printVolumes(volumes: VolumeInfo[]): void {
   }
   for (const v of volumes) console.log(`${v.name}\t${v.mountpoint ?? '(not mounted)'}`);
 }
-
-const formatCount = (n: number) => n.toLocaleString('en-US');
 
 /** Where the store's space goes: what files use, and what garbage collection could give back. */
 function describeSpace(space: SpaceReport): string[] {
@@ -222,8 +225,11 @@ async function main(argv: string[]): Promise<void> {
           if (parsed.json) console.log(JSON.stringify(volumes, null, 2));
           else printVolumes(volumes);
         } else if (sub === 'delete') {
-          expectWords(names, 1, 'volume delete NAME');
-          await client.call('volumeDelete', { name: names[0]! });
+          expectWords(names, 1, 'volume delete NAME [--with-snapshots]');
+          await client.call('volumeDelete', {
+            name: names[0]!,
+            ...(parsed.withSnapshots ? { withSnapshots: true } : {}),
+          });
           console.log(`deleted volume "${names[0]}"`);
         } else {
           throw new UsageError('usage: bazil volume create|list|delete ...');
@@ -253,6 +259,8 @@ async function main(argv: string[]): Promise<void> {
         else printStats(stats);
         return;
       }
+      case 'snapshot':
+        return await runSnapshotCommand(client, rest, parsed.json);
       default:
         throw new UsageError(`unknown command ${quote(command)}; see bazil --help`);
     }

@@ -75,29 +75,87 @@ export interface StopResult {
   }[];
 }
 
+export interface SnapshotInfo {
+  volume: string;
+  name: string;
+  createdAt: string;
+  /** Taken by a schedule, or before a restore replaced something; not by a person. */
+  automatic: boolean;
+  /** Regular files (a file with several names counts once). */
+  files: number;
+  /** Their sizes added up: what the snapshot holds before deduplication. */
+  logicalBytes: number;
+}
+
+export interface SnapshotEntry {
+  name: string;
+  /** From the volume's root: "/" for the root itself. */
+  path: string;
+  type: 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
+  /** Permission bits, with setuid, setgid and sticky (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Its inode number in the volume: names of one file (hard links) share it. */
+  ino: number;
+  nlink: number;
+  sizeBytes: number;
+  mtime: string;
+  /** The modification time in ns since the epoch, exactly (a decimal string: it exceeds 2^53). */
+  mtimeNs: string;
+  target?: string;
+}
+
+export interface SnapshotListing {
+  /** The entry the path names; for a directory, `entries` holds what is in it. */
+  entry: SnapshotEntry;
+  entries: SnapshotEntry[];
+}
+
 export interface Api {
   volumeCreate(args: { name: string }): Promise<VolumeInfo>;
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
-  volumeDelete(args: { name: string }): Promise<void>;
+  /** Refused while the volume has snapshots, unless `withSnapshots`. */
+  volumeDelete(args: { name: string; withSnapshots?: boolean }): Promise<void>;
   /** `allowOther`: other users may enter the mount (needs root, or user_allow_other in /etc/fuse.conf). */
   mount(args: { name: string; mountpoint: string; allowOther?: boolean }): Promise<VolumeInfo>;
   unmount(args: { name: string; force?: boolean }): Promise<void>;
   stats(args: { space?: boolean }): Promise<StatsResult>;
   stop(args: { force?: boolean }): Promise<StopResult>;
+  /** `name` defaults to the time (local, to the second). */
+  snapshotCreate(args: { volume: string; name?: string }): Promise<SnapshotInfo>;
+  /** Oldest first. */
+  snapshotList(args: { volume: string }): Promise<SnapshotInfo[]>;
+  snapshotLs(args: { volume: string; snapshot: string; path?: string }): Promise<SnapshotListing>;
+  /** Up to `length` bytes (at most SNAPSHOT_READ_MAX_BYTES) from `offset`, base64; fewer at the end of the file. */
+  snapshotRead(args: {
+    volume: string;
+    snapshot: string;
+    path: string;
+    offset: number;
+    length: number;
+  }): Promise<{ data: string; sizeBytes: number }>;
 }
+
+/** The most one snapshotRead returns. */
+export const SNAPSHOT_READ_MAX_BYTES = 1024 * 1024;
 
 export type MethodName = keyof Api;
 
 /** A field's type; a trailing `?` makes it optional. */
-type Field = 'string' | 'boolean?';
+type Field = 'string' | 'string?' | 'boolean?' | 'number';
 const METHODS: { [M in MethodName]: Record<string, Field> } = {
   volumeCreate: { name: 'string' },
   volumeList: {},
-  volumeDelete: { name: 'string' },
+  volumeDelete: { name: 'string', withSnapshots: 'boolean?' },
   mount: { name: 'string', mountpoint: 'string', allowOther: 'boolean?' },
   unmount: { name: 'string', force: 'boolean?' },
   stats: { space: 'boolean?' },
   stop: { force: 'boolean?' },
+  snapshotCreate: { volume: 'string', name: 'string?' },
+  snapshotList: { volume: 'string' },
+  snapshotLs: { volume: 'string', snapshot: 'string', path: 'string?' },
+  snapshotRead: { volume: 'string', snapshot: 'string', path: 'string', offset: 'number', length: 'number' },
 };
 
 export function isMethodName(name: unknown): name is MethodName {
@@ -115,7 +173,9 @@ export function validateArgs<M extends MethodName>(method: M, args: unknown): Pa
     const optional = declared.endsWith('?');
     const type = optional ? declared.slice(0, -1) : declared;
     if (optional && record[field] === undefined) continue;
-    if (typeof record[field] !== type) throw new BazilError('EINVAL', `${method}: "${field}" must be a ${type}`);
+    if (typeof record[field] !== type || (type === 'number' && !Number.isSafeInteger(record[field]))) {
+      throw new BazilError('EINVAL', `${method}: "${field}" must be a ${type === 'number' ? 'whole number' : type}`);
+    }
   }
   for (const field of Object.keys(record)) {
     if (!(field in shape)) throw new BazilError('EINVAL', `${method}: unknown argument ${quote(field)}`);
@@ -123,12 +183,15 @@ export function validateArgs<M extends MethodName>(method: M, args: unknown): Pa
   return record as Parameters<Api[M]>[0];
 }
 
-/** Volume names: what a person would type, safe in a path and a menu. */
-export function checkVolumeName(name: string): void {
+/** Names of volumes and snapshots: what a person would type, safe in a path (`.snap/NAME`) and a menu. */
+function checkName(kind: 'volume' | 'snapshot', name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) {
     throw new BazilError(
       'EINVAL',
-      `invalid volume name ${quote(name)}: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
+      `invalid ${kind} name ${quote(name)}: use 1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit`,
     );
   }
 }
+
+export const checkVolumeName = (name: string): void => checkName('volume', name);
+export const checkSnapshotName = (name: string): void => checkName('snapshot', name);

@@ -66,6 +66,7 @@ export type BazilErrorCode =
   | 'EEXIST'
   | 'EBUSY'
   | 'ENOTDIR'
+  | 'EISDIR'
   | 'ENOTEMPTY'
   | 'EACCES'
   | 'EIO'

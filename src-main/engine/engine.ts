@@ -8,7 +8,17 @@
 import { readdir, readlink, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { checkVolumeName, type Api, type StatsResult, type StopResult, type VolumeInfo } from '../common/api.js';
+import {
+  SNAPSHOT_READ_MAX_BYTES,
+  checkSnapshotName,
+  checkVolumeName,
+  type Api,
+  type SnapshotInfo,
+  type SnapshotListing,
+  type StatsResult,
+  type StopResult,
+  type VolumeInfo,
+} from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
@@ -16,7 +26,7 @@ import { FuseMount, UnstoredDataError, clearDeadMount } from './fuse/fuse-mount.
 import { mountOf, readMountTable } from './fs/mount-table.js';
 import { VolumeFs, S_IFDIR } from './fs/volume-fs.js';
 import { newInode } from './fs/volume-meta.js';
-import { nowNs } from '../common/time.js';
+import { formatNs, nowNs } from '../common/time.js';
 import {
   META_NEXT_VOLUME_ID_KEY,
   ROOT_INO,
@@ -26,6 +36,7 @@ import {
   encodeU32,
   encodeVolume,
   inodeKey,
+  snapshotKey,
   volumeKey,
   volumePrefix,
   type VolumeRecord,
@@ -35,6 +46,16 @@ import { SpaceScanner } from './store/space-scan.js';
 import { collectMemoryRoots } from './fs/memory-roots.js';
 import { collectGarbage } from './collect-garbage.js';
 import { acquireLock, makeDataDirPrivate, pidPath, prepareDataDir } from './data-dir.js';
+import { takeSnapshot } from './snapshots/take-snapshot.js';
+import {
+  describeEntry,
+  entryAt,
+  getSnapshot,
+  listSnapshots,
+  readSnapshotFile,
+  readTree,
+  snapshotInfo,
+} from './snapshots/browse-snapshot.js';
 
 export interface EngineOptions {
   dataDir: string;
@@ -129,8 +150,16 @@ export class Engine implements Api {
     return list;
   }
 
-  async volumeDelete({ name }: { name: string }): Promise<void> {
+  async volumeDelete({ name, withSnapshots = false }: { name: string; withSnapshots?: boolean }): Promise<void> {
     const volume = this.volume(name);
+    const snapshots = listSnapshots(this.store, volume.id).length;
+    if (snapshots > 0 && !withSnapshots) {
+      throw new BazilError(
+        'EBUSY',
+        `volume ${quote(name)} has ${snapshots} snapshot${snapshots === 1 ? '' : 's'}, which deleting it would delete too; ` +
+          `add --with-snapshots to delete them with it`,
+      );
+    }
     const mounted = this.mounts.get(name);
     if (mounted) {
       throw new BazilError(
@@ -143,7 +172,8 @@ export class Engine implements Api {
     const end = volumePrefix(volume.id + 1);
     // File data stays in the chunk store until garbage collection (chunks may be shared).
     await env.transaction(() => {
-      for (const db of [dbs.inodes, dbs.dirents, dbs.orphans]) {
+      // Snapshot records share the volume-id prefix; their trees and data stay until garbage collection.
+      for (const db of [dbs.inodes, dbs.dirents, dbs.orphans, dbs.snapshots]) {
         for (const key of db.getKeys({ start, end })) db.removeSync(key as Buffer);
       }
       dbs.volumes.removeSync(volumeKey(name));
@@ -318,6 +348,71 @@ export class Engine implements Api {
     return resolved;
   }
 
+  // ---- snapshots ----
+
+  async snapshotCreate({ volume: volumeName, name }: { volume: string; name?: string }): Promise<SnapshotInfo> {
+    const volume = this.volume(volumeName);
+    if (name !== undefined) checkSnapshotName(name);
+    // What was changed before the call is committed first (a rename, a chmod, a file closed).
+    await this.mounts.get(volumeName)?.fs.settled();
+    const createdNs = nowNs();
+    const taken = (n: string) => this.store.dbs.snapshots.doesExist(snapshotKey(volume.id, n));
+    let chosen = name ?? defaultSnapshotName(createdNs);
+    for (let i = 2; name === undefined && taken(chosen); i++) chosen = `${defaultSnapshotName(createdNs)}-${i}`;
+    const record = takeSnapshot(this.store.env, this.store.dbs, {
+      volumeId: volume.id,
+      volumeName,
+      name: chosen,
+      createdNs,
+      automatic: false,
+    });
+    await this.store.syncToDisk();
+    return snapshotInfo(volumeName, record);
+  }
+
+  async snapshotList({ volume: volumeName }: { volume: string }): Promise<SnapshotInfo[]> {
+    const volume = this.volume(volumeName);
+    return listSnapshots(this.store, volume.id).map((record) => snapshotInfo(volumeName, record));
+  }
+
+  async snapshotLs({
+    volume: volumeName,
+    snapshot,
+    path = '/',
+  }: {
+    volume: string;
+    snapshot: string;
+    path?: string;
+  }): Promise<SnapshotListing> {
+    const volume = this.volume(volumeName);
+    const record = getSnapshot(this.store, volume.id, volumeName, snapshot);
+    const found = entryAt(this.store, record, path);
+    const parentPath = found.path === '/' ? '/' : found.path.slice(0, found.path.lastIndexOf('/')) || '/';
+    const entry = describeEntry(found.entry, parentPath);
+    const entries = found.entry.treeKey
+      ? readTree(this.store, found.entry.treeKey).map((child) => describeEntry(child, found.path))
+      : [];
+    return { entry, entries };
+  }
+
+  async snapshotRead(args: {
+    volume: string;
+    snapshot: string;
+    path: string;
+    offset: number;
+    length: number;
+  }): Promise<{ data: string; sizeBytes: number }> {
+    const volume = this.volume(args.volume);
+    if (args.offset < 0 || args.length < 0 || args.length > SNAPSHOT_READ_MAX_BYTES) {
+      throw new BazilError('EINVAL', `snapshotRead: offset must be >= 0 and length 0 to ${SNAPSHOT_READ_MAX_BYTES}`);
+    }
+    const record = getSnapshot(this.store, volume.id, args.volume, args.snapshot);
+    const { entry, path } = entryAt(this.store, record, args.path);
+    if (entry.treeKey) throw new BazilError('EISDIR', `${path} in snapshot ${quote(args.snapshot)} is a directory`);
+    const bytes = readSnapshotFile(this.store, entry, args.offset, args.length);
+    return { data: bytes.toString('base64'), sizeBytes: describeEntry(entry, '/').sizeBytes };
+  }
+
   private volume(name: string): VolumeRecord {
     const bytes = this.store.dbs.volumes.get(volumeKey(name));
     if (bytes === undefined)
@@ -328,10 +423,17 @@ export class Engine implements Api {
   private info(volume: VolumeRecord): VolumeInfo {
     return {
       name: volume.name,
-      createdAt: new Date(Number(volume.createdNs / 1_000_000n)).toISOString(),
+      createdAt: formatNs(volume.createdNs),
       mountpoint: this.mounts.get(volume.name)?.mount.mountpoint ?? null,
     };
   }
+}
+
+/** A snapshot's default name: the local time to the second, as 2026-11-30-194512. */
+function defaultSnapshotName(ns: bigint): string {
+  const t = new Date(Number(ns / 1_000_000n));
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${t.getFullYear()}-${two(t.getMonth() + 1)}-${two(t.getDate())}-${two(t.getHours())}${two(t.getMinutes())}${two(t.getSeconds())}`;
 }
 
 function isBusy(error: unknown): boolean {

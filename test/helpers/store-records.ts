@@ -1,10 +1,10 @@
-/** Records for tests that write a store directly: a file's inode naming a manifest. */
+/** Records for tests that write a store directly: a file's inode naming a manifest, a directory's. */
 import { encodeInode } from '../../src-main/engine/store/format.js';
 
-export function fileInodeRecord(ino: number, manifestKey: Uint8Array | null): Buffer {
+function inodeRecord(ino: number, mode: number, manifestKey: Uint8Array | null): Buffer {
   return encodeInode({
     ino,
-    mode: 0o100644,
+    mode,
     uid: 0,
     gid: 0,
     nlink: 1,
@@ -18,3 +18,8 @@ export function fileInodeRecord(ino: number, manifestKey: Uint8Array | null): Bu
     xattrs: new Map([['user.k', Buffer.from('v')]]),
   });
 }
+
+export const fileInodeRecord = (ino: number, manifestKey: Uint8Array | null): Buffer =>
+  inodeRecord(ino, 0o100644, manifestKey);
+
+export const dirInodeRecord = (ino: number): Buffer => inodeRecord(ino, 0o040755, null);

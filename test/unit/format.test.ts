@@ -6,11 +6,15 @@ import {
   decodeInode,
   decodeInodeManifestKey,
   decodeManifest,
+  decodeSnapshot,
+  decodeTree,
   decodeVolume,
   direntKey,
   direntNameFromKey,
   encodeInode,
   encodeManifest,
+  encodeSnapshot,
+  encodeTree,
   encodeVolume,
   hole,
   isHole,
@@ -116,4 +120,76 @@ test('directory entry keys sort by parent, then name bytes, and give the name ba
   const other = direntKey(1, 3, '0');
   assert.ok(Buffer.compare(a, b) < 0 && Buffer.compare(b, other) < 0);
   assert.equal(direntNameFromKey(direntKey(1, 2, 'naïve name')), 'naïve name');
+});
+
+test('a tree object round-trips its entries (files, directories with their tree keys, names in UTF-8)', () => {
+  const file = (ino: number, mode: number, manifestKey: Uint8Array | null) =>
+    encodeInode({
+      ino,
+      mode,
+      uid: 1000,
+      gid: 100,
+      nlink: 2,
+      sizeBytes: 123,
+      atimeNs: 1n,
+      mtimeNs: 981173106123456789n,
+      ctimeNs: 3n,
+      manifestKey,
+      symlinkTarget: null,
+      rdev: 0,
+      xattrs: new Map([['user.a', Buffer.from('b')]]),
+    });
+  const entries = [
+    { name: 'a.txt', ino: 7, record: file(7, 0o100644, randomBytes(32)), treeKey: null },
+    { name: 'docs', ino: 8, record: file(8, 0o040755, null), treeKey: randomBytes(32) },
+    { name: 'é link', ino: 7, record: file(7, 0o100644, null), treeKey: null },
+  ];
+  const decoded = decodeTree(encodeTree(entries));
+  assert.deepEqual(
+    decoded.map((e) => [
+      e.name,
+      e.ino,
+      Buffer.from(e.record).toString('hex'),
+      e.treeKey && Buffer.from(e.treeKey).toString('hex'),
+    ]),
+    entries.map((e) => [e.name, e.ino, e.record.toString('hex'), e.treeKey && e.treeKey.toString('hex')]),
+  );
+  assert.equal(decodeInode(7, decoded[0]!.record).mtimeNs, 981173106123456789n);
+  assert.throws(() => decodeTree(Buffer.from('bzlmnf01')), FormatError);
+  assert.throws(() => decodeTree(Buffer.concat([encodeTree(entries), Buffer.from([0])])), /trailing bytes/);
+});
+
+test('a snapshot record round-trips', () => {
+  const record = {
+    name: 'before-upgrade',
+    createdNs: 1764531912123456789n,
+    automatic: true,
+    rootTreeKey: randomBytes(32),
+    files: 100_000,
+    logicalBytes: 5 * 2 ** 40,
+    rootRecord: encodeInode({
+      ino: 1,
+      mode: 0o040700,
+      uid: 0,
+      gid: 0,
+      nlink: 3,
+      sizeBytes: 0,
+      atimeNs: 0n,
+      mtimeNs: 0n,
+      ctimeNs: 0n,
+      manifestKey: null,
+      symlinkTarget: null,
+      rdev: 0,
+      xattrs: new Map(),
+    }),
+  };
+  const decoded = decodeSnapshot(record.name, encodeSnapshot(record));
+  assert.deepEqual(
+    { ...decoded, rootTreeKey: Buffer.from(decoded.rootTreeKey), rootRecord: Buffer.from(decoded.rootRecord) },
+    {
+      ...record,
+      rootTreeKey: Buffer.from(record.rootTreeKey),
+      rootRecord: record.rootRecord,
+    },
+  );
 });

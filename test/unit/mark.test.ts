@@ -5,14 +5,17 @@ import {
   MANIFEST_LIST_MAX_ENTRIES,
   encodeManifest,
   encodeManifestTree,
+  encodeSnapshot,
+  encodeTree,
   hole,
   inodeKey,
   splitManifest,
   type ChunkRef,
+  type TreeEntry,
 } from '../../src-main/engine/store/format.js';
 import { chunkKeyOf } from '../../src-main/engine/store/store.js';
 import { MarkFeed, markLive, type MarkView, type MemoryRoots } from '../../src-main/engine/store/mark.js';
-import { fileInodeRecord } from '../helpers/store-records.js';
+import { dirInodeRecord, fileInodeRecord } from '../helpers/store-records.js';
 
 const hex = (key: Uint8Array) => Buffer.from(key).toString('hex');
 const chunk = (sizeBytes = 70_000): ChunkRef => ({ key: randomBytes(32), sizeBytes });
@@ -45,6 +48,21 @@ class FakeStore implements MarkView {
   }
   manifest(key: Uint8Array) {
     return this.blobs.get(hex(key));
+  }
+  readonly snapshotRecords: Uint8Array[] = [];
+  snapshots() {
+    return this.snapshotRecords;
+  }
+  tree(key: Uint8Array) {
+    return this.blobs.get(hex(key));
+  }
+
+  /** A tree object of these entries (files and directories); returns its key. */
+  treeOf(entries: TreeEntry[]): Buffer {
+    const bytes = encodeTree(entries);
+    const key = chunkKeyOf(bytes);
+    this.blobs.set(hex(key), bytes);
+    return key;
   }
 }
 
@@ -122,4 +140,39 @@ test('the feed records announcements only while a session is open, holes left ou
   feed.announce(randomBytes(32));
   assert.deepEqual(keys.manifestKeys.map(hex), [hex(manifestKey)]);
   assert.deepEqual(keys.chunkKeys.map(hex), [hex(c.key), hex(c.key)]);
+});
+
+test('what a snapshot holds stays live after the live files are gone, shared subtrees visited once', () => {
+  const store = new FakeStore();
+  const kept = [chunk(), chunk()];
+  const deep = [chunk()];
+  const sub = store.treeOf([
+    { name: 'deep.bin', ino: 5, record: fileInodeRecord(5, store.manifestOf(deep)), treeKey: null },
+  ]);
+  const root = store.treeOf([
+    { name: 'a.txt', ino: 2, record: fileInodeRecord(2, store.manifestOf(kept)), treeKey: null },
+    { name: 'empty', ino: 3, record: fileInodeRecord(3, null), treeKey: null },
+    { name: 'dir', ino: 4, record: dirInodeRecord(4), treeKey: sub },
+    { name: 'same-dir-again', ino: 6, record: dirInodeRecord(6), treeKey: sub },
+  ]);
+  const snapshot = (name: string) =>
+    encodeSnapshot({
+      name,
+      createdNs: 1n,
+      automatic: false,
+      rootTreeKey: root,
+      files: 3,
+      logicalBytes: 0,
+      rootRecord: dirInodeRecord(1),
+    });
+  store.snapshotRecords.push(snapshot('one'), snapshot('two'));
+  // No live inode names any of it.
+  const live = markLive(store, noMemory(), none());
+  for (const c of [...kept, ...deep]) assert.ok(live.chunks.has(c.key));
+  assert.equal(live.chunks.size, 3);
+  assert.equal(live.manifests.size, 2);
+
+  // Without the snapshots, it is all garbage.
+  store.snapshotRecords.length = 0;
+  assert.equal(markLive(store, noMemory(), none()).chunks.size, 0);
 });

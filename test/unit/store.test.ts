@@ -54,12 +54,13 @@ test('what is committed and synced is there when the store is opened again', asy
   await again.close();
 });
 
-for (const older of [1, 2]) {
+for (const older of [1, 2, 3]) {
   test(`a format ${older} store opens as format ${FORMAT_VERSION}, its chunks and manifests read as before`, async () => {
     const dir = await tempDir();
     const store = new Store(dir);
     const bytes = randomBytes(300_000);
-    // Format 1 kept every chunk in LMDB; format 2 added packs; both wrote manifests as lists.
+    // Format 1 kept every chunk in LMDB; format 2 added packs; both wrote manifests as lists;
+    // format 3 added holes and device nodes, and format 4 snapshots (new databases, empty).
     await store.dbs.chunks.put(chunkKeyOf(bytes), bytes);
     const manifestKey = await putManifest(store.dbs, [{ key: chunkKeyOf(bytes), sizeBytes: bytes.length }]);
     await store.dbs.meta.put(META_FORMAT_KEY, encodeU32(older));

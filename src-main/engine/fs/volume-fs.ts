@@ -464,6 +464,11 @@ export class VolumeFs {
     }
   }
 
+  /** Resolves when every change made before the call is committed (what a snapshot takes). */
+  settled(): Promise<void> {
+    return this.meta.committed();
+  }
+
   /** Stores every dirty file of this volume (unmount, engine stop). */
   async flushAll(): Promise<void> {
     // Every file with content in memory: open ones, and closed ones whose store failed earlier.

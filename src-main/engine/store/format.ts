@@ -20,8 +20,8 @@
  * FORMAT.md). An older store is a newer one without them: it is upgraded in place by writing the
  * new number.
  */
-export const FORMAT_VERSION = 3;
-export const UPGRADABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
+export const FORMAT_VERSION = 4;
+export const UPGRADABLE_FORMAT_VERSIONS: readonly number[] = [1, 2, 3];
 export const KEY_BYTES = 32;
 
 /**
@@ -374,6 +374,136 @@ export function decodeVolume(bytes: Uint8Array): VolumeRecord {
 
 export function volumeKey(name: string): Buffer {
   return Buffer.from(name, 'utf8');
+}
+
+// ---- snapshots (format 4) ----
+// A tree object, in `trees` under the SHA-256 of its encoding: one directory of a snapshot. 8-byte
+// tag "bzltre01", u32 count, then per entry, sorted by name bytes: u16 name length, name (UTF-8),
+// f64 inode number (hard links share it), u32 record length, the inode record as `inodes` holds
+// it, and for a directory the 32-byte key of its own tree object.
+// A snapshot record, in `snapshots` under u32 BE volume id · name (UTF-8): u8 version (1), i64
+// created ns, u8 flags (1: taken automatically), 32-byte root tree key, f64 files, f64 logical
+// bytes (of distinct regular files), u32 root record length, the root directory's inode record.
+const TREE_TAG = Buffer.from('bzltre01', 'latin1');
+const SNAPSHOT_RECORD_VERSION = 1;
+const SNAPSHOT_AUTOMATIC = 1;
+
+export interface TreeEntry {
+  name: string;
+  ino: number;
+  /** The entry's inode record, encoded (see encodeInode). */
+  record: Uint8Array;
+  /** A directory's tree object; null for every other kind. */
+  treeKey: Uint8Array | null;
+}
+
+export interface SnapshotRecord {
+  name: string;
+  createdNs: bigint;
+  automatic: boolean;
+  rootTreeKey: Uint8Array;
+  files: number;
+  logicalBytes: number;
+  /** The root directory's inode record, encoded. */
+  rootRecord: Uint8Array;
+}
+
+/** The mode in an encoded inode record, without decoding the rest. */
+export function decodeInodeMode(record: Uint8Array): number {
+  if (!knownInodeRecord(record[0])) throw new FormatError(`inode record version ${record[0]}`);
+  return asBuffer(record).readUInt32LE(1);
+}
+
+/** Entries must come sorted by name bytes (as `dirents` lists them). */
+export function encodeTree(entries: readonly TreeEntry[]): Buffer {
+  const names = entries.map((entry) => Buffer.from(entry.name, 'utf8'));
+  let size = TREE_TAG.length + 4;
+  entries.forEach((entry, i) => {
+    size += 2 + names[i]!.length + 8 + 4 + entry.record.byteLength + (entry.treeKey ? KEY_BYTES : 0);
+  });
+  const out = Buffer.allocUnsafe(size);
+  let at = TREE_TAG.copy(out, 0);
+  at = out.writeUInt32LE(entries.length, at);
+  entries.forEach((entry, i) => {
+    at = out.writeUInt16LE(names[i]!.length, at);
+    at += names[i]!.copy(out, at);
+    at = out.writeDoubleLE(entry.ino, at);
+    at = out.writeUInt32LE(entry.record.byteLength, at);
+    out.set(entry.record, at);
+    at += entry.record.byteLength;
+    if (entry.treeKey) {
+      out.set(entry.treeKey, at);
+      at += KEY_BYTES;
+    }
+  });
+  return out;
+}
+
+export function decodeTree(bytes: Uint8Array): TreeEntry[] {
+  const b = asBuffer(bytes);
+  if (!b.subarray(0, TREE_TAG.length).equals(TREE_TAG)) throw new FormatError('not a tree object');
+  const count = b.readUInt32LE(TREE_TAG.length);
+  let at = TREE_TAG.length + 4;
+  const entries: TreeEntry[] = [];
+  for (let i = 0; i < count; i++) {
+    const nameLength = b.readUInt16LE(at);
+    at += 2;
+    const name = b.toString('utf8', at, at + nameLength);
+    at += nameLength;
+    const ino = b.readDoubleLE(at);
+    const recordLength = b.readUInt32LE(at + 8);
+    at += 12;
+    const record = b.subarray(at, at + recordLength);
+    at += recordLength;
+    let treeKey: Uint8Array | null = null;
+    if ((decodeInodeMode(record) & 0o170000) === 0o040000) {
+      treeKey = b.subarray(at, at + KEY_BYTES);
+      at += KEY_BYTES;
+    }
+    entries.push({ name, ino, record, treeKey });
+  }
+  if (at !== b.length) throw new FormatError('tree object has trailing bytes');
+  return entries;
+}
+
+export function snapshotKey(volumeId: number, name: string): Buffer {
+  return Buffer.concat([volumePrefix(volumeId), Buffer.from(name, 'utf8')]);
+}
+
+/** Every snapshot key of a volume starts with volumePrefix(volumeId). */
+export function snapshotNameFromKey(key: Uint8Array): string {
+  return asBuffer(key).toString('utf8', 4);
+}
+
+export function encodeSnapshot(record: SnapshotRecord): Buffer {
+  const out = Buffer.allocUnsafe(1 + 8 + 1 + KEY_BYTES + 8 + 8 + 4 + record.rootRecord.byteLength);
+  let at = out.writeUInt8(SNAPSHOT_RECORD_VERSION, 0);
+  at = out.writeBigInt64LE(record.createdNs, at);
+  at = out.writeUInt8(record.automatic ? SNAPSHOT_AUTOMATIC : 0, at);
+  out.set(record.rootTreeKey, at);
+  at += KEY_BYTES;
+  at = out.writeDoubleLE(record.files, at);
+  at = out.writeDoubleLE(record.logicalBytes, at);
+  at = out.writeUInt32LE(record.rootRecord.byteLength, at);
+  out.set(record.rootRecord, at);
+  return out;
+}
+
+export function decodeSnapshot(name: string, bytes: Uint8Array): SnapshotRecord {
+  const b = asBuffer(bytes);
+  const version = b.readUInt8(0);
+  if (version !== SNAPSHOT_RECORD_VERSION) throw new FormatError(`snapshot record version ${version}`);
+  const at = 1 + 8 + 1;
+  const recordLength = b.readUInt32LE(at + KEY_BYTES + 16);
+  return {
+    name,
+    createdNs: b.readBigInt64LE(1),
+    automatic: (b.readUInt8(9) & SNAPSHOT_AUTOMATIC) !== 0,
+    rootTreeKey: Uint8Array.prototype.slice.call(b, at, at + KEY_BYTES),
+    files: b.readDoubleLE(at + KEY_BYTES),
+    logicalBytes: b.readDoubleLE(at + KEY_BYTES + 8),
+    rootRecord: Uint8Array.prototype.slice.call(b, at + KEY_BYTES + 20, at + KEY_BYTES + 20 + recordLength),
+  };
 }
 
 // ---- store metadata ----

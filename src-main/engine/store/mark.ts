@@ -9,6 +9,8 @@
  *   will commit; a file's content names its base (the chunks an early flush stored that no
  *   manifest lists yet, see ../chunking/rechunk.ts); queued metadata names the small-file chunk
  *   and manifest it will commit.
+ * - snapshot: its tree objects name inode records as a volume's inodes do; what they name is live
+ *   while the snapshot exists (snapshots are taken and deleted in single transactions).
  * - live inode: an inode record of a volume, except an orphan (`orphans`) of a volume that is not
  *   mounted: a crash left it, unlinked while open, and the next mount deletes it unread. An orphan
  *   of a mounted volume is a file still open.
@@ -54,7 +56,14 @@
  * must keep its session open until its deletions commit, never delete an announced key, and keep
  * chunk workers from reusing a key it is deleting.
  */
-import { decodeInodeManifestKey, decodeManifestBlob, isHole, type ChunkRef } from './format.js';
+import {
+  decodeInodeManifestKey,
+  decodeManifestBlob,
+  decodeSnapshot,
+  decodeTree,
+  isHole,
+  type ChunkRef,
+} from './format.js';
 import { KeySet } from './key-set.js';
 
 /** Keys named in memory (memory roots), or announced while a mark runs. */
@@ -161,6 +170,10 @@ export interface MarkView {
   orphans(): Iterable<Uint8Array>;
   /** A manifest blob, or undefined: one committed by now (in the snapshot or later; they never change). */
   manifest(key: Uint8Array): Uint8Array | undefined;
+  /** Every snapshot record of the snapshot (their trees name content as inodes do). */
+  snapshots(): Iterable<Uint8Array>;
+  /** A tree object (committed with its snapshot, never changed). */
+  tree(key: Uint8Array): Uint8Array | undefined;
 }
 
 export interface LiveSet {
@@ -199,6 +212,19 @@ export function markLive(view: MarkView, memory: MemoryRoots, announced: NamedKe
     const manifestKey = decodeInodeManifestKey(value);
     if (manifestKey) visit(manifestKey);
   }
+  // What snapshots hold is live as long as they are: each tree once (unchanged subtrees are shared).
+  const trees = new KeySet();
+  const visitTree = (treeKey: Uint8Array): void => {
+    if (!trees.add(treeKey)) return;
+    const bytes = view.tree(treeKey);
+    if (bytes === undefined) throw new Error(`tree object ${hexOf(treeKey)} is missing`);
+    for (const entry of decodeTree(bytes)) {
+      if (entry.treeKey) visitTree(entry.treeKey);
+      const manifestKey = decodeInodeManifestKey(entry.record);
+      if (manifestKey) visit(manifestKey);
+    }
+  };
+  for (const record of view.snapshots()) visitTree(decodeSnapshot('', record).rootTreeKey);
   for (const roots of [memory, announced]) {
     for (const key of roots.manifestKeys) visit(key);
     for (const key of roots.chunkKeys) live.chunks.add(key);

@@ -74,6 +74,10 @@ export function snapshotView(
     inodes: () => cancellable(dbs.inodes.getRange(inSnapshot())),
     orphans: () => cancellable(dbs.orphans.getKeys(inSnapshot())) as Iterable<Buffer>,
     manifest: (key) => dbs.manifests.getBinaryFast(asBuffer(key)),
+    *snapshots() {
+      for (const { value } of cancellable(dbs.snapshots.getRange(inSnapshot()))) yield value;
+    },
+    tree: (key) => dbs.trees.get(asBuffer(key)),
     packedChunks: () => cancellable(dbs.packedChunks.getRange(inSnapshot())),
     lmdbChunks: () => withSizes(dbs.chunks.getRange(inSnapshot())),
     manifests: () => withSizes(dbs.manifests.getRange(inSnapshot())),

@@ -69,6 +69,10 @@ export interface StoreDbs {
   inodes: BinaryDb;
   dirents: BinaryDb;
   orphans: BinaryDb;
+  /** Snapshot tree objects (format 4): key to one directory's entries. */
+  trees: BinaryDb;
+  /** Snapshot records (format 4): volume id and name to the snapshot. */
+  snapshots: BinaryDb;
   meta: BinaryDb;
 }
 
@@ -81,6 +85,8 @@ const DB_NAMES: Record<keyof StoreDbs, string> = {
   inodes: 'inodes',
   dirents: 'dirents',
   orphans: 'orphans',
+  trees: 'trees',
+  snapshots: 'snapshots',
   meta: 'meta',
 };
 

@@ -1,0 +1,136 @@
+/**
+ * `bazil snapshot ...`: take, list and browse a volume's snapshots. Each subcommand is API calls
+ * to the engine (see ../common/api.ts); `cat` reads the file in pieces and writes them to stdout.
+ */
+import { SNAPSHOT_READ_MAX_BYTES, type SnapshotEntry, type SnapshotInfo } from '../common/api.js';
+import type { ControlClient } from '../engine/control/control-client.js';
+import { formatBytes, formatCount, UsageError } from './cli-output.js';
+
+export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]
+                               freeze the volume's whole tree now (NAME: the time by default)
+  snapshot list VOLUME [--json]
+                               the volume's snapshots, oldest first
+  snapshot ls VOLUME SNAPSHOT [PATH] [--json]
+                               what a directory of a snapshot held (PATH from the volume's root)
+  snapshot cat VOLUME SNAPSHOT PATH
+                               a file as a snapshot holds it, to stdout`;
+
+const TYPE_LETTERS: Record<SnapshotEntry['type'], string> = {
+  file: '-',
+  dir: 'd',
+  symlink: 'l',
+  fifo: 'p',
+  socket: 's',
+  char: 'c',
+  block: 'b',
+};
+
+/** rwxr-xr-x, with s/S and t/T for setuid, setgid and sticky, as ls shows them. */
+function modeString(entry: SnapshotEntry): string {
+  const bits = (mode: number, special: boolean, specialLetter: string) => {
+    const x = (mode & 1) !== 0;
+    const last = special ? (x ? specialLetter : specialLetter.toUpperCase()) : x ? 'x' : '-';
+    return `${mode & 4 ? 'r' : '-'}${mode & 2 ? 'w' : '-'}${last}`;
+  };
+  const m = entry.mode;
+  return (
+    TYPE_LETTERS[entry.type] +
+    bits(m >> 6, (m & 0o4000) !== 0, 's') +
+    bits(m >> 3, (m & 0o2000) !== 0, 's') +
+    bits(m, (m & 0o1000) !== 0, 't')
+  );
+}
+
+function printSnapshots(volume: string, snapshots: SnapshotInfo[]): void {
+  if (snapshots.length === 0) {
+    console.log(`volume "${volume}" has no snapshots yet (bazil snapshot create ${volume})`);
+    return;
+  }
+  const rows = snapshots.map((s) => [
+    s.name,
+    new Date(s.createdAt).toLocaleString(),
+    `${formatCount(s.files)} files`,
+    formatBytes(s.logicalBytes),
+    s.automatic ? 'automatic' : '',
+  ]);
+  printColumns([['NAME', 'TAKEN', 'FILES', 'SIZE', ''], ...rows]);
+}
+
+function printColumns(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  for (const row of rows)
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
+}
+
+function printEntries(entries: SnapshotEntry[]): void {
+  const rows = entries.map((e) => [
+    modeString(e),
+    String(e.nlink),
+    String(e.uid),
+    String(e.gid),
+    String(e.sizeBytes),
+    new Date(e.mtime).toLocaleString(),
+    e.target !== undefined ? `${e.name} -> ${e.target}` : e.name,
+  ]);
+  if (rows.length > 0) printColumns(rows);
+}
+
+export async function runSnapshotCommand(client: ControlClient, words: string[], json: boolean): Promise<void> {
+  const [sub, ...args] = words;
+  const expect = (min: number, max: number, form: string) => {
+    if (args.length < min || args.length > max) throw new UsageError(`usage: bazil snapshot ${form}`);
+  };
+  switch (sub) {
+    case 'create': {
+      expect(1, 2, 'create VOLUME [NAME]');
+      const [volume, name] = args as [string, string | undefined];
+      const s = await client.call('snapshotCreate', name === undefined ? { volume } : { volume, name });
+      console.log(
+        `took snapshot "${s.name}" of volume "${volume}": ${formatCount(s.files)} files, ${formatBytes(s.logicalBytes)}`,
+      );
+      return;
+    }
+    case 'list': {
+      expect(1, 1, 'list VOLUME [--json]');
+      const snapshots = await client.call('snapshotList', { volume: args[0]! });
+      if (json) console.log(JSON.stringify(snapshots, null, 2));
+      else printSnapshots(args[0]!, snapshots);
+      return;
+    }
+    case 'ls': {
+      expect(2, 3, 'ls VOLUME SNAPSHOT [PATH] [--json]');
+      const [volume, snapshot, path] = args as [string, string, string | undefined];
+      const listing = await client.call(
+        'snapshotLs',
+        path === undefined ? { volume, snapshot } : { volume, snapshot, path },
+      );
+      if (json) console.log(JSON.stringify(listing, null, 2));
+      else printEntries(listing.entry.type === 'dir' ? listing.entries : [listing.entry]);
+      return;
+    }
+    case 'cat': {
+      expect(3, 3, 'cat VOLUME SNAPSHOT PATH');
+      const [volume, snapshot, path] = args as [string, string, string];
+      for (let offset = 0; ;) {
+        const { data } = await client.call('snapshotRead', {
+          volume,
+          snapshot,
+          path,
+          offset,
+          length: SNAPSHOT_READ_MAX_BYTES,
+        });
+        const bytes = Buffer.from(data, 'base64');
+        if (bytes.length === 0) return;
+        if (!process.stdout.write(bytes)) await new Promise((resolve) => process.stdout.once('drain', resolve));
+        offset += bytes.length;
+      }
+    }
+    default:
+      throw new UsageError('usage: bazil snapshot create|list|ls|cat ...; see bazil --help');
+  }
+}

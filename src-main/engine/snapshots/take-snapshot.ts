@@ -1,0 +1,100 @@
+/**
+ * Taking a snapshot: a volume's committed tree written as tree objects (one per directory, keyed
+ * by the SHA-256 of its encoding: see format.ts), and a snapshot record naming the root, in one
+ * LMDB transaction, so the snapshot is whole or absent and sees one moment of the volume.
+ *
+ * What it holds is what is committed: a file's last stored content (written and closed, or
+ * fsync'd; a file open for writing counts with what it held at its last close or fsync), and every
+ * metadata change committed when the transaction begins. The caller first waits for the changes
+ * made before the call to commit (VolumeFs.settled).
+ *
+ * Terms: tree object, snapshot record (format.ts). Hard links keep their inode number in each
+ * entry, so a restore can make them links again.
+ */
+import type { RootDatabase } from 'lmdb';
+import {
+  ROOT_INO,
+  decodeDirentValue,
+  decodeInode,
+  decodeInodeMode,
+  direntNameFromKey,
+  direntPrefix,
+  encodeSnapshot,
+  encodeTree,
+  inodeKey,
+  snapshotKey,
+  type SnapshotRecord,
+  type TreeEntry,
+} from '../store/format.js';
+import { chunkKeyOf, type StoreDbs } from '../store/store.js';
+import { BazilError, quote } from '../../common/errors.js';
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+
+export interface TakeSnapshot {
+  volumeId: number;
+  volumeName: string;
+  name: string;
+  createdNs: bigint;
+  automatic: boolean;
+}
+
+/** Writes the snapshot; throws EEXIST if the volume has one of that name. */
+export function takeSnapshot(env: RootDatabase, dbs: StoreDbs, take: TakeSnapshot): SnapshotRecord {
+  return env.transactionSync(() => {
+    const key = snapshotKey(take.volumeId, take.name);
+    if (dbs.snapshots.doesExist(key)) {
+      throw new BazilError(
+        'EEXIST',
+        `volume ${quote(take.volumeName)} already has a snapshot named ${quote(take.name)}`,
+      );
+    }
+    const rootRecord = dbs.inodes.get(inodeKey(take.volumeId, ROOT_INO));
+    if (rootRecord === undefined) throw new Error(`volume ${quote(take.volumeName)} has no root directory`);
+    const counted = new Set<number>();
+    let files = 0;
+    let logicalBytes = 0;
+    /** Writes the tree object of directory `dirIno` and of every directory under it; returns its key. */
+    const writeTree = (dirIno: number): Uint8Array => {
+      const entries: TreeEntry[] = [];
+      const range = dbs.dirents.getRange({
+        start: direntPrefix(take.volumeId, dirIno),
+        end: direntPrefix(take.volumeId, dirIno + 1),
+      });
+      for (const { key: direntKey, value } of range) {
+        const ino = decodeDirentValue(value);
+        const record = dbs.inodes.get(inodeKey(take.volumeId, ino));
+        if (record === undefined) throw new Error(`volume ${quote(take.volumeName)}: entry ${ino} has no inode record`);
+        const type = decodeInodeMode(record) & S_IFMT;
+        if (type === S_IFREG && !counted.has(ino)) {
+          counted.add(ino);
+          files++;
+          logicalBytes += decodeInode(ino, record).sizeBytes;
+        }
+        entries.push({
+          name: direntNameFromKey(direntKey),
+          ino,
+          record,
+          treeKey: type === S_IFDIR ? writeTree(ino) : null,
+        });
+      }
+      const bytes = encodeTree(entries);
+      const treeKey = chunkKeyOf(bytes);
+      if (!dbs.trees.doesExist(treeKey)) dbs.trees.putSync(treeKey, bytes);
+      return treeKey;
+    };
+    const record: SnapshotRecord = {
+      name: take.name,
+      createdNs: take.createdNs,
+      automatic: take.automatic,
+      rootTreeKey: writeTree(ROOT_INO),
+      files,
+      logicalBytes,
+      rootRecord,
+    };
+    dbs.snapshots.putSync(key, encodeSnapshot(record));
+    return record;
+  });
+}
