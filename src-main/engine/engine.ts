@@ -173,7 +173,7 @@ export class Engine implements Api {
     // File data stays in the chunk store until garbage collection (chunks may be shared).
     await env.transaction(() => {
       // Snapshot records share the volume-id prefix; their trees and data stay until garbage collection.
-      for (const db of [dbs.inodes, dbs.dirents, dbs.orphans, dbs.snapshots]) {
+      for (const db of [dbs.inodes, dbs.dirents, dbs.orphans, dbs.snapshots, dbs.parents, dbs.treeCache]) {
         for (const key of db.getKeys({ start, end })) db.removeSync(key as Buffer);
       }
       dbs.volumes.removeSync(volumeKey(name));

@@ -63,4 +63,24 @@ test('a format 3 store opens as format 4: every file, time, link and xattr as it
     listing.entries.map((e) => e.name),
     ['deep', 'empty', 'hello-link.txt', 'hello.txt', 'pipe', 'shortcut', 'sparse'],
   );
+  // A file the old engine wrote changes: the next snapshot sees it (the upgrade indexed where
+  // every old file has its names, so its directories' cached trees are dropped).
+  await ok(
+    `printf more >> ${q(join(mnt, 'docs/deep/random.bin'))} && printf again >> ${q(join(mnt, 'docs/hello-link.txt'))}`,
+  );
+  await again.call('snapshotCreate', { volume: 'old', name: 'after-change' });
+  const deep = await again.call('snapshotLs', {
+    volume: 'old',
+    snapshot: 'after-change',
+    path: '/docs/deep/random.bin',
+  });
+  assert.equal(deep.entry.sizeBytes, 200_004);
+  const docs = await again.call('snapshotLs', { volume: 'old', snapshot: 'after-change', path: '/docs' });
+  assert.deepEqual(
+    docs.entries.filter((e) => e.name.startsWith('hello')).map((e) => [e.name, e.sizeBytes]),
+    [
+      ['hello-link.txt', 25],
+      ['hello.txt', 25],
+    ],
+  );
 });

@@ -11,12 +11,16 @@
  * COMMIT_DELAY_MS: copying a small file took ~5 commits (create, write, chmod, utimes, close),
  * and now takes the one its close waits for.
  *
+ * Each batch also keeps `parents` and the snapshot tree cache in step with what it changes (see
+ * ../snapshots/tree-cache.ts), in the same transaction.
+ *
  * A batch that fails (a full disk) loses nothing: its changes go back in the queue and the engine
  * serves from memory. While commits fail, changes are not tried at every turn but on one timer
  * that backs off (0.5 s doubling to 30 s), the failure is logged when it starts and when it ends,
  * and waiting callers get the error at once.
  */
 import {
+  EMPTY_VALUE,
   ROOT_INO,
   decodeDirentValue,
   decodeInode,
@@ -32,6 +36,7 @@ import {
   type VolumeRecord,
 } from '../store/format.js';
 import type { Store } from '../store/store.js';
+import { entryChanging, inodeChanged } from '../snapshots/tree-cache.js';
 import { nowNs } from '../../common/time.js';
 import { quote } from '../../common/errors.js';
 import type { FileContent } from './file-content.js';
@@ -326,18 +331,21 @@ export class VolumeMeta {
     const commit = commitNow(this.store.env, () => {
       for (const { db, key, value } of blobs.values()) if (!dbs[db].doesExist(key)) dbs[db].putSync(key, value);
       if (volume) dbs.volumes.putSync(volumeKey(this.volume.name), volume);
-      for (const { key, value } of inodeWrites) {
-        if (value) dbs.inodes.putSync(key, value);
-        else dbs.inodes.removeSync(key);
-      }
+      // Entries first: a new inode's names are in `parents` when its record drops their cached trees.
       for (const { dir, name, child } of dirents) {
+        entryChanging(dbs, volumeId, dir, name, child);
         const key = direntKey(volumeId, dir, name);
         if (child === null) dbs.dirents.removeSync(key);
         else dbs.dirents.putSync(key, encodeDirentValue(child));
       }
+      for (const { ino, key, value } of inodeWrites) {
+        if (value) dbs.inodes.putSync(key, value);
+        else dbs.inodes.removeSync(key);
+        inodeChanged(dbs, volumeId, ino);
+      }
       for (const [ino, orphan] of orphans) {
         const key = inodeKey(volumeId, ino);
-        if (orphan) dbs.orphans.putSync(key, Buffer.alloc(0));
+        if (orphan) dbs.orphans.putSync(key, EMPTY_VALUE);
         else dbs.orphans.removeSync(key);
       }
     }).then(

@@ -8,8 +8,12 @@
  * metadata change committed when the transaction begins. The caller first waits for the changes
  * made before the call to commit (VolumeFs.settled).
  *
+ * Cost follows change: a directory whose tree object is still exact (tree-cache.ts) is reused
+ * without reading what is under it, so a snapshot after one change reads and writes the changed
+ * directories and their ancestors only.
+ *
  * Terms: tree object, snapshot record (format.ts). Hard links keep their inode number in each
- * entry, so a restore can make them links again.
+ * entry, so a restore can make them links again. Files are counted per name.
  */
 import type { RootDatabase } from 'lmdb';
 import {
@@ -23,9 +27,11 @@ import {
   encodeTree,
   inodeKey,
   snapshotKey,
+  type CachedTree,
   type SnapshotRecord,
   type TreeEntry,
 } from '../store/format.js';
+import { cacheTree, cachedTree } from './tree-cache.js';
 import { chunkKeyOf, type StoreDbs } from '../store/store.js';
 import { BazilError, quote } from '../../common/errors.js';
 
@@ -53,12 +59,13 @@ export function takeSnapshot(env: RootDatabase, dbs: StoreDbs, take: TakeSnapsho
     }
     const rootRecord = dbs.inodes.get(inodeKey(take.volumeId, ROOT_INO));
     if (rootRecord === undefined) throw new Error(`volume ${quote(take.volumeName)} has no root directory`);
-    const counted = new Set<number>();
-    let files = 0;
-    let logicalBytes = 0;
-    /** Writes the tree object of directory `dirIno` and of every directory under it; returns its key. */
-    const writeTree = (dirIno: number): Uint8Array => {
+    /** Writes the tree object of directory `dirIno` and of every directory under it that changed. */
+    const writeTree = (dirIno: number): CachedTree => {
+      const cached = cachedTree(dbs, take.volumeId, dirIno);
+      if (cached) return cached;
       const entries: TreeEntry[] = [];
+      let files = 0;
+      let logicalBytes = 0;
       const range = dbs.dirents.getRange({
         start: direntPrefix(take.volumeId, dirIno),
         end: direntPrefix(take.volumeId, dirIno + 1),
@@ -68,30 +75,33 @@ export function takeSnapshot(env: RootDatabase, dbs: StoreDbs, take: TakeSnapsho
         const record = dbs.inodes.get(inodeKey(take.volumeId, ino));
         if (record === undefined) throw new Error(`volume ${quote(take.volumeName)}: entry ${ino} has no inode record`);
         const type = decodeInodeMode(record) & S_IFMT;
-        if (type === S_IFREG && !counted.has(ino)) {
-          counted.add(ino);
+        let treeKey: Uint8Array | null = null;
+        if (type === S_IFDIR) {
+          const sub = writeTree(ino);
+          treeKey = sub.treeKey;
+          files += sub.files;
+          logicalBytes += sub.logicalBytes;
+        } else if (type === S_IFREG) {
           files++;
           logicalBytes += decodeInode(ino, record).sizeBytes;
         }
-        entries.push({
-          name: direntNameFromKey(direntKey),
-          ino,
-          record,
-          treeKey: type === S_IFDIR ? writeTree(ino) : null,
-        });
+        entries.push({ name: direntNameFromKey(direntKey), ino, record, treeKey });
       }
       const bytes = encodeTree(entries);
       const treeKey = chunkKeyOf(bytes);
       if (!dbs.trees.doesExist(treeKey)) dbs.trees.putSync(treeKey, bytes);
-      return treeKey;
+      const tree: CachedTree = { treeKey, files, logicalBytes };
+      cacheTree(dbs, take.volumeId, dirIno, tree);
+      return tree;
     };
+    const root = writeTree(ROOT_INO);
     const record: SnapshotRecord = {
       name: take.name,
       createdNs: take.createdNs,
       automatic: take.automatic,
-      rootTreeKey: writeTree(ROOT_INO),
-      files,
-      logicalBytes,
+      rootTreeKey: root.treeKey,
+      files: root.files,
+      logicalBytes: root.logicalBytes,
       rootRecord,
     };
     dbs.snapshots.putSync(key, encodeSnapshot(record));

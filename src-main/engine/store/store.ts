@@ -38,6 +38,8 @@ import {
   packIdOfFileName,
   packIdOfKey,
   packKey,
+  EMPTY_VALUE,
+  parentsKeyOfDirent,
   splitManifest,
   MANIFEST_LIST_MAX_ENTRIES,
   type ManifestChild,
@@ -73,6 +75,10 @@ export interface StoreDbs {
   trees: BinaryDb;
   /** Snapshot records (format 4): volume id and name to the snapshot. */
   snapshots: BinaryDb;
+  /** The names of each inode (format 4): `dirents` by child, to find a changed inode's directories. */
+  parents: BinaryDb;
+  /** Per directory, its tree object while nothing under it changed (format 4). */
+  treeCache: BinaryDb;
   meta: BinaryDb;
 }
 
@@ -87,6 +93,8 @@ const DB_NAMES: Record<keyof StoreDbs, string> = {
   orphans: 'orphans',
   trees: 'trees',
   snapshots: 'snapshots',
+  parents: 'parents',
+  treeCache: 'tree-cache',
   meta: 'meta',
 };
 
@@ -302,7 +310,15 @@ export class Store {
     const format = dbs.meta.get(META_FORMAT_KEY);
     const version = format === undefined ? null : decodeU32(format);
     if (version === null || UPGRADABLE_FORMAT_VERSIONS.includes(version)) {
-      dbs.meta.putSync(META_FORMAT_KEY, encodeU32(FORMAT_VERSION));
+      env.transactionSync(() => {
+        // Format 4 finds the directories of a changed inode through `parents`: built once here.
+        if (version !== null && version < 4) {
+          for (const { key, value } of dbs.dirents.getRange({})) {
+            dbs.parents.putSync(parentsKeyOfDirent(key, value), EMPTY_VALUE);
+          }
+        }
+        dbs.meta.putSync(META_FORMAT_KEY, encodeU32(FORMAT_VERSION));
+      });
     } else if (version !== FORMAT_VERSION) {
       throw new Error(
         `the store at ${this.path} has format ${version}; this Bazil reads format ${FORMAT_VERSION}: upgrade Bazil`,
