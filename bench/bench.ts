@@ -2,7 +2,9 @@
  * `npm run bench` (add `-- --quick` for a fast sanity run): Bazil's throughput, small-file rate,
  * memory and deduplication, and ordinary tools over a tree of small files, each figure next to a
  * ceiling or reference measured in the same run on the same machine, and a verdict against the
- * targets. `-- --tree-only` runs only the tree workload, `-- --no-tree` everything but it.
+ * targets. `-- --tree-only` runs only the tree workload, `-- --no-tree` everything but it;
+ * `-- --snapshots-only` only the snapshot workload (./snapshot-workload.ts), `-- --no-snapshots`
+ * everything but it.
  *
  * - Ceiling: a do-nothing FUSE file system (./sink-fs.ts) on the same addon (native/bazil-fuse)
  *   with the same mount options, in its own process.
@@ -38,13 +40,17 @@ import { mountInfo } from './mount-info.js';
 import { printTable, type Row } from './results-table.js';
 import { ok, q, run, sh, stopRuns } from './run-command.js';
 import { runTreeWorkload, treeBytesNeeded, treeSummary, type TreeHost } from './tree-workload.js';
+import { runSnapshotWorkload, type SnapshotHost } from './snapshot-workload.js';
 
 const BAZIL_BIN = fileURLToPath(new URL('../../bin/bazil.js', import.meta.url));
 const SINK_JS = fileURLToPath(new URL('./sink-fs.js', import.meta.url));
 
 const QUICK = process.argv.includes('--quick');
+const SNAPSHOTS_ONLY = process.argv.includes('--snapshots-only');
 const TREE_ONLY = process.argv.includes('--tree-only');
-const NO_TREE = process.argv.includes('--no-tree');
+const NO_TREE = SNAPSHOTS_ONLY || process.argv.includes('--no-tree');
+const FILES = !TREE_ONLY && !SNAPSHOTS_ONLY;
+const SNAPSHOTS = !TREE_ONLY && !process.argv.includes('--no-snapshots');
 const FILE_BYTES = QUICK ? 128 * MiB : GiB;
 const SMALL_FILES = QUICK ? 2_000 : 20_000;
 const SMALL_FILE_BYTES = 4 * KiB;
@@ -59,7 +65,7 @@ const ROUNDS = 5;
 const EXTRA_READ_PAIRS = 2;
 /** Sources, Bazil's warm-up and rounds, the ext4 copy, the memory test file, and room to spare. */
 const FILE_PART_BYTES = (2 * ROUNDS + 2) * FILE_BYTES + BIG_BYTES + GiB;
-const NEED_FREE_BYTES = (TREE_ONLY ? 0 : FILE_PART_BYTES) + (NO_TREE ? 0 : treeBytesNeeded({ quick: QUICK }));
+const NEED_FREE_BYTES = (FILES ? FILE_PART_BYTES : 0) + (NO_TREE ? 0 : treeBytesNeeded({ quick: QUICK }));
 
 /**
  * bindfs as close as it allows to Bazil's mounts: no allow_other (Bazil's mounts have none),
@@ -408,6 +414,21 @@ function treeHost(root: string): TreeHost {
       if (/error|fail/i.test(log)) console.log(`  engine log:\n${log}`);
       await rm(current.dataDir, { recursive: true, force: true });
       current = null;
+    },
+  };
+}
+
+function snapshotHost(root: string): SnapshotHost {
+  const name = 'snapshot-data';
+  return {
+    async startBazil() {
+      const mountpoint = join(root, 'mnt-snapshots');
+      const { client } = await startMountedEngine(root, name, 'snap', mountpoint);
+      return { client, mountpoint };
+    },
+    async stopBazil() {
+      await stopEngine();
+      await rm(join(root, name), { recursive: true, force: true });
     },
   };
 }
@@ -798,7 +819,7 @@ async function main(): Promise<number> {
   process.on('SIGHUP', () => onSignal('SIGHUP'));
 
   console.log(`Bazil bench${QUICK ? ' (--quick: a sanity run, not the figures to quote)' : ''}`);
-  if (!TREE_ONLY) {
+  if (FILES) {
     console.log(
       `  sizes: sequential file ${fmtSize(FILE_BYTES)}, ${fmtInt(SMALL_FILES)} small files of 4 KiB, ` +
         `memory test file ${fmtSize(BIG_BYTES)}`,
@@ -861,12 +882,13 @@ async function main(): Promise<number> {
   console.log(`  temporary directory: ${tempRoot}`);
   const rows: Row[] = [];
   const notes: string[] = [];
-  if (!TREE_ONLY) {
+  if (FILES) {
     const part = await fileBench(tempRoot);
     rows.push(...part.rows);
     notes.push(...part.notes);
   }
   if (!NO_TREE) rows.push(...(await runTreeWorkload(treeHost(tempRoot), { quick: QUICK })));
+  if (SNAPSHOTS) rows.push(...(await runSnapshotWorkload(snapshotHost(tempRoot), { quick: QUICK })));
 
   console.log(
     `\nResults${QUICK ? ' (--quick)' : ''}: MB/s = 10^6 bytes/s, wall time of the dd process (incl. fsync and close); ` +
