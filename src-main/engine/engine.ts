@@ -10,7 +10,6 @@ import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import {
   SNAPSHOT_READ_MAX_BYTES,
-  checkSnapshotName,
   checkVolumeName,
   type Api,
   type SnapshotInfo,
@@ -36,7 +35,6 @@ import {
   encodeU32,
   encodeVolume,
   inodeKey,
-  snapshotKey,
   volumeKey,
   volumePrefix,
   type VolumeRecord,
@@ -46,7 +44,7 @@ import { SpaceScanner } from './store/space-scan.js';
 import { collectMemoryRoots } from './fs/memory-roots.js';
 import { collectGarbage } from './collect-garbage.js';
 import { acquireLock, makeDataDirPrivate, pidPath, prepareDataDir } from './data-dir.js';
-import { takeSnapshot } from './snapshots/take-snapshot.js';
+import { createSnapshot } from './snapshots/create-snapshot.js';
 import {
   describeEntry,
   entryAt,
@@ -352,21 +350,14 @@ export class Engine implements Api {
 
   async snapshotCreate({ volume: volumeName, name }: { volume: string; name?: string }): Promise<SnapshotInfo> {
     const volume = this.volume(volumeName);
-    if (name !== undefined) checkSnapshotName(name);
-    // What was changed before the call is committed first (a rename, a chmod, a file closed).
-    await this.mounts.get(volumeName)?.fs.settled();
-    const createdNs = nowNs();
-    const taken = (n: string) => this.store.dbs.snapshots.doesExist(snapshotKey(volume.id, n));
-    let chosen = name ?? defaultSnapshotName(createdNs);
-    for (let i = 2; name === undefined && taken(chosen); i++) chosen = `${defaultSnapshotName(createdNs)}-${i}`;
-    const record = takeSnapshot(this.store.env, this.store.dbs, {
-      volumeId: volume.id,
-      volumeName,
-      name: chosen,
-      createdNs,
+    const mounted = this.mounts.get(volumeName);
+    const record = await createSnapshot(this.store, volume, {
+      name: name ?? null,
       automatic: false,
+      // What was changed before the call is committed first (a rename, a chmod, a file closed).
+      settled: () => mounted?.fs.settled() ?? Promise.resolve(),
     });
-    await this.store.syncToDisk();
+    mounted?.fs.snapshotTaken(record.name);
     return snapshotInfo(volumeName, record);
   }
 
@@ -427,13 +418,6 @@ export class Engine implements Api {
       mountpoint: this.mounts.get(volume.name)?.mount.mountpoint ?? null,
     };
   }
-}
-
-/** A snapshot's default name: the local time to the second, as 2026-11-30-194512. */
-function defaultSnapshotName(ns: bigint): string {
-  const t = new Date(Number(ns / 1_000_000n));
-  const two = (n: number) => String(n).padStart(2, '0');
-  return `${t.getFullYear()}-${two(t.getMonth() + 1)}-${two(t.getDate())}-${two(t.getHours())}${two(t.getMinutes())}${two(t.getSeconds())}`;
 }
 
 function isBusy(error: unknown): boolean {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChunkPool } from '../../src-main/engine/chunking/chunk-pool.js';
 import { DirtyBudget } from '../../src-main/engine/fs/dirty-budget.js';
-import { S_IFDIR, VolumeFs } from '../../src-main/engine/fs/volume-fs.js';
-import { newInode } from '../../src-main/engine/fs/volume-meta.js';
+import { S_IFDIR, VolumeFs, type Caller } from '../../src-main/engine/fs/volume-fs.js';
+import { newInode, type Inode } from '../../src-main/engine/fs/volume-meta.js';
 import { ROOT_INO, encodeInode, inodeKey, type VolumeRecord } from '../../src-main/engine/store/format.js';
 import { Store } from '../../src-main/engine/store/store.js';
 
@@ -27,4 +27,11 @@ export async function withVolume(
     await store.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** mkdir in the live tree, which answers at once (only `mkdir .snap/NAME` answers later). */
+export function mkdirNow(fs: VolumeFs, parent: number, name: string, mode: number, caller: Caller): Inode {
+  const made = fs.mkdir(parent, name, mode, caller);
+  if (made instanceof Promise) throw new Error(`mkdir ${name} did not answer at once`);
+  return made;
 }

@@ -8,8 +8,8 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SnapshotInfo, SnapshotListing } from '../../src-main/common/api.js';
-import { EngineHarness, assertRefused, bazil, ok } from '../helpers/engine-harness.js';
-import { q, uniqueName } from '../helpers/fs-tools.js';
+import { EngineHarness, assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
+import { py, q, uniqueName } from '../helpers/fs-tools.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 let h: EngineHarness;
@@ -215,6 +215,135 @@ test('a volume with snapshots is deleted only with --with-snapshots; its snapsho
   await cli('volume', 'delete', 'short-lived', '--with-snapshots');
   await cli('volume', 'create', 'short-lived');
   assert.match(await cli('snapshot', 'list', 'short-lived'), /has no snapshots yet/);
+});
+
+test('.snap: reachable by path, hidden from the root listing, each snapshot a read-only tree with its files, times and links', async () => {
+  const dir = uniqueName('browse');
+  await ok(
+    [
+      `cd ${q(mnt)} && mkdir ${dir} && cd ${dir}`,
+      `printf 'old text\\n' > a.txt && ln a.txt a-link.txt && ln -s a.txt sym`,
+      `touch -d '2002-03-04 05:06:07.5' a.txt`,
+      `python3 -c "import os; os.setxattr('a.txt', 'user.k', b'kept')"`,
+    ].join(' && '),
+  );
+  await cli('snapshot', 'create', VOLUME, 'browse');
+  await ok(`printf 'new text\\n' > ${q(join(mnt, dir, 'a.txt'))}`);
+  assert.doesNotMatch(await ok(`ls -a ${q(mnt)}`), /\.snap/, '.snap is left out of the root listing');
+  assert.match(await ok(`ls ${q(join(mnt, '.snap'))}`), /^browse$/m);
+  const old = join(mnt, '.snap', 'browse', dir);
+  assert.equal(await ok(`cat ${q(join(old, 'a.txt'))}`), 'old text\n');
+  assert.equal(await ok(`readlink ${q(join(old, 'sym'))}`), 'a.txt\n');
+  assert.match(await ok(`stat -c %y ${q(join(old, 'a.txt'))}`), /^2002-03-04 05:06:07\.500000000/);
+  assert.equal(
+    await py<string>(`import os, json; print(json.dumps(os.getxattr('a.txt', 'user.k').decode()))`, old),
+    'kept',
+  );
+  // cp -a out of the snapshot: the same content, and the two names of a.txt stay one file.
+  const out = await h.dir(uniqueName('copied-out'));
+  await ok(`cp -a ${q(old)}/. ${q(out)}/`);
+  assert.equal(await ok(`cat ${q(join(out, 'a.txt'))}`), 'old text\n');
+  const inodes = await ok(`stat -c %i ${q(join(out, 'a.txt'))} ${q(join(out, 'a-link.txt'))}`);
+  const [i1, i2] = inodes.trim().split('\n');
+  assert.equal(i1, i2, 'hard links copied out as links');
+});
+
+test('.snap: anything that would change it fails with EROFS (EXDEV out of it), and nothing changes', async () => {
+  const dir = uniqueName('frozen');
+  await ok(`cd ${q(mnt)} && mkdir ${dir} && echo keep > ${dir}/f && mkdir ${dir}/sub`);
+  await cli('snapshot', 'create', VOLUME, 'frozen');
+  const results = await py<Record<string, string>>(
+    `
+    import errno, json, os
+    snap = os.path.join('.snap', 'frozen', ${JSON.stringify(dir)})
+    tries = {
+      'create': lambda: open(os.path.join(snap, 'new'), 'w'),
+      'write': lambda: open(os.path.join(snap, 'f'), 'r+'),
+      'truncate': lambda: os.truncate(os.path.join(snap, 'f'), 0),
+      'append': lambda: open(os.path.join(snap, 'f'), 'a'),
+      'unlink': lambda: os.unlink(os.path.join(snap, 'f')),
+      'rmdir': lambda: os.rmdir(os.path.join(snap, 'sub')),
+      'mkdir inside': lambda: os.mkdir(os.path.join(snap, 'd')),
+      'rename inside': lambda: os.rename(os.path.join(snap, 'f'), os.path.join(snap, 'g')),
+      'rename out': lambda: os.rename(os.path.join(snap, 'f'), 'stolen'),
+      'rename in': lambda: os.rename(${JSON.stringify(dir)} + '/f', os.path.join(snap, 'g')),
+      'link out': lambda: os.link(os.path.join(snap, 'f'), 'linked'),
+      'chmod': lambda: os.chmod(os.path.join(snap, 'f'), 0o777),
+      'utime': lambda: os.utime(os.path.join(snap, 'f'), (1, 1)),
+      'setxattr': lambda: os.setxattr(os.path.join(snap, 'f'), 'user.x', b'1'),
+      'symlink': lambda: os.symlink('x', os.path.join(snap, 'l')),
+      'rmdir snapshot': lambda: os.rmdir(os.path.join('.snap', 'frozen')),
+      'rmdir .snap': lambda: os.rmdir('.snap'),
+      'rename .snap': lambda: os.rename('.snap', 'snap-moved'),
+      'mkdir .snap': lambda: os.mkdir('.snap'),
+      'create .snap': lambda: open('.snap', 'x'),
+    }
+    out = {}
+    for name, attempt in tries.items():
+      try:
+        attempt()
+        out[name] = 'succeeded'
+      except OSError as e:
+        out[name] = errno.errorcode[e.errno]
+    print(json.dumps(out))
+    `,
+    mnt,
+  );
+  const expected: Record<string, string> = {
+    create: 'EROFS',
+    write: 'EROFS',
+    truncate: 'EROFS',
+    append: 'EROFS',
+    unlink: 'EROFS',
+    rmdir: 'EROFS',
+    'mkdir inside': 'EROFS',
+    'rename inside': 'EROFS',
+    'rename out': 'EXDEV',
+    'rename in': 'EROFS',
+    'link out': 'EXDEV',
+    chmod: 'EROFS',
+    utime: 'EROFS',
+    setxattr: 'EROFS',
+    symlink: 'EROFS',
+    'rmdir snapshot': 'EROFS',
+    'rmdir .snap': 'EROFS',
+    'rename .snap': 'EROFS',
+    'mkdir .snap': 'EEXIST',
+    'create .snap': 'EEXIST',
+  };
+  assert.deepEqual(results, expected);
+  assert.equal(await ok(`cat ${q(join(mnt, '.snap', 'frozen', dir, 'f'))} ${q(join(mnt, dir, 'f'))}`), 'keep\nkeep\n');
+  assert.equal(await ok(`ls ${q(mnt)} | grep -c -e stolen -e linked -e snap-moved || true`), '0\n');
+});
+
+test('mkdir .snap/NAME takes a snapshot; one taken through the API shows in .snap at once', async () => {
+  const marker = uniqueName('marker');
+  await ok(`echo here > ${q(join(mnt, marker))}`);
+  await ok(`mkdir ${q(join(mnt, '.snap', 'by-mkdir'))}`);
+  const list = JSON.parse(await cli('snapshot', 'list', VOLUME, '--json')) as SnapshotInfo[];
+  assert.ok(list.some((s) => s.name === 'by-mkdir'));
+  assert.equal(await ok(`cat ${q(join(mnt, '.snap', 'by-mkdir', marker))}`), 'here\n');
+  const refused = await py<string[]>(
+    `
+    import errno, json, os
+    out = []
+    for name in ['by-mkdir', 'bad name!']:
+      try:
+        os.mkdir(os.path.join('.snap', name))
+        out.append('succeeded')
+      except OSError as e:
+        out.append(errno.errorcode[e.errno])
+    print(json.dumps(out))
+    `,
+    mnt,
+  );
+  assert.deepEqual(refused, ['EEXIST', 'EINVAL']);
+
+  // The kernel keeps "no such name" for a while; a snapshot taken through the API clears it.
+  const later = join(mnt, '.snap', 'later');
+  assert.notEqual((await sh(`ls ${q(later)}`)).code, 0);
+  await cli('snapshot', 'create', VOLUME, 'later');
+  assert.match(await ok(`ls ${q(later)}`), new RegExp(marker));
 });
 
 test('snapshots survive a restart of the engine', async () => {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { EngineHarness, ok } from '../helpers/engine-harness.js';
-import { py, q } from '../helpers/fs-tools.js';
+import { needsRoot, py, q } from '../helpers/fs-tools.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/format-3-store.tar.gz', import.meta.url));
 
@@ -42,45 +42,50 @@ async function checkEveryFile(mnt: string, { rootTimes = true } = {}): Promise<v
   assert.equal(color, 'green');
 }
 
-test('a format 3 store opens as format 4: every file, time, link and xattr as it was; snapshots work on it', async () => {
-  const client = await h.start();
-  const mnt = await h.dir('mnt');
-  await h.mount('old', mnt);
-  await checkEveryFile(mnt);
-  await client.call('snapshotCreate', { volume: 'old', name: 'after-upgrade' });
-  await ok(`echo new > ${q(join(mnt, 'written-after'))}`);
-  await client.call('unmount', { name: 'old' });
-  await h.stop({ keepFiles: true });
+test(
+  'a format 3 store opens as format 4: every file, time, link and xattr as it was; snapshots work on it',
+  // The fixture's files belong to root (a 0640 one among them), as root wrote the store.
+  needsRoot('read files root wrote'),
+  async () => {
+    const client = await h.start();
+    const mnt = await h.dir('mnt');
+    await h.mount('old', mnt);
+    await checkEveryFile(mnt);
+    await client.call('snapshotCreate', { volume: 'old', name: 'after-upgrade' });
+    await ok(`echo new > ${q(join(mnt, 'written-after'))}`);
+    await client.call('unmount', { name: 'old' });
+    await h.stop({ keepFiles: true });
 
-  // Opened again, as format 4 now: the old files, the new one, and the snapshot of the old tree.
-  const again = await h.start();
-  await h.mount('old', mnt);
-  assert.equal(await ok(`cat ${q(join(mnt, 'written-after'))}`), 'new\n');
-  await ok(`rm ${q(join(mnt, 'written-after'))}`);
-  await checkEveryFile(mnt, { rootTimes: false });
-  const listing = await again.call('snapshotLs', { volume: 'old', snapshot: 'after-upgrade', path: '/docs' });
-  assert.deepEqual(
-    listing.entries.map((e) => e.name),
-    ['deep', 'empty', 'hello-link.txt', 'hello.txt', 'pipe', 'shortcut', 'sparse'],
-  );
-  // A file the old engine wrote changes: the next snapshot sees it (the upgrade indexed where
-  // every old file has its names, so its directories' cached trees are dropped).
-  await ok(
-    `printf more >> ${q(join(mnt, 'docs/deep/random.bin'))} && printf again >> ${q(join(mnt, 'docs/hello-link.txt'))}`,
-  );
-  await again.call('snapshotCreate', { volume: 'old', name: 'after-change' });
-  const deep = await again.call('snapshotLs', {
-    volume: 'old',
-    snapshot: 'after-change',
-    path: '/docs/deep/random.bin',
-  });
-  assert.equal(deep.entry.sizeBytes, 200_004);
-  const docs = await again.call('snapshotLs', { volume: 'old', snapshot: 'after-change', path: '/docs' });
-  assert.deepEqual(
-    docs.entries.filter((e) => e.name.startsWith('hello')).map((e) => [e.name, e.sizeBytes]),
-    [
-      ['hello-link.txt', 25],
-      ['hello.txt', 25],
-    ],
-  );
-});
+    // Opened again, as format 4 now: the old files, the new one, and the snapshot of the old tree.
+    const again = await h.start();
+    await h.mount('old', mnt);
+    assert.equal(await ok(`cat ${q(join(mnt, 'written-after'))}`), 'new\n');
+    await ok(`rm ${q(join(mnt, 'written-after'))}`);
+    await checkEveryFile(mnt, { rootTimes: false });
+    const listing = await again.call('snapshotLs', { volume: 'old', snapshot: 'after-upgrade', path: '/docs' });
+    assert.deepEqual(
+      listing.entries.map((e) => e.name),
+      ['deep', 'empty', 'hello-link.txt', 'hello.txt', 'pipe', 'shortcut', 'sparse'],
+    );
+    // A file the old engine wrote changes: the next snapshot sees it (the upgrade indexed where
+    // every old file has its names, so its directories' cached trees are dropped).
+    await ok(
+      `printf more >> ${q(join(mnt, 'docs/deep/random.bin'))} && printf again >> ${q(join(mnt, 'docs/hello-link.txt'))}`,
+    );
+    await again.call('snapshotCreate', { volume: 'old', name: 'after-change' });
+    const deep = await again.call('snapshotLs', {
+      volume: 'old',
+      snapshot: 'after-change',
+      path: '/docs/deep/random.bin',
+    });
+    assert.equal(deep.entry.sizeBytes, 200_004);
+    const docs = await again.call('snapshotLs', { volume: 'old', snapshot: 'after-change', path: '/docs' });
+    assert.deepEqual(
+      docs.entries.filter((e) => e.name.startsWith('hello')).map((e) => [e.name, e.sizeBytes]),
+      [
+        ['hello-link.txt', 25],
+        ['hello.txt', 25],
+      ],
+    );
+  },
+);

@@ -9,11 +9,13 @@ import { ROOT_INO, inodeKey, type VolumeRecord } from '../../src-main/engine/sto
 import type { Store } from '../../src-main/engine/store/store.js';
 import { entryAt, readSnapshotFile } from '../../src-main/engine/snapshots/browse-snapshot.js';
 import { takeSnapshot } from '../../src-main/engine/snapshots/take-snapshot.js';
-import { withVolume } from '../helpers/volume-harness.js';
+import { mkdirNow, withVolume } from '../helpers/volume-harness.js';
 
 const me = { uid: 1000, gid: 1000 };
 const O_RDWR = 2;
 const RENAME_EXCHANGE = 2;
+
+const mkdir = (fs: VolumeFs, parent: number, name: string, mode = 0o755) => mkdirNow(fs, parent, name, mode, me).ino;
 
 async function writeFile(fs: VolumeFs, parent: number, name: string, text: string): Promise<number> {
   const { inode, fh } = fs.createFile(parent, name, 0o644, O_RDWR, me);
@@ -59,9 +61,9 @@ test('a snapshot after one change writes the changed directory and its ancestors
     let deep = 0;
     let deepFile = 0;
     for (let i = 0; i < 10; i++) {
-      const top = fs.mkdir(ROOT_INO, `top${i}`, 0o755, me).ino;
+      const top = mkdir(fs, ROOT_INO, `top${i}`);
       for (let j = 0; j < 5; j++) {
-        const sub = fs.mkdir(top, `sub${j}`, 0o755, me).ino;
+        const sub = mkdir(fs, top, `sub${j}`);
         for (let k = 0; k < 3; k++) {
           const ino = await writeFile(fs, sub, `f${k}`, `file ${i}/${j}/${k}`);
           if (i === 7 && j === 3 && k === 1) [deep, deepFile] = [sub, ino];
@@ -86,9 +88,9 @@ test('a snapshot after one change writes the changed directory and its ancestors
 
 test('whatever changes, reusing cached directories gives the tree a full walk gives', async () => {
   await withVolume(async (fs, store, volume) => {
-    const a = fs.mkdir(ROOT_INO, 'a', 0o755, me).ino;
-    const b = fs.mkdir(ROOT_INO, 'b', 0o755, me).ino;
-    const deep = fs.mkdir(fs.mkdir(a, 'x', 0o755, me).ino, 'y', 0o755, me).ino;
+    const a = mkdir(fs, ROOT_INO, 'a');
+    const b = mkdir(fs, ROOT_INO, 'b');
+    const deep = mkdir(fs, mkdir(fs, a, 'x'), 'y');
     const linked = await writeFile(fs, deep, 'linked', 'one');
     fs.link(linked, b, 'other-name');
     const plain = await writeFile(fs, a, 'plain', 'plain');
@@ -102,7 +104,7 @@ test('whatever changes, reusing cached directories gives the tree a full walk gi
       ['rename a directory into another', () => fs.rename(a, 'x', b, 'x', 0)],
       ['exchange two names', () => fs.rename(b, 'moved', b, 'other-name', RENAME_EXCHANGE)],
       ['unlink', () => fs.unlink(b, 'gone')],
-      ['mkdir and symlink deep', () => fs.symlink(fs.mkdir(deep, 'new', 0o700, me).ino, 'l', '../t', me)],
+      ['mkdir and symlink deep', () => fs.symlink(mkdir(fs, deep, 'new', 0o700), 'l', '../t', me)],
       ['rmdir', () => fs.rmdir(deep, 'new') /* not empty: refused */],
       ['chmod the root', () => fs.setattr(ROOT_INO, null, { mode: 0o700 })],
     ];

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import type { VolumeFs } from '../../src-main/engine/fs/volume-fs.js';
 import { ROOT_INO } from '../../src-main/engine/store/format.js';
 import type { Store } from '../../src-main/engine/store/store.js';
-import { withVolume } from '../helpers/volume-harness.js';
+import { mkdirNow, withVolume } from '../helpers/volume-harness.js';
 
 const MiB = 1024 * 1024;
 
@@ -44,7 +44,7 @@ async function storeFile(fs: VolumeFs, store: Store, name: string, data: Buffer)
 
 test("the kernel's references: a looked-up inode stays in memory until forgotten, then goes (and comes back)", async () => {
   await withVolume(async (fs) => {
-    const dir = fs.mkdir(ROOT_INO, 'd', 0o755, me);
+    const dir = mkdirNow(fs, ROOT_INO, 'd', 0o755, me);
     fs.referenced(dir);
     const { inode, fh } = fs.createFile(dir.ino, 'f', 0o600, O_RDWR, me);
     fs.referenced(inode);
@@ -64,7 +64,7 @@ test("the kernel's references: a looked-up inode stays in memory until forgotten
 
 test('an open file unlinked keeps its data and attributes through its handle, and goes at its last close', async () => {
   await withVolume(async (fs) => {
-    const dir = fs.mkdir(ROOT_INO, 'd', 0o755, me);
+    const dir = mkdirNow(fs, ROOT_INO, 'd', 0o755, me);
     const { inode, fh } = fs.createFile(dir.ino, 'f', 0o644, O_RDWR, me);
     await fs.write(fh, Buffer.from('still here'), 0);
     fs.unlink(dir.ino, 'f');
@@ -78,8 +78,8 @@ test('an open file unlinked keeps its data and attributes through its handle, an
 
 test('rename: RENAME_EXCHANGE swaps two names, RENAME_NOREPLACE refuses to replace, a directory cannot go below itself', async () => {
   await withVolume(async (fs) => {
-    const a = fs.mkdir(ROOT_INO, 'a', 0o755, me);
-    const b = fs.mkdir(a.ino, 'b', 0o755, me);
+    const a = mkdirNow(fs, ROOT_INO, 'a', 0o755, me);
+    const b = mkdirNow(fs, a.ino, 'b', 0o755, me);
     const file = fs.mknod(ROOT_INO, 'file', 0o100644, 0, me);
     assert.throws(() => fs.rename(ROOT_INO, 'a', b.ino, 'a2', 0), /EINVAL/);
     assert.throws(() => fs.rename(ROOT_INO, 'file', ROOT_INO, 'a', 1), /EEXIST/);
@@ -93,9 +93,9 @@ test('rename: RENAME_EXCHANGE swaps two names, RENAME_NOREPLACE refuses to repla
 
 test('a set-group-ID directory gives new entries its group, and new directories its bit', async () => {
   await withVolume(async (fs) => {
-    const shared = fs.mkdir(ROOT_INO, 'shared', 0o2775, { uid: 0, gid: 50 });
+    const shared = mkdirNow(fs, ROOT_INO, 'shared', 0o2775, { uid: 0, gid: 50 });
     const file = fs.mknod(shared.ino, 'f', 0o100644, 0, me);
-    const sub = fs.mkdir(shared.ino, 'sub', 0o755, me);
+    const sub = mkdirNow(fs, shared.ino, 'sub', 0o755, me);
     assert.deepEqual([file.uid, file.gid], [1000, 50]);
     assert.equal(sub.gid, 50);
     assert.equal(sub.mode & 0o2000, 0o2000);
@@ -104,7 +104,7 @@ test('a set-group-ID directory gives new entries its group, and new directories 
 
 test('a directory read in pieces lists every entry once, while entries are removed as they are read', async () => {
   await withVolume(async (fs) => {
-    const dir = fs.mkdir(ROOT_INO, 'd', 0o755, me);
+    const dir = mkdirNow(fs, ROOT_INO, 'd', 0o755, me);
     for (let i = 0; i < 300; i++) fs.mknod(dir.ino, `n${i}`, 0o100644, 0, me);
     const fh = fs.opendir(dir.ino);
     const seen: string[] = [];

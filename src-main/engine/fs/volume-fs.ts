@@ -12,6 +12,10 @@
  *   that raced the unlink or rename that removed it gets its attributes, as on any Linux file
  *   system); deleted once neither holds it, or by the next mount.
  *
+ * `.snap` (dot-snap.ts) is served here too: its nodes are inodes with ids of their own, every change
+ * to them is refused with EROFS (EXDEV between them and the live tree), and `mkdir .snap/NAME`
+ * takes a snapshot.
+ *
  * Times: ctime and mtime change where Linux changes them; reads do not update atime (as with
  * `noatime`), which spares a metadata write per read.
  */
@@ -26,6 +30,8 @@ import type { DirtyBudget } from './dirty-budget.js';
 import { FileContent, type StoredContent } from './file-content.js';
 import { UnstoredFiles } from './unstored-files.js';
 import { VolumeMeta, newInode, type Inode } from './volume-meta.js';
+import { DotSnap, SNAP_DIR_NAME, SNAP_INO_BASE, isSnapIno } from './dot-snap.js';
+import { createSnapshot } from '../snapshots/create-snapshot.js';
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
@@ -43,6 +49,7 @@ const XATTR_VALUE_MAX_BYTES = 64 * 1024;
 const POSIX_ACL_PREFIX = 'system.posix_acl_';
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
+const O_TRUNC = 0o1000;
 /** renameat2 flags. */
 const RENAME_NOREPLACE = 1;
 const RENAME_EXCHANGE = 2;
@@ -87,6 +94,12 @@ export class VolumeFs {
   private nextFh = 1;
   /** Closed files whose data could not be stored yet (a full disk). */
   private readonly unstored: UnstoredFiles;
+  private readonly dotSnap: DotSnap;
+  /**
+   * Set by the mount: the kernel must forget what it caches of a name (a snapshot taken through
+   * the API appears in `.snap`, where the kernel may hold a negative entry for it).
+   */
+  onInvalidateEntry: (parent: number, name: string) => void = () => undefined;
 
   constructor(
     volume: VolumeRecord,
@@ -101,6 +114,13 @@ export class VolumeFs {
     });
     // Commits work again: the closed files that could not be stored are tried at once.
     this.meta.onRecovered = () => this.unstored.retryNow();
+    this.dotSnap = new DotSnap({
+      store: deps.store,
+      volume,
+      root: () => this.inode(ROOT_INO),
+      createSnapshot: (name) =>
+        createSnapshot(deps.store, this.meta.volume, { name, automatic: false, settled: () => this.settled() }),
+    });
   }
 
   get volumeName(): string {
@@ -111,6 +131,8 @@ export class VolumeFs {
 
   /** The inode a name stands for; the kernel holds it until it forgets it. */
   lookup(parent: number, name: string): Inode {
+    if (parent === ROOT_INO && name === SNAP_DIR_NAME) return this.dotSnap.dirInode();
+    if (isSnapIno(parent)) return this.dotSnap.lookup(parent, name);
     const { dir, inode } = this.existing(parent, name);
     this.learned(inode, dir, name);
     return inode;
@@ -126,6 +148,7 @@ export class VolumeFs {
 
   /** The kernel forgets `count` references to an inode. */
   forget(ino: number, count: number): void {
+    if (isSnapIno(ino)) return this.dotSnap.forget(ino, count);
     const inode = this.meta.loadedInode(ino);
     if (!inode) return;
     inode.nlookup = Math.max(0, inode.nlookup - count);
@@ -143,6 +166,7 @@ export class VolumeFs {
   /** chmod, chown, truncate and utimens: whatever the request changes, at once. */
   setattr(ino: number, fh: number | null, changes: SetattrChanges): Attr | Promise<Attr> {
     const inode = fh === null ? this.inode(ino) : this.handleInode(fh);
+    notInSnap(inode.ino);
     if (changes.size !== undefined) {
       const truncated = this.truncate(inode, changes.size);
       const rest = { ...changes, size: undefined };
@@ -179,7 +203,8 @@ export class VolumeFs {
 
   // ---- names ----
 
-  mkdir(parent: number, name: string, mode: number, caller: Caller): Inode {
+  mkdir(parent: number, name: string, mode: number, caller: Caller): Inode | Promise<Inode> {
+    if (parent === SNAP_INO_BASE) return this.dotSnap.mkdir(name);
     const dir = this.newName(parent, name);
     const inode = this.create(dir, name, S_IFDIR | (mode & 0o7777), 2, caller);
     dir.nlink++;
@@ -214,6 +239,7 @@ export class VolumeFs {
   }
 
   link(ino: number, newParent: number, newName: string): Inode {
+    if (isSnapIno(ino) && !isSnapIno(newParent)) throw new FsError('EXDEV');
     const inode = this.inode(ino);
     if (isDir(inode)) throw new FsError('EPERM');
     const dir = this.newName(newParent, newName);
@@ -248,6 +274,9 @@ export class VolumeFs {
     if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE) || flags === (RENAME_NOREPLACE | RENAME_EXCHANGE)) {
       throw new FsError('EINVAL');
     }
+    // Out of `.snap` into the live tree: `mv` then copies (and fails to delete the original).
+    if (isSnapIno(parent) !== isSnapIno(newParent)) throw new FsError(isSnapIno(parent) ? 'EXDEV' : 'EROFS');
+    if (newParent === ROOT_INO && newName === SNAP_DIR_NAME) throw new FsError('EROFS');
     const source = this.existing(parent, name);
     const destDir = this.dir(newParent);
     checkName(newName);
@@ -305,12 +334,12 @@ export class VolumeFs {
     const dir = this.inode(handle.ino);
     if (offset === 0 || !handle.listing) {
       const parentIno = dir.ino === ROOT_INO ? ROOT_INO : (dir.parent ?? dir.ino);
-      handle.listing = [['.', dir.ino], ['..', parentIno], ...this.meta.entries(dir.ino)];
+      handle.listing = [['.', dir.ino], ['..', parentIno], ...this.entriesOf(dir.ino)];
     }
     const entries: DirEntry[] = [];
     for (let at = offset; at < handle.listing.length && entries.length < max; at++) {
       const [name, childIno] = handle.listing[at]!;
-      const inode = this.meta.inode(childIno);
+      const inode = this.inodeOrUndefined(childIno);
       if (!inode) continue; // removed since the listing was taken
       if (at >= 2) this.learned(inode, dir, name);
       entries.push({ name, inode, nextOffset: at + 1 });
@@ -335,6 +364,7 @@ export class VolumeFs {
   // ---- extended attributes ----
 
   setxattr(ino: number, name: string, value: Uint8Array, flags: number): void {
+    notInSnap(ino);
     const inode = this.inode(ino);
     // POSIX ACLs are not supported. Without FUSE_POSIX_ACL the kernel passes `system.posix_acl_*`
     // through as plain xattrs; storing them would let `cp -a`/`cp -p` (libacl's perm_copy_fd)
@@ -360,6 +390,7 @@ export class VolumeFs {
   }
 
   removexattr(ino: number, name: string): void {
+    notInSnap(ino);
     const inode = this.inode(ino);
     if (!inode.xattrs.delete(name)) throw new FsError('ENODATA');
     this.changed(inode);
@@ -375,6 +406,7 @@ export class VolumeFs {
   }
 
   open(ino: number, flags: number): number {
+    if (isSnapIno(ino) && ((flags & O_ACCMODE) !== O_RDONLY || flags & O_TRUNC)) throw new FsError('EROFS');
     const inode = this.inode(ino);
     if (isDir(inode) && (flags & O_ACCMODE) !== O_RDONLY) throw new FsError('EISDIR');
     return this.openInode(inode, flags);
@@ -454,6 +486,11 @@ export class VolumeFs {
       if (inode.nlookup === 0) this.meta.dropInode(inode.ino);
       return;
     }
+    if (isSnapIno(inode.ino)) {
+      inode.content?.close();
+      inode.content = null;
+      return this.dotSnap.released(inode);
+    }
     if (!inode.content) return;
     // A program that never called close (killed) still gets its data stored.
     try {
@@ -462,6 +499,11 @@ export class VolumeFs {
       this.unstored.add(inode, error);
       throw error;
     }
+  }
+
+  /** A snapshot was taken through the API: `.snap` shows it at once. */
+  snapshotTaken(name: string): void {
+    this.onInvalidateEntry(SNAP_INO_BASE, name);
   }
 
   /** Resolves when every change made before the call is committed (what a snapshot takes). */
@@ -497,10 +539,20 @@ export class VolumeFs {
   }
 
   private inode(ino: number): Inode {
-    const inode = this.meta.inode(ino);
+    const inode = this.inodeOrUndefined(ino);
     // The kernel asks only about inodes it learned from us: one gone is stale.
     if (!inode) throw new FsError(ino === ROOT_INO ? 'EIO' : 'ESTALE');
     return inode;
+  }
+
+  /** A live inode, or a node of `.snap`. */
+  private inodeOrUndefined(ino: number): Inode | undefined {
+    return isSnapIno(ino) ? this.dotSnap.inode(ino) : this.meta.inode(ino);
+  }
+
+  /** A directory's names and inode numbers. */
+  private entriesOf(dirIno: number): Map<string, number> {
+    return isSnapIno(dirIno) ? this.dotSnap.entries(dirIno) : this.meta.entries(dirIno);
   }
 
   private dir(ino: number): Inode {
@@ -511,13 +563,18 @@ export class VolumeFs {
 
   /** The directory `parent`, where `name` is free. */
   private newName(parent: number, name: string): Inode {
+    notInSnap(parent);
+    if (parent === ROOT_INO && name === SNAP_DIR_NAME) throw new FsError('EEXIST');
     const dir = this.dir(parent);
     checkName(name);
     if (this.meta.entries(dir.ino).has(name)) throw new FsError('EEXIST');
     return dir;
   }
 
+  /** A name that exists, to remove or rename: never in `.snap`, nor `.snap` itself. */
   private existing(parent: number, name: string): { dir: Inode; inode: Inode } {
+    notInSnap(parent);
+    if (parent === ROOT_INO && name === SNAP_DIR_NAME) throw new FsError('EROFS');
     const dir = this.dir(parent);
     checkName(name);
     const ino = this.meta.entries(dir.ino).get(name);
@@ -590,7 +647,7 @@ export class VolumeFs {
 
   private handleInode(fh: number): Inode {
     const handle = this.handles.get(fh);
-    const inode = handle && this.meta.inode(handle.ino);
+    const inode = handle && this.inodeOrUndefined(handle.ino);
     if (!inode) throw new FsError('EBADF');
     return inode;
   }
@@ -731,6 +788,11 @@ export class VolumeFs {
       ctimeNs: inode.ctimeNs,
     };
   }
+}
+
+/** `.snap` and the snapshots in it are read-only. */
+function notInSnap(ino: number): void {
+  if (isSnapIno(ino)) throw new FsError('EROFS');
 }
 
 function checkName(name: string): void {

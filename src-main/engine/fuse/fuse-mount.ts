@@ -145,6 +145,7 @@ export class FuseMount {
       () => this.serveQueued(),
     );
     this.session = session;
+    this.fs.onInvalidateEntry = (parent, name) => addon.notifyInvalEntry(session, parent, name);
     if (this.wokenEarly) this.serveQueued();
   }
 
@@ -165,6 +166,7 @@ export class FuseMount {
       stored = false;
       console.error(`bazil: volume ${quote(this.fs.volumeName)} unmounted with data that could not be stored:`, error);
     }
+    this.fs.onInvalidateEntry = () => undefined;
     await addon.unmount(session, detachIfBusy);
     this.session = null;
     this.fs.close();
