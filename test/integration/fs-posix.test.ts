@@ -303,6 +303,29 @@ test('O_APPEND writes land at the end of the file (two appenders)', async () => 
   assert.deepEqual(result, { size: 10_005, start: 'start', pairs: true });
 });
 
+test('opening an existing file with O_TRUNC empties it (shell >, open "w", O_RDWR|O_TRUNC)', async () => {
+  const dir = await scratch('o-trunc');
+  await ok(
+    `cd ${q(dir)} && head -c 3000000 /dev/urandom > big && head -c 100 /dev/urandom > small && printf 'replaced\\n' > big`,
+  );
+  const result = await py(
+    `
+    import os
+    open('small', 'w').write('w mode')
+    fd = os.open('small', os.O_RDWR | os.O_TRUNC)
+    os.write(fd, b'rdwr')
+    os.close(fd)
+    open('kept', 'wb').write(b'x' * 5000)
+    fd = os.open('kept', os.O_RDWR | os.O_TRUNC)
+    size_while_open = os.fstat(fd).st_size
+    os.close(fd)
+    out([open('big', 'rb').read().decode(), os.stat('big').st_size, open('small', 'rb').read().decode(), size_while_open, os.stat('kept').st_size])
+    `,
+    dir,
+  );
+  assert.deepEqual(result, ['replaced\n', 9, 'rdwr', 0, 0]);
+});
+
 test('truncate up reads zeros', async () => {
   const dir = await scratch('truncate-up');
   const result = await py(

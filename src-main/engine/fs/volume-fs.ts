@@ -405,11 +405,17 @@ export class VolumeFs {
     return { inode, fh: this.openInode(inode, flags) };
   }
 
+  /**
+   * open(2) of an existing inode. O_TRUNC empties a regular file here: libfuse asks the kernel for
+   * atomic O_TRUNC (one request instead of an open and a SETATTR), so the kernel leaves it to us.
+   */
   open(ino: number, flags: number): number {
     if (isSnapIno(ino) && ((flags & O_ACCMODE) !== O_RDONLY || flags & O_TRUNC)) throw new FsError('EROFS');
     const inode = this.inode(ino);
     if (isDir(inode) && (flags & O_ACCMODE) !== O_RDONLY) throw new FsError('EISDIR');
-    return this.openInode(inode, flags);
+    const fh = this.openInode(inode, flags);
+    if (flags & O_TRUNC && isFile(inode) && inode.content!.sizeBytes > 0) this.truncateOpen(inode, 0);
+    return fh;
   }
 
   /**
@@ -713,11 +719,7 @@ export class VolumeFs {
     const before = { mtimeNs: inode.mtimeNs, ctimeNs: inode.ctimeNs, manifestKey: inode.manifestKey };
     if (!inode.content) inode.content = this.makeContent(inode);
     const content = inode.content;
-    content.truncate(sizeBytes);
-    const now = nowNs();
-    inode.mtimeNs = now;
-    inode.ctimeNs = now;
-    this.meta.touchInode(inode.ino);
+    this.truncateOpen(inode, sizeBytes);
     if (opened) return;
     // truncate(2) on a closed file: store it now, as nothing else will. If that fails before the
     // inode names the new content, the call changes nothing: the content goes back to what is
@@ -739,6 +741,15 @@ export class VolumeFs {
       content.close();
       inode.content = null;
     }
+  }
+
+  /** Truncation of a file whose content is in memory (open): stored with the rest at close. */
+  private truncateOpen(inode: Inode, sizeBytes: number): void {
+    inode.content!.truncate(sizeBytes);
+    const now = nowNs();
+    inode.mtimeNs = now;
+    inode.ctimeNs = now;
+    this.meta.touchInode(inode.ino);
   }
 
   private unlinked(inode: Inode): void {
