@@ -42,6 +42,7 @@ interface Parsed {
   force: boolean;
   allowOther: boolean;
   withSnapshots: boolean;
+  as: string | null;
   dirtyCapMib: number | null;
   words: string[];
 }
@@ -53,6 +54,7 @@ function parse(argv: string[]): Parsed {
     force: false,
     allowOther: false,
     withSnapshots: false,
+    as: null,
     dirtyCapMib: null,
     words: [],
   };
@@ -72,6 +74,10 @@ function parse(argv: string[]): Parsed {
       parsed.allowOther = true;
     } else if (arg === '--with-snapshots') {
       parsed.withSnapshots = true;
+    } else if (arg === '--as') {
+      const path = argv[++i];
+      if (!path) throw new UsageError('--as needs a path in the volume');
+      parsed.as = path;
     } else if (arg === '--dirty-cap-mib') {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 8)
@@ -260,7 +266,7 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       case 'snapshot':
-        return await runSnapshotCommand(client, rest, parsed.json);
+        return await runSnapshotCommand(client, rest, { json: parsed.json, as: parsed.as });
       default:
         throw new UsageError(`unknown command ${quote(command)}; see bazil --help`);
     }

@@ -13,7 +13,10 @@ export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]
   snapshot ls VOLUME SNAPSHOT [PATH] [--json]
                                what a directory of a snapshot held (PATH from the volume's root)
   snapshot cat VOLUME SNAPSHOT PATH
-                               a file as a snapshot holds it, to stdout`;
+                               a file as a snapshot holds it, to stdout
+  snapshot restore VOLUME SNAPSHOT PATH [--as NEWPATH]
+                               put a file or directory back as the snapshot holds it (copies no
+                               data; what it replaces is kept in an automatic snapshot first)`;
 
 const TYPE_LETTERS: Record<SnapshotEntry['type'], string> = {
   file: '-',
@@ -80,7 +83,11 @@ function printEntries(entries: SnapshotEntry[]): void {
   if (rows.length > 0) printColumns(rows);
 }
 
-export async function runSnapshotCommand(client: ControlClient, words: string[], json: boolean): Promise<void> {
+export async function runSnapshotCommand(
+  client: ControlClient,
+  words: string[],
+  { json, as }: { json: boolean; as: string | null },
+): Promise<void> {
   const [sub, ...args] = words;
   const expect = (min: number, max: number, form: string) => {
     if (args.length < min || args.length > max) throw new UsageError(`usage: bazil snapshot ${form}`);
@@ -130,7 +137,25 @@ export async function runSnapshotCommand(client: ControlClient, words: string[],
         offset += bytes.length;
       }
     }
+    case 'restore': {
+      expect(3, 3, 'restore VOLUME SNAPSHOT PATH [--as NEWPATH]');
+      const [volume, snapshot, path] = args as [string, string, string];
+      const result = await client.call(
+        'snapshotRestore',
+        as === null ? { volume, snapshot, path } : { volume, snapshot, path, as },
+      );
+      if (json) {
+        console.log(JSON.stringify(result, null, 2));
+        return;
+      }
+      const what = `${formatCount(result.entries)} entr${result.entries === 1 ? 'y' : 'ies'}`;
+      console.log(`restored ${result.path} from snapshot "${snapshot}" (${what}, no data copied)`);
+      if (result.safetySnapshot) {
+        console.log(`what it replaced is kept in snapshot "${result.safetySnapshot}"`);
+      }
+      return;
+    }
     default:
-      throw new UsageError('usage: bazil snapshot create|list|ls|cat ...; see bazil --help');
+      throw new UsageError('usage: bazil snapshot create|list|ls|cat|restore ...; see bazil --help');
   }
 }

@@ -112,6 +112,17 @@ export interface SnapshotListing {
   entries: SnapshotEntry[];
 }
 
+export interface RestoreResult {
+  /** Where it was restored, from the volume's root. */
+  path: string;
+  /** Files, directories and links put back. */
+  entries: number;
+  /** Something had that path, and was replaced. */
+  replaced: boolean;
+  /** The automatic snapshot that keeps what was replaced (null when nothing was). */
+  safetySnapshot: string | null;
+}
+
 export interface Api {
   volumeCreate(args: { name: string }): Promise<VolumeInfo>;
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
@@ -135,6 +146,8 @@ export interface Api {
     offset: number;
     length: number;
   }): Promise<{ data: string; sizeBytes: number }>;
+  /** Puts a snapshot's file or directory back at its path, or `as` another; copies no file data. */
+  snapshotRestore(args: { volume: string; snapshot: string; path: string; as?: string }): Promise<RestoreResult>;
 }
 
 /** The most one snapshotRead returns. */
@@ -156,6 +169,7 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   snapshotList: { volume: 'string' },
   snapshotLs: { volume: 'string', snapshot: 'string', path: 'string?' },
   snapshotRead: { volume: 'string', snapshot: 'string', path: 'string', offset: 'number', length: 'number' },
+  snapshotRestore: { volume: 'string', snapshot: 'string', path: 'string', as: 'string?' },
 };
 
 export function isMethodName(name: unknown): name is MethodName {

@@ -12,6 +12,7 @@ import {
   SNAPSHOT_READ_MAX_BYTES,
   checkVolumeName,
   type Api,
+  type RestoreResult,
   type SnapshotInfo,
   type SnapshotListing,
   type StatsResult,
@@ -45,6 +46,7 @@ import { collectMemoryRoots } from './fs/memory-roots.js';
 import { collectGarbage } from './collect-garbage.js';
 import { acquireLock, makeDataDirPrivate, pidPath, prepareDataDir } from './data-dir.js';
 import { createSnapshot } from './snapshots/create-snapshot.js';
+import { restoreSnapshot } from './snapshots/restore-snapshot.js';
 import {
   describeEntry,
   entryAt,
@@ -73,6 +75,8 @@ export class Engine implements Api {
   private readonly mounts = new Map<string, Mounted>();
   /** Volumes between the start and the end of `mount`: a mark counts their memory too. */
   private readonly mounting = new Set<VolumeFs>();
+  /** Volumes not mounted that a restore is writing to: mounting and deleting them wait. */
+  private readonly restoring = new Set<string>();
   private readonly syncTimer: NodeJS.Timeout;
   private readonly spaceScanner: SpaceScanner;
   private stopping: Promise<StopResult> | null = null;
@@ -150,6 +154,7 @@ export class Engine implements Api {
 
   async volumeDelete({ name, withSnapshots = false }: { name: string; withSnapshots?: boolean }): Promise<void> {
     const volume = this.volume(name);
+    this.checkNotRestoring(name);
     const snapshots = listSnapshots(this.store, volume.id).length;
     if (snapshots > 0 && !withSnapshots) {
       throw new BazilError(
@@ -191,6 +196,7 @@ export class Engine implements Api {
     allowOther?: boolean;
   }): Promise<VolumeInfo> {
     const volume = this.volume(name);
+    this.checkNotRestoring(name);
     const already = this.mounts.get(name);
     if (already) {
       throw new BazilError('EBUSY', `volume ${quote(name)} is already mounted at ${quote(already.mount.mountpoint)}`);
@@ -402,6 +408,34 @@ export class Engine implements Api {
     if (entry.treeKey) throw new BazilError('EISDIR', `${path} in snapshot ${quote(args.snapshot)} is a directory`);
     const bytes = readSnapshotFile(this.store, entry, args.offset, args.length);
     return { data: bytes.toString('base64'), sizeBytes: describeEntry(entry, '/').sizeBytes };
+  }
+
+  async snapshotRestore(args: { volume: string; snapshot: string; path: string; as?: string }): Promise<RestoreResult> {
+    const volume = this.volume(args.volume);
+    const mounted = this.mounts.get(args.volume);
+    if (mounted) return restoreSnapshot(this.store, volume, mounted.fs, args);
+    // Not mounted: a file system of the volume is made for the restore alone.
+    this.checkNotRestoring(args.volume);
+    if ([...this.mounting].some((fs) => fs.volumeName === args.volume)) {
+      throw new BazilError('EBUSY', `volume ${quote(args.volume)} is being mounted; try again once it is`);
+    }
+    this.restoring.add(args.volume);
+    const fs = new VolumeFs(volume, { store: this.store, pool: this.pool, budget: this.budget, dataDir: this.dataDir });
+    this.mounting.add(fs);
+    try {
+      return await restoreSnapshot(this.store, volume, fs, args);
+    } finally {
+      await fs.settled().catch(() => undefined);
+      fs.close();
+      this.mounting.delete(fs);
+      this.restoring.delete(args.volume);
+    }
+  }
+
+  private checkNotRestoring(name: string): void {
+    if (this.restoring.has(name)) {
+      throw new BazilError('EBUSY', `a restore into volume ${quote(name)} is running; try again when it ends`);
+    }
   }
 
   private volume(name: string): VolumeRecord {

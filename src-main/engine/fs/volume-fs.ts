@@ -23,7 +23,15 @@ import { statfsSync } from 'node:fs';
 import { FsError } from '../../common/errors.js';
 import { nowNs } from '../../common/time.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
-import { FILE_MAX_BYTES, ROOT_INO, encodeManifest, type ChunkRef, type VolumeRecord } from '../store/format.js';
+import {
+  FILE_MAX_BYTES,
+  ROOT_INO,
+  decodeInode,
+  encodeManifest,
+  type ChunkRef,
+  type TreeEntry,
+  type VolumeRecord,
+} from '../store/format.js';
 import { chunkKeyOf, type Store } from '../store/store.js';
 import type { Attr, SetattrChanges, StatFs } from '../fuse/addon.js';
 import type { DirtyBudget } from './dirty-budget.js';
@@ -507,6 +515,71 @@ export class VolumeFs {
     }
   }
 
+  // ---- restore (../snapshots/restore-snapshot.ts) ----
+
+  /** The inode at a path from the root (its names), or null where a name is missing. */
+  resolve(names: readonly string[]): Inode | null {
+    let at = this.inode(ROOT_INO);
+    for (const name of names) {
+      if (!isDir(at)) return null;
+      const ino = this.meta.entries(at.ino).get(name);
+      const next = ino === undefined ? undefined : this.meta.inode(ino);
+      if (!next) return null;
+      at = next;
+    }
+    return at;
+  }
+
+  /**
+   * Puts a snapshot's entry at `name` in directory `dirIno`, and for a directory everything under
+   * it, as new inodes that name the content the snapshot holds: no file data is copied. Names of
+   * one file in the snapshot become links of one new inode. Whatever had the name before is
+   * removed first, a directory with everything under it (a file open there stays readable through
+   * its handle). All of it is one metadata batch, so it lands whole; the kernel is told the name
+   * changed. Returns how many entries were made.
+   */
+  graft(dirIno: number, name: string, entry: TreeEntry, readTree: (treeKey: Uint8Array) => TreeEntry[]): number {
+    const dir = this.dir(dirIno);
+    checkName(name);
+    if (this.meta.entries(dir.ino).has(name)) this.removeTree(dir, name);
+    const now = nowNs();
+    /** The snapshot's inode numbers to the inodes made for them (hard links). */
+    const made = new Map<number, Inode>();
+    let count = 0;
+    const place = (parent: Inode, childName: string, child: TreeEntry): void => {
+      count++;
+      const linked = child.treeKey ? undefined : made.get(child.ino);
+      if (linked) {
+        this.meta.setEntry(parent.ino, childName, linked.ino);
+        linked.nlink++;
+        this.meta.touchInode(linked.ino);
+        return;
+      }
+      const record = decodeInode(0, child.record);
+      const inode: Inode = {
+        ...record,
+        ino: this.meta.allocateIno(),
+        nlink: child.treeKey ? 2 : 1,
+        ctimeNs: now,
+        openCount: 0,
+        content: null,
+        nlookup: 0,
+      };
+      this.meta.addInode(inode);
+      this.meta.setEntry(parent.ino, childName, inode.ino);
+      this.deps.store.marks.announce(inode.manifestKey);
+      made.set(child.ino, inode);
+      if (!child.treeKey) return;
+      inode.parent = parent.ino;
+      parent.nlink++;
+      for (const grandchild of readTree(child.treeKey)) place(inode, grandchild.name, grandchild);
+    };
+    place(dir, name, entry);
+    this.modified(dir);
+    this.onInvalidateEntry(dir.ino, name);
+    return count;
+  }
+
   /** A snapshot was taken through the API: `.snap` shows it at once. */
   snapshotTaken(name: string): void {
     this.onInvalidateEntry(SNAP_INO_BASE, name);
@@ -741,6 +814,16 @@ export class VolumeFs {
       content.close();
       inode.content = null;
     }
+  }
+
+  /** rm -r of `name` in `dir`: a directory with everything under it, or one name of a file. */
+  private removeTree(dir: Inode, name: string): void {
+    const { inode } = this.existing(dir.ino, name);
+    this.meta.removeEntry(dir.ino, name);
+    if (!isDir(inode)) return this.unlinked(inode);
+    for (const child of [...this.meta.entries(inode.ino).keys()]) this.removeTree(inode, child);
+    dir.nlink--;
+    this.removeDirectory(inode);
   }
 
   /** Truncation of a file whose content is in memory (open): stored with the rest at close. */

@@ -13,6 +13,8 @@ import { takeSnapshot } from './take-snapshot.js';
 export interface CreateSnapshot {
   /** Null: named for the local time to the second (2026-11-30-194512), with -2, -3... if taken. */
   name: string | null;
+  /** Before the time, when the name is chosen (before-restore-). */
+  namePrefix?: string;
   automatic: boolean;
   /** Resolves once the volume's changes made before the call are committed (a mounted volume's). */
   settled: () => Promise<void>;
@@ -28,7 +30,7 @@ export async function createSnapshot(
   const createdNs = nowNs();
   let name = options.name;
   if (name === null) {
-    const base = defaultSnapshotName(createdNs);
+    const base = `${options.namePrefix ?? ''}${defaultSnapshotName(createdNs)}`;
     name = base;
     for (let i = 2; store.dbs.snapshots.doesExist(snapshotKey(volume.id, name)); i++) name = `${base}-${i}`;
   }
