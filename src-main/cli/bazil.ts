@@ -13,7 +13,7 @@ import type { Engine } from '../engine/engine.js';
 import { connectToEngine } from './engine-connection.js';
 import { reportStartFailure, reportStarted, takeStartPipe } from './start-status.js';
 import { formatBytes, formatCount, UsageError } from './cli-output.js';
-import { runSnapshotCommand, SNAPSHOT_USAGE } from './snapshot-command.js';
+import { runHistoryCommand, runSnapshotCommand, SNAPSHOT_USAGE } from './snapshot-command.js';
 
 const USAGE = `usage: bazil [--data-dir DIR] COMMAND
 
@@ -267,6 +267,8 @@ async function main(argv: string[]): Promise<void> {
       }
       case 'snapshot':
         return await runSnapshotCommand(client, rest, { json: parsed.json, as: parsed.as });
+      case 'history':
+        return await runHistoryCommand(client, rest, parsed.json);
       default:
         throw new UsageError(`unknown command ${quote(command)}; see bazil --help`);
     }

@@ -16,7 +16,12 @@ export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]
                                a file as a snapshot holds it, to stdout
   snapshot restore VOLUME SNAPSHOT PATH [--as NEWPATH]
                                put a file or directory back as the snapshot holds it (copies no
-                               data; what it replaces is kept in an automatic snapshot first)`;
+                               data; what it replaces is kept in an automatic snapshot first)
+  snapshot diff VOLUME FROM [TO] [--json]
+                               what changed from snapshot FROM to TO (the live volume by default):
+                               + added, - removed, M content modified, m attributes only,
+                               T type changed
+  history VOLUME PATH [--json]  the versions of a file across the volume's snapshots`;
 
 const TYPE_LETTERS: Record<SnapshotEntry['type'], string> = {
   file: '-',
@@ -155,7 +160,44 @@ export async function runSnapshotCommand(
       }
       return;
     }
+    case 'diff': {
+      expect(2, 3, 'diff VOLUME FROM [TO] [--json]');
+      const [volume, from, to] = args as [string, string, string | undefined];
+      const diff = await client.call('snapshotDiff', to === undefined ? { volume, from } : { volume, from, to });
+      if (json) {
+        console.log(JSON.stringify(diff, null, 2));
+        return;
+      }
+      const marks = { added: '+', removed: '-', 'type-changed': 'T', modified: 'M' } as const;
+      for (const c of diff.changes) {
+        const mark = c.change === 'modified' && !c.content ? 'm' : marks[c.change];
+        console.log(`${mark} ${c.path}${c.type === 'dir' ? '/' : ''}`);
+      }
+      if (diff.changes.length === 0)
+        console.log(`no changes from "${from}" to ${to === undefined ? 'the live volume' : `"${to}"`}`);
+      return;
+    }
     default:
-      throw new UsageError('usage: bazil snapshot create|list|ls|cat|restore ...; see bazil --help');
+      throw new UsageError('usage: bazil snapshot create|list|ls|cat|restore|diff ...; see bazil --help');
   }
+}
+
+/** `bazil history VOLUME PATH`: the versions of a path across the volume's snapshots. */
+export async function runHistoryCommand(client: ControlClient, words: string[], json: boolean): Promise<void> {
+  if (words.length !== 2) throw new UsageError('usage: bazil history VOLUME PATH [--json]');
+  const [volume, path] = words as [string, string];
+  const versions = await client.call('fileHistory', { volume, path });
+  if (json) {
+    console.log(JSON.stringify(versions, null, 2));
+    return;
+  }
+  const rows = versions.map((v) => [
+    new Date(v.firstSeen).toLocaleString(),
+    v.type === 'dir' ? 'directory' : formatBytes(v.sizeBytes),
+    `modified ${new Date(v.mtime).toLocaleString()}`,
+    v.snapshots.length === 1
+      ? v.snapshots[0]!
+      : `${v.snapshots[0]} .. ${v.snapshots.at(-1)} (${v.snapshots.length} snapshots)`,
+  ]);
+  printColumns([['FIRST SEEN', 'SIZE', 'MODIFIED', 'IN SNAPSHOTS'], ...rows]);
 }

@@ -123,6 +123,35 @@ export interface RestoreResult {
   safetySnapshot: string | null;
 }
 
+export interface DiffChange {
+  /** From the volume's root. */
+  path: string;
+  change: 'added' | 'removed' | 'modified' | 'type-changed';
+  /** What the path is (in the newer tree; in the older one for a removal). */
+  type: SnapshotEntry['type'];
+  /** modified: whether the content changed, not only attributes (mode, owner, times, xattrs). */
+  content?: boolean;
+  /** type-changed: what it was. */
+  was?: SnapshotEntry['type'];
+}
+
+export interface SnapshotDiff {
+  from: string;
+  /** A snapshot's name, or null for the live volume. */
+  to: string | null;
+  changes: DiffChange[];
+}
+
+/** One version of a path across a volume's snapshots: the snapshots (oldest first) that hold it. */
+export interface FileVersion {
+  snapshots: string[];
+  /** When the first of them was taken. */
+  firstSeen: string;
+  type: SnapshotEntry['type'];
+  sizeBytes: number;
+  mtime: string;
+}
+
 export interface Api {
   volumeCreate(args: { name: string }): Promise<VolumeInfo>;
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
@@ -148,6 +177,10 @@ export interface Api {
   }): Promise<{ data: string; sizeBytes: number }>;
   /** Puts a snapshot's file or directory back at its path, or `as` another; copies no file data. */
   snapshotRestore(args: { volume: string; snapshot: string; path: string; as?: string }): Promise<RestoreResult>;
+  /** From snapshot `from` to snapshot `to`, or to the live volume when `to` is left out. */
+  snapshotDiff(args: { volume: string; from: string; to?: string }): Promise<SnapshotDiff>;
+  /** The distinct versions of a path across the volume's snapshots (by content), oldest first. */
+  fileHistory(args: { volume: string; path: string }): Promise<FileVersion[]>;
 }
 
 /** The most one snapshotRead returns. */
@@ -170,6 +203,8 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   snapshotLs: { volume: 'string', snapshot: 'string', path: 'string?' },
   snapshotRead: { volume: 'string', snapshot: 'string', path: 'string', offset: 'number', length: 'number' },
   snapshotRestore: { volume: 'string', snapshot: 'string', path: 'string', as: 'string?' },
+  snapshotDiff: { volume: 'string', from: 'string', to: 'string?' },
+  fileHistory: { volume: 'string', path: 'string' },
 };
 
 export function isMethodName(name: unknown): name is MethodName {

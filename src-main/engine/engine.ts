@@ -12,7 +12,9 @@ import {
   SNAPSHOT_READ_MAX_BYTES,
   checkVolumeName,
   type Api,
+  type FileVersion,
   type RestoreResult,
+  type SnapshotDiff,
   type SnapshotInfo,
   type SnapshotListing,
   type StatsResult,
@@ -47,6 +49,9 @@ import { collectGarbage } from './collect-garbage.js';
 import { acquireLock, makeDataDirPrivate, pidPath, prepareDataDir } from './data-dir.js';
 import { createSnapshot } from './snapshots/create-snapshot.js';
 import { restoreSnapshot } from './snapshots/restore-snapshot.js';
+import { diffTrees } from './snapshots/diff-snapshots.js';
+import { fileHistory } from './snapshots/file-history.js';
+import { writeVolumeTree } from './snapshots/take-snapshot.js';
 import {
   describeEntry,
   entryAt,
@@ -430,6 +435,33 @@ export class Engine implements Api {
       this.mounting.delete(fs);
       this.restoring.delete(args.volume);
     }
+  }
+
+  async snapshotDiff({
+    volume: volumeName,
+    from,
+    to,
+  }: {
+    volume: string;
+    from: string;
+    to?: string;
+  }): Promise<SnapshotDiff> {
+    const volume = this.volume(volumeName);
+    const fromKey = getSnapshot(this.store, volume.id, volumeName, from).rootTreeKey;
+    let toKey: Uint8Array;
+    if (to !== undefined) {
+      toKey = getSnapshot(this.store, volume.id, volumeName, to).rootTreeKey;
+    } else {
+      // The live tree as a snapshot would take it now (its changed directories written as trees).
+      await this.mounts.get(volumeName)?.fs.settled();
+      const { env, dbs } = this.store;
+      toKey = env.transactionSync(() => writeVolumeTree(dbs, volume.id, volumeName)).root.treeKey;
+    }
+    return { from, to: to ?? null, changes: diffTrees(this.store, fromKey, toKey) };
+  }
+
+  async fileHistory({ volume: volumeName, path }: { volume: string; path: string }): Promise<FileVersion[]> {
+    return fileHistory(this.store, this.volume(volumeName).id, volumeName, path);
   }
 
   private checkNotRestoring(name: string): void {

@@ -33,6 +33,8 @@ const TYPES: Record<number, SnapshotEntry['type']> = {
   0o060000: 'block',
 };
 
+export const entryType = (mode: number): SnapshotEntry['type'] => TYPES[mode & 0o170000] ?? 'file';
+
 export function snapshotInfo(volume: string, record: SnapshotRecord): SnapshotInfo {
   return {
     volume,
@@ -91,7 +93,7 @@ export function entryAt(store: Store, record: SnapshotRecord, path: string): { e
 /** An entry as the API shows it. */
 export function describeEntry(entry: TreeEntry, parentPath: string): SnapshotEntry {
   const inode = decodeInode(entry.ino, entry.record);
-  const type = TYPES[inode.mode & 0o170000] ?? 'file';
+  const type = entryType(inode.mode);
   const path = entry.name === '' ? '/' : parentPath === '/' ? `/${entry.name}` : `${parentPath}/${entry.name}`;
   return {
     name: entry.name,

@@ -57,44 +57,7 @@ export function takeSnapshot(env: RootDatabase, dbs: StoreDbs, take: TakeSnapsho
         `volume ${quote(take.volumeName)} already has a snapshot named ${quote(take.name)}`,
       );
     }
-    const rootRecord = dbs.inodes.get(inodeKey(take.volumeId, ROOT_INO));
-    if (rootRecord === undefined) throw new Error(`volume ${quote(take.volumeName)} has no root directory`);
-    /** Writes the tree object of directory `dirIno` and of every directory under it that changed. */
-    const writeTree = (dirIno: number): CachedTree => {
-      const cached = cachedTree(dbs, take.volumeId, dirIno);
-      if (cached) return cached;
-      const entries: TreeEntry[] = [];
-      let files = 0;
-      let logicalBytes = 0;
-      const range = dbs.dirents.getRange({
-        start: direntPrefix(take.volumeId, dirIno),
-        end: direntPrefix(take.volumeId, dirIno + 1),
-      });
-      for (const { key: direntKey, value } of range) {
-        const ino = decodeDirentValue(value);
-        const record = dbs.inodes.get(inodeKey(take.volumeId, ino));
-        if (record === undefined) throw new Error(`volume ${quote(take.volumeName)}: entry ${ino} has no inode record`);
-        const type = decodeInodeMode(record) & S_IFMT;
-        let treeKey: Uint8Array | null = null;
-        if (type === S_IFDIR) {
-          const sub = writeTree(ino);
-          treeKey = sub.treeKey;
-          files += sub.files;
-          logicalBytes += sub.logicalBytes;
-        } else if (type === S_IFREG) {
-          files++;
-          logicalBytes += decodeInode(ino, record).sizeBytes;
-        }
-        entries.push({ name: direntNameFromKey(direntKey), ino, record, treeKey });
-      }
-      const bytes = encodeTree(entries);
-      const treeKey = chunkKeyOf(bytes);
-      if (!dbs.trees.doesExist(treeKey)) dbs.trees.putSync(treeKey, bytes);
-      const tree: CachedTree = { treeKey, files, logicalBytes };
-      cacheTree(dbs, take.volumeId, dirIno, tree);
-      return tree;
-    };
-    const root = writeTree(ROOT_INO);
+    const { root, rootRecord } = writeVolumeTree(dbs, take.volumeId, take.volumeName);
     const record: SnapshotRecord = {
       name: take.name,
       createdNs: take.createdNs,
@@ -107,4 +70,54 @@ export function takeSnapshot(env: RootDatabase, dbs: StoreDbs, take: TakeSnapsho
     dbs.snapshots.putSync(key, encodeSnapshot(record));
     return record;
   });
+}
+
+/**
+ * Writes the tree objects of a volume's committed tree (reusing every directory the tree cache
+ * still holds) and returns the root's; inside a write transaction. A snapshot records the root;
+ * a diff against the live volume compares with it.
+ */
+export function writeVolumeTree(
+  dbs: StoreDbs,
+  volumeId: number,
+  volumeName: string,
+): { root: CachedTree; rootRecord: Uint8Array } {
+  const rootRecord = dbs.inodes.get(inodeKey(volumeId, ROOT_INO));
+  if (rootRecord === undefined) throw new Error(`volume ${quote(volumeName)} has no root directory`);
+  /** Writes the tree object of directory `dirIno` and of every directory under it that changed. */
+  const writeTree = (dirIno: number): CachedTree => {
+    const cached = cachedTree(dbs, volumeId, dirIno);
+    if (cached) return cached;
+    const entries: TreeEntry[] = [];
+    let files = 0;
+    let logicalBytes = 0;
+    const range = dbs.dirents.getRange({
+      start: direntPrefix(volumeId, dirIno),
+      end: direntPrefix(volumeId, dirIno + 1),
+    });
+    for (const { key: direntKey, value } of range) {
+      const ino = decodeDirentValue(value);
+      const record = dbs.inodes.get(inodeKey(volumeId, ino));
+      if (record === undefined) throw new Error(`volume ${quote(volumeName)}: entry ${ino} has no inode record`);
+      const type = decodeInodeMode(record) & S_IFMT;
+      let treeKey: Uint8Array | null = null;
+      if (type === S_IFDIR) {
+        const sub = writeTree(ino);
+        treeKey = sub.treeKey;
+        files += sub.files;
+        logicalBytes += sub.logicalBytes;
+      } else if (type === S_IFREG) {
+        files++;
+        logicalBytes += decodeInode(ino, record).sizeBytes;
+      }
+      entries.push({ name: direntNameFromKey(direntKey), ino, record, treeKey });
+    }
+    const bytes = encodeTree(entries);
+    const treeKey = chunkKeyOf(bytes);
+    if (!dbs.trees.doesExist(treeKey)) dbs.trees.putSync(treeKey, bytes);
+    const tree: CachedTree = { treeKey, files, logicalBytes };
+    cacheTree(dbs, volumeId, dirIno, tree);
+    return tree;
+  };
+  return { root: writeTree(ROOT_INO), rootRecord };
 }
