@@ -13,7 +13,14 @@ import type { Engine } from '../engine/engine.js';
 import { connectToEngine } from './engine-connection.js';
 import { reportStartFailure, reportStarted, takeStartPipe } from './start-status.js';
 import { formatBytes, formatCount, UsageError } from './cli-output.js';
-import { runHistoryCommand, runSnapshotCommand, SNAPSHOT_USAGE } from './snapshot-command.js';
+import {
+  KEEP_OPTIONS,
+  parseInterval,
+  runHistoryCommand,
+  runSnapshotCommand,
+  SNAPSHOT_USAGE,
+  type ScheduleOptions,
+} from './snapshot-command.js';
 
 const USAGE = `usage: bazil [--data-dir DIR] COMMAND
 
@@ -43,6 +50,8 @@ interface Parsed {
   allowOther: boolean;
   withSnapshots: boolean;
   as: string | null;
+  /** snapshot schedule's options, as the API takes them. */
+  schedule: ScheduleOptions;
   dirtyCapMib: number | null;
   words: string[];
 }
@@ -55,6 +64,7 @@ function parse(argv: string[]): Parsed {
     allowOther: false,
     withSnapshots: false,
     as: null,
+    schedule: {},
     dirtyCapMib: null,
     words: [],
   };
@@ -74,6 +84,14 @@ function parse(argv: string[]): Parsed {
       parsed.allowOther = true;
     } else if (arg === '--with-snapshots') {
       parsed.withSnapshots = true;
+    } else if (arg === '--every') {
+      parsed.schedule.everyMinutes = parseInterval(argv[++i]);
+    } else if (KEEP_OPTIONS[arg]) {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 0) throw new UsageError(`${arg} needs a whole number, 0 or more`);
+      parsed.schedule[KEEP_OPTIONS[arg]] = n;
+    } else if (arg === '--off') {
+      parsed.schedule.off = true;
     } else if (arg === '--as') {
       const path = argv[++i];
       if (!path) throw new UsageError('--as needs a path in the volume');
@@ -266,7 +284,7 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       case 'snapshot':
-        return await runSnapshotCommand(client, rest, { json: parsed.json, as: parsed.as });
+        return await runSnapshotCommand(client, rest, { json: parsed.json, as: parsed.as, schedule: parsed.schedule });
       case 'history':
         return await runHistoryCommand(client, rest, parsed.json);
       default:

@@ -2,7 +2,12 @@
  * `bazil snapshot ...`: take, list and browse a volume's snapshots. Each subcommand is API calls
  * to the engine (see ../common/api.ts); `cat` reads the file in pieces and writes them to stdout.
  */
-import { SNAPSHOT_READ_MAX_BYTES, type SnapshotEntry, type SnapshotInfo } from '../common/api.js';
+import {
+  SNAPSHOT_READ_MAX_BYTES,
+  type SnapshotEntry,
+  type SnapshotInfo,
+  type SnapshotSchedule,
+} from '../common/api.js';
 import type { ControlClient } from '../engine/control/control-client.js';
 import { formatBytes, formatCount, UsageError } from './cli-output.js';
 
@@ -21,7 +26,60 @@ export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]
                                what changed from snapshot FROM to TO (the live volume by default):
                                + added, - removed, M content modified, m attributes only,
                                T type changed
+  snapshot find VOLUME PATTERN [--json]
+                               entries named PATTERN (a shell pattern, quoted; with "/" a whole
+                               path) in every snapshot, newest first
+  snapshot delete VOLUME SNAPSHOT
+                               delete a snapshot (its space comes back with garbage collection)
+  snapshot schedule VOLUME [--every 1h] [--keep-hourly N] [--keep-daily N] [--keep-weekly N]
+                               [--keep-monthly N] [--keep-yearly N] | --off
+                               take a snapshot every interval (30m, 1h, 1d), only when something
+                               changed, and keep the newest of each of the last N hours, days...;
+                               with no option, show the schedule
   history VOLUME PATH [--json]  the versions of a file across the volume's snapshots`;
+
+/** The schedule's options, as the API takes them. */
+export type ScheduleOptions = {
+  everyMinutes?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+  off?: boolean;
+};
+
+export const KEEP_OPTIONS: Record<string, 'keepHourly' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepYearly'> = {
+  '--keep-hourly': 'keepHourly',
+  '--keep-daily': 'keepDaily',
+  '--keep-weekly': 'keepWeekly',
+  '--keep-monthly': 'keepMonthly',
+  '--keep-yearly': 'keepYearly',
+};
+
+/** 30m, 1h, 1d (or a number of minutes) to minutes. */
+export function parseInterval(text: string | undefined): number {
+  const match = /^(\d+)([mhd]?)$/.exec(text ?? '');
+  const minutes = match
+    ? Number(match[1]) * ({ '': 1, m: 1, h: 60, d: 1440 } as const)[match[2] as '' | 'm' | 'h' | 'd']
+    : 0;
+  if (minutes < 1) throw new UsageError('--every needs an interval like 30m, 1h or 1d');
+  return minutes;
+}
+
+function describeSchedule(volume: string, schedule: SnapshotSchedule | null): string {
+  if (!schedule) return `volume "${volume}" has no snapshot schedule (bazil snapshot schedule ${volume} --every 1h)`;
+  const every =
+    schedule.everyMinutes % 1440 === 0
+      ? `${schedule.everyMinutes / 1440}d`
+      : schedule.everyMinutes % 60 === 0
+        ? `${schedule.everyMinutes / 60}h`
+        : `${schedule.everyMinutes}m`;
+  const keep = Object.entries(schedule.keep)
+    .filter(([, n]) => (n ?? 0) > 0)
+    .map(([period, n]) => `${n} ${period}`);
+  return `volume "${volume}": a snapshot every ${every} when something changed; keeps ${keep.length > 0 ? keep.join(', ') : 'only the newest'} (manual snapshots are kept)`;
+}
 
 const TYPE_LETTERS: Record<SnapshotEntry['type'], string> = {
   file: '-',
@@ -91,7 +149,7 @@ function printEntries(entries: SnapshotEntry[]): void {
 export async function runSnapshotCommand(
   client: ControlClient,
   words: string[],
-  { json, as }: { json: boolean; as: string | null },
+  { json, as, schedule }: { json: boolean; as: string | null; schedule: ScheduleOptions },
 ): Promise<void> {
   const [sub, ...args] = words;
   const expect = (min: number, max: number, form: string) => {
@@ -177,8 +235,33 @@ export async function runSnapshotCommand(
         console.log(`no changes from "${from}" to ${to === undefined ? 'the live volume' : `"${to}"`}`);
       return;
     }
+    case 'delete': {
+      expect(2, 2, 'delete VOLUME SNAPSHOT');
+      await client.call('snapshotDelete', { volume: args[0]!, snapshot: args[1]! });
+      console.log(`deleted snapshot "${args[1]}" of volume "${args[0]}"`);
+      return;
+    }
+    case 'schedule': {
+      expect(1, 1, 'schedule VOLUME [--every 1h] [--keep-hourly N] ... | --off');
+      const result = await client.call('snapshotSchedule', { volume: args[0]!, ...schedule });
+      if (json) console.log(JSON.stringify(result, null, 2));
+      else console.log(describeSchedule(args[0]!, result));
+      return;
+    }
+    case 'find': {
+      expect(2, 2, 'find VOLUME PATTERN [--json]');
+      const [volume, pattern] = args as [string, string];
+      const found = await client.call('snapshotFind', { volume, pattern });
+      if (json) console.log(JSON.stringify(found, null, 2));
+      else if (found.length === 0)
+        console.log(`nothing named ${JSON.stringify(pattern)} in the snapshots of "${volume}"`);
+      else printColumns(found.map((f) => [f.snapshot, `${f.path}${f.type === 'dir' ? '/' : ''}`]));
+      return;
+    }
     default:
-      throw new UsageError('usage: bazil snapshot create|list|ls|cat|restore|diff ...; see bazil --help');
+      throw new UsageError(
+        'usage: bazil snapshot create|list|ls|cat|restore|diff|find|delete|schedule ...; see bazil --help',
+      );
   }
 }
 

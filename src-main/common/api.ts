@@ -152,6 +152,30 @@ export interface FileVersion {
   mtime: string;
 }
 
+/** A match of a search across snapshots. */
+export interface FoundEntry {
+  snapshot: string;
+  path: string;
+  type: SnapshotEntry['type'];
+  sizeBytes: number;
+  mtime: string;
+}
+
+/** How many periods of each kind keep their newest scheduled snapshot (restic's forget --keep-*). */
+export interface KeepPolicy {
+  hourly?: number;
+  daily?: number;
+  weekly?: number;
+  monthly?: number;
+  yearly?: number;
+}
+
+export interface SnapshotSchedule {
+  volume: string;
+  everyMinutes: number;
+  keep: KeepPolicy;
+}
+
 export interface Api {
   volumeCreate(args: { name: string }): Promise<VolumeInfo>;
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
@@ -181,6 +205,24 @@ export interface Api {
   snapshotDiff(args: { volume: string; from: string; to?: string }): Promise<SnapshotDiff>;
   /** The distinct versions of a path across the volume's snapshots (by content), oldest first. */
   fileHistory(args: { volume: string; path: string }): Promise<FileVersion[]>;
+  /** Entries whose name (or path, with "/") matches a shell pattern, in every snapshot, newest first. */
+  snapshotFind(args: { volume: string; pattern: string }): Promise<FoundEntry[]>;
+  /** Deletes a snapshot (its space comes back with garbage collection). */
+  snapshotDelete(args: { volume: string; snapshot: string }): Promise<void>;
+  /**
+   * Sets the volume's schedule (`everyMinutes`, with the keep counts), removes it (`off`), or,
+   * with neither, returns it (null: none).
+   */
+  snapshotSchedule(args: {
+    volume: string;
+    everyMinutes?: number;
+    keepHourly?: number;
+    keepDaily?: number;
+    keepWeekly?: number;
+    keepMonthly?: number;
+    keepYearly?: number;
+    off?: boolean;
+  }): Promise<SnapshotSchedule | null>;
 }
 
 /** The most one snapshotRead returns. */
@@ -189,7 +231,7 @@ export const SNAPSHOT_READ_MAX_BYTES = 1024 * 1024;
 export type MethodName = keyof Api;
 
 /** A field's type; a trailing `?` makes it optional. */
-type Field = 'string' | 'string?' | 'boolean?' | 'number';
+type Field = 'string' | 'string?' | 'boolean?' | 'number' | 'number?';
 const METHODS: { [M in MethodName]: Record<string, Field> } = {
   volumeCreate: { name: 'string' },
   volumeList: {},
@@ -205,6 +247,18 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   snapshotRestore: { volume: 'string', snapshot: 'string', path: 'string', as: 'string?' },
   snapshotDiff: { volume: 'string', from: 'string', to: 'string?' },
   fileHistory: { volume: 'string', path: 'string' },
+  snapshotFind: { volume: 'string', pattern: 'string' },
+  snapshotDelete: { volume: 'string', snapshot: 'string' },
+  snapshotSchedule: {
+    volume: 'string',
+    everyMinutes: 'number?',
+    keepHourly: 'number?',
+    keepDaily: 'number?',
+    keepWeekly: 'number?',
+    keepMonthly: 'number?',
+    keepYearly: 'number?',
+    off: 'boolean?',
+  },
 };
 
 export function isMethodName(name: unknown): name is MethodName {

@@ -13,6 +13,9 @@ import {
   checkVolumeName,
   type Api,
   type FileVersion,
+  type FoundEntry,
+  type KeepPolicy,
+  type SnapshotSchedule,
   type RestoreResult,
   type SnapshotDiff,
   type SnapshotInfo,
@@ -51,7 +54,10 @@ import { createSnapshot } from './snapshots/create-snapshot.js';
 import { restoreSnapshot } from './snapshots/restore-snapshot.js';
 import { diffTrees } from './snapshots/diff-snapshots.js';
 import { fileHistory } from './snapshots/file-history.js';
+import { findInSnapshots } from './snapshots/find-in-snapshots.js';
 import { writeVolumeTree } from './snapshots/take-snapshot.js';
+import { deleteSnapshot } from './snapshots/delete-snapshot.js';
+import { SnapshotScheduler, getSchedule, setSchedule } from './snapshots/snapshot-schedule.js';
 import {
   describeEntry,
   entryAt,
@@ -75,6 +81,8 @@ interface Mounted {
 
 /** How often commits are synced to the disk when nothing asked sooner (ext4 commits every 5 s). */
 const SYNC_INTERVAL_MS = 5000;
+/** How often scheduled snapshots are checked for being due. */
+const SCHEDULE_TICK_MS = 30_000;
 
 export class Engine implements Api {
   private readonly mounts = new Map<string, Mounted>();
@@ -83,6 +91,8 @@ export class Engine implements Api {
   /** Volumes not mounted that a restore is writing to: mounting and deleting them wait. */
   private readonly restoring = new Set<string>();
   private readonly syncTimer: NodeJS.Timeout;
+  private readonly scheduleTimer: NodeJS.Timeout;
+  private readonly scheduler: SnapshotScheduler;
   private readonly spaceScanner: SpaceScanner;
   private stopping: Promise<StopResult> | null = null;
 
@@ -96,6 +106,15 @@ export class Engine implements Api {
       this.store.syncToDisk().catch((error: unknown) => console.error('bazil: sync to disk failed:', error));
     }, SYNC_INTERVAL_MS);
     this.syncTimer.unref();
+    this.scheduler = new SnapshotScheduler({
+      store,
+      volumes: () => [...store.dbs.volumes.getRange({})].map(({ key }) => this.volume(key.toString('utf8'))),
+      settled: (volume) => this.mounts.get(volume.name)?.fs.settled() ?? Promise.resolve(),
+      changed: (volume, name) => this.mounts.get(volume.name)?.fs.snapshotChanged(name),
+      nowMs: Date.now,
+    });
+    this.scheduleTimer = setInterval(() => void this.scheduler.tick(), SCHEDULE_TICK_MS);
+    this.scheduleTimer.unref();
     pool.onAnswer = (reply) => store.marks.announce(reply.manifestKey, reply.chunks);
     pool.onPackAbandoned = (packId) => store.notePackAbandoned(packId);
     this.spaceScanner = new SpaceScanner(dataDir, {
@@ -181,7 +200,15 @@ export class Engine implements Api {
     // File data stays in the chunk store until garbage collection (chunks may be shared).
     await env.transaction(() => {
       // Snapshot records share the volume-id prefix; their trees and data stay until garbage collection.
-      for (const db of [dbs.inodes, dbs.dirents, dbs.orphans, dbs.snapshots, dbs.parents, dbs.treeCache]) {
+      for (const db of [
+        dbs.inodes,
+        dbs.dirents,
+        dbs.orphans,
+        dbs.snapshots,
+        dbs.parents,
+        dbs.treeCache,
+        dbs.schedules,
+      ]) {
         for (const key of db.getKeys({ start, end })) db.removeSync(key as Buffer);
       }
       dbs.volumes.removeSync(volumeKey(name));
@@ -300,6 +327,7 @@ export class Engine implements Api {
     }
     this.stopping = (async () => {
       clearInterval(this.syncTimer);
+      clearInterval(this.scheduleTimer);
       await this.spaceScanner.stop();
       await this.pool.close();
       await this.store.close();
@@ -364,11 +392,11 @@ export class Engine implements Api {
     const mounted = this.mounts.get(volumeName);
     const record = await createSnapshot(this.store, volume, {
       name: name ?? null,
-      automatic: false,
+      kind: 'manual',
       // What was changed before the call is committed first (a rename, a chmod, a file closed).
       settled: () => mounted?.fs.settled() ?? Promise.resolve(),
     });
-    mounted?.fs.snapshotTaken(record.name);
+    mounted?.fs.snapshotChanged(record.name);
     return snapshotInfo(volumeName, record);
   }
 
@@ -462,6 +490,62 @@ export class Engine implements Api {
 
   async fileHistory({ volume: volumeName, path }: { volume: string; path: string }): Promise<FileVersion[]> {
     return fileHistory(this.store, this.volume(volumeName).id, volumeName, path);
+  }
+
+  async snapshotFind({ volume: volumeName, pattern }: { volume: string; pattern: string }): Promise<FoundEntry[]> {
+    return findInSnapshots(this.store, this.volume(volumeName).id, pattern);
+  }
+
+  async snapshotDelete({ volume: volumeName, snapshot }: { volume: string; snapshot: string }): Promise<void> {
+    deleteSnapshot(this.store, this.volume(volumeName), snapshot);
+    await this.store.syncToDisk();
+    this.mounts.get(volumeName)?.fs.snapshotChanged(snapshot);
+  }
+
+  async snapshotSchedule(args: {
+    volume: string;
+    everyMinutes?: number;
+    keepHourly?: number;
+    keepDaily?: number;
+    keepWeekly?: number;
+    keepMonthly?: number;
+    keepYearly?: number;
+    off?: boolean;
+  }): Promise<SnapshotSchedule | null> {
+    const volume = this.volume(args.volume);
+    const keep: KeepPolicy = {};
+    const counts = [
+      ['hourly', args.keepHourly],
+      ['daily', args.keepDaily],
+      ['weekly', args.keepWeekly],
+      ['monthly', args.keepMonthly],
+      ['yearly', args.keepYearly],
+    ] as const;
+    for (const [field, count] of counts) {
+      if (count === undefined) continue;
+      if (count < 0) throw new BazilError('EINVAL', `--keep-${field} needs a count of 0 or more`);
+      keep[field] = count;
+    }
+    const current = getSchedule(this.store, volume);
+    if (args.off) {
+      if (args.everyMinutes !== undefined || Object.keys(keep).length > 0) {
+        throw new BazilError('EINVAL', 'a schedule is turned off, or set: not both at once');
+      }
+      await setSchedule(this.store, volume, null);
+      return null;
+    }
+    if (args.everyMinutes === undefined && Object.keys(keep).length === 0) return current;
+    const everyMinutes = args.everyMinutes ?? current?.everyMinutes;
+    if (everyMinutes === undefined) {
+      throw new BazilError('EINVAL', `volume ${quote(args.volume)} has no schedule yet: give --every (1h, 30m, 1d...)`);
+    }
+    if (everyMinutes < 1) throw new BazilError('EINVAL', '--every must be at least 1 minute');
+    // A new keep policy replaces the old one; changing only the interval keeps it.
+    const policy = Object.keys(keep).length > 0 ? keep : (current?.keep ?? {});
+    await setSchedule(this.store, volume, { everyMinutes, keep: policy });
+    await this.store.syncToDisk();
+    void this.scheduler.tick();
+    return getSchedule(this.store, volume);
   }
 
   private checkNotRestoring(name: string): void {

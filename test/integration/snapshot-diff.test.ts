@@ -1,11 +1,12 @@
 /**
- * `bazil snapshot diff` and `bazil history` as a user reads them: what changed between two
- * snapshots or since one, and the versions of one file across snapshots.
+ * `bazil snapshot diff`, `bazil history` and `bazil snapshot find` as a user reads them: what
+ * changed between two snapshots or since one, the versions of one file across snapshots, and
+ * where a name is in all of them.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { FileVersion, SnapshotDiff } from '../../src-main/common/api.js';
+import type { FileVersion, FoundEntry, SnapshotDiff } from '../../src-main/common/api.js';
 import { EngineHarness, assertRefused, bazil, ok } from '../helpers/engine-harness.js';
 import { q, uniqueName } from '../helpers/fs-tools.js';
 
@@ -111,4 +112,29 @@ test('history: the distinct versions of a file, with the snapshots that hold eac
     /no snapshot of volume "diffs" holds "\/never-there"/,
   );
   assertRefused(await bazil(h.dataDir, 'history', VOLUME), /usage: bazil history VOLUME PATH/);
+});
+
+test('find: every snapshot and path whose name matches, newest snapshot first', async () => {
+  const d = uniqueName('pics');
+  const snap = (n: string) => cli('snapshot', 'create', VOLUME, `${d}-${n}`);
+  await ok(`cd ${q(mnt)} && mkdir -p ${d}/p ${d}/q && echo x > ${d}/p/cat.jpg && echo y > ${d}/p/dog.png`);
+  await snap('1');
+  await ok(`echo z > ${q(join(mnt, d, 'q', 'cat.jpg'))}`);
+  await snap('2');
+  await ok(`rm ${q(join(mnt, d, 'p', 'cat.jpg'))}`);
+  await snap('3');
+  const find = async (pattern: string) =>
+    (JSON.parse(await cli('snapshot', 'find', VOLUME, pattern, '--json')) as FoundEntry[])
+      .filter((f) => f.snapshot.startsWith(d))
+      .map((f) => `${f.snapshot.slice(d.length + 1)}:${f.path}`);
+  assert.deepEqual(await find('cat.jpg'), [
+    `3:/${d}/q/cat.jpg`,
+    `2:/${d}/p/cat.jpg`,
+    `2:/${d}/q/cat.jpg`,
+    `1:/${d}/p/cat.jpg`,
+  ]);
+  assert.deepEqual(await find('*.png'), [`3:/${d}/p/dog.png`, `2:/${d}/p/dog.png`, `1:/${d}/p/dog.png`]);
+  assert.deepEqual(await find(`/${d}/q/*`), [`3:/${d}/q/cat.jpg`, `2:/${d}/q/cat.jpg`]);
+  assert.deepEqual(await find('q'), [`3:/${d}/q`, `2:/${d}/q`, `1:/${d}/q`]);
+  assert.match(await cli('snapshot', 'find', VOLUME, 'nothing-like-this*'), /nothing named "nothing-like-this\*"/);
 });

@@ -346,6 +346,41 @@ test('mkdir .snap/NAME takes a snapshot; one taken through the API shows in .sna
   assert.match(await ok(`ls ${q(later)}`), new RegExp(marker));
 });
 
+test('delete a snapshot; set, show and turn off a schedule, whose first snapshot comes at once', async () => {
+  await cli('snapshot', 'create', VOLUME, 'to-delete');
+  assert.match(await ok(`ls ${q(join(mnt, '.snap'))}`), /^to-delete$/m);
+  assert.match(await cli('snapshot', 'delete', VOLUME, 'to-delete'), /deleted snapshot "to-delete"/);
+  const names = async () =>
+    (JSON.parse(await cli('snapshot', 'list', VOLUME, '--json')) as SnapshotInfo[]).map((s) => s.name);
+  assert.ok(!(await names()).includes('to-delete'));
+  assert.doesNotMatch(await ok(`ls ${q(join(mnt, '.snap'))}`), /^to-delete$/m, '.snap forgets it at once');
+  assertRefused(await bazil(h.dataDir, 'snapshot', 'delete', VOLUME, 'to-delete'), /has no snapshot named "to-delete"/);
+
+  assert.match(await cli('snapshot', 'schedule', VOLUME), /has no snapshot schedule/);
+  await ok(`echo changed > ${q(join(mnt, uniqueName('for-schedule')))}`);
+  assert.match(
+    await cli('snapshot', 'schedule', VOLUME, '--every', '1h', '--keep-hourly', '24', '--keep-daily', '30'),
+    /a snapshot every 1h when something changed; keeps 24 hourly, 30 daily/,
+  );
+  const auto = await waitFor(async () => (await names()).find((n) => n.startsWith('auto-')) ?? null, {
+    timeoutMs: 20_000,
+    what: 'the first scheduled snapshot',
+  });
+  assert.match(await ok(`ls ${q(join(mnt, '.snap'))}`), new RegExp(`^${auto}$`, 'm'));
+  assert.match(await cli('snapshot', 'schedule', VOLUME, '--keep-monthly', '12'), /every 1h .*keeps 12 monthly/);
+  assertRefused(
+    await bazil(h.dataDir, 'snapshot', 'schedule', VOLUME, '--every', 'soon'),
+    /--every needs an interval like 30m, 1h or 1d/,
+  );
+  assertRefused(
+    await bazil(h.dataDir, 'snapshot', 'schedule', VOLUME, '--keep-daily', '-1'),
+    /--keep-daily needs a whole number/,
+  );
+  assertRefused(await bazil(h.dataDir, 'snapshot', 'schedule', 'nosuch', '--every', '1h'), /no volume named "nosuch"/);
+  assert.match(await cli('snapshot', 'schedule', VOLUME, '--off'), /has no snapshot schedule/);
+  assert.match(await cli('snapshot', 'schedule', VOLUME), /has no snapshot schedule/);
+});
+
 test('snapshots survive a restart of the engine', async () => {
   await h.stop({ keepFiles: true, force: true });
   await h.start();

@@ -164,6 +164,7 @@ test('a snapshot record round-trips', () => {
     name: 'before-upgrade',
     createdNs: 1764531912123456789n,
     automatic: true,
+    scheduled: true,
     rootTreeKey: randomBytes(32),
     files: 100_000,
     logicalBytes: 5 * 2 ** 40,

@@ -160,6 +160,7 @@ test('what a snapshot holds stays live after the live files are gone, shared sub
       name,
       createdNs: 1n,
       automatic: false,
+      scheduled: false,
       rootTreeKey: root,
       files: 3,
       logicalBytes: 0,

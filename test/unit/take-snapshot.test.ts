@@ -41,6 +41,7 @@ async function snapshot(fs: VolumeFs, store: Store, volume: VolumeRecord) {
     name,
     createdNs: BigInt(taken),
     automatic: false,
+    scheduled: false,
   });
 }
 

@@ -127,7 +127,7 @@ export class VolumeFs {
       volume,
       root: () => this.inode(ROOT_INO),
       createSnapshot: (name) =>
-        createSnapshot(deps.store, this.meta.volume, { name, automatic: false, settled: () => this.settled() }),
+        createSnapshot(deps.store, this.meta.volume, { name, kind: 'manual', settled: () => this.settled() }),
     });
   }
 
@@ -580,8 +580,8 @@ export class VolumeFs {
     return count;
   }
 
-  /** A snapshot was taken through the API: `.snap` shows it at once. */
-  snapshotTaken(name: string): void {
+  /** A snapshot was taken or deleted outside the mount: `.snap` shows it at once. */
+  snapshotChanged(name: string): void {
     this.onInvalidateEntry(SNAP_INO_BASE, name);
   }
 

@@ -10,12 +10,24 @@ import { snapshotKey, type SnapshotRecord, type VolumeRecord } from '../store/fo
 import type { Store } from '../store/store.js';
 import { takeSnapshot } from './take-snapshot.js';
 
+/** Who takes it: a person, a restore (of what it replaces), or a schedule. */
+export type SnapshotKind = 'manual' | 'before-restore' | 'scheduled';
+
+const NAME_PREFIX: Record<SnapshotKind, string> = {
+  manual: '',
+  'before-restore': 'before-restore-',
+  scheduled: 'auto-',
+};
+
 export interface CreateSnapshot {
-  /** Null: named for the local time to the second (2026-11-30-194512), with -2, -3... if taken. */
+  /**
+   * Null: named for the local time to the second (2026-11-30-194512, before-restore-..., auto-...),
+   * with -2, -3... if taken.
+   */
   name: string | null;
-  /** Before the time, when the name is chosen (before-restore-). */
-  namePrefix?: string;
-  automatic: boolean;
+  kind: SnapshotKind;
+  /** When it is taken (the scheduler's clock); now by default. */
+  createdNs?: bigint;
   /** Resolves once the volume's changes made before the call are committed (a mounted volume's). */
   settled: () => Promise<void>;
 }
@@ -27,10 +39,10 @@ export async function createSnapshot(
 ): Promise<SnapshotRecord> {
   if (options.name !== null) checkSnapshotName(options.name);
   await options.settled();
-  const createdNs = nowNs();
+  const createdNs = options.createdNs ?? nowNs();
   let name = options.name;
   if (name === null) {
-    const base = `${options.namePrefix ?? ''}${defaultSnapshotName(createdNs)}`;
+    const base = `${NAME_PREFIX[options.kind]}${defaultSnapshotName(createdNs)}`;
     name = base;
     for (let i = 2; store.dbs.snapshots.doesExist(snapshotKey(volume.id, name)); i++) name = `${base}-${i}`;
   }
@@ -39,7 +51,8 @@ export async function createSnapshot(
     volumeName: volume.name,
     name,
     createdNs,
-    automatic: options.automatic,
+    automatic: options.kind !== 'manual',
+    scheduled: options.kind === 'scheduled',
   });
   await store.syncToDisk();
   return record;

@@ -80,11 +80,10 @@ export async function restoreSnapshot(
     await fs.flushAll();
     const safety = await createSnapshot(store, volume, {
       name: null,
-      namePrefix: 'before-restore-',
-      automatic: true,
+      kind: 'before-restore',
       settled: () => fs.settled(),
     });
-    fs.snapshotTaken(safety.name);
+    fs.snapshotChanged(safety.name);
     safetySnapshot = safety.name;
   }
   const entries = fs.graft(parent.ino, name, entry, (key) => readTree(store, key));

@@ -45,6 +45,7 @@ export interface TakeSnapshot {
   name: string;
   createdNs: bigint;
   automatic: boolean;
+  scheduled: boolean;
 }
 
 /** Writes the snapshot; throws EEXIST if the volume has one of that name. */
@@ -62,6 +63,7 @@ export function takeSnapshot(env: RootDatabase, dbs: StoreDbs, take: TakeSnapsho
       name: take.name,
       createdNs: take.createdNs,
       automatic: take.automatic,
+      scheduled: take.scheduled,
       rootTreeKey: root.treeKey,
       files: root.files,
       logicalBytes: root.logicalBytes,

@@ -385,11 +385,12 @@ export function volumeKey(name: string): Buffer {
 // f64 inode number (hard links share it), u32 record length, the inode record as `inodes` holds
 // it, and for a directory the 32-byte key of its own tree object.
 // A snapshot record, in `snapshots` under u32 BE volume id · name (UTF-8): u8 version (1), i64
-// created ns, u8 flags (1: taken automatically), 32-byte root tree key, f64 files, f64 logical
+// created ns, u8 flags (1: taken automatically, 2: by a schedule), 32-byte root tree key, f64 files, f64 logical
 // bytes (of distinct regular files), u32 root record length, the root directory's inode record.
 const TREE_TAG = Buffer.from('bzltre01', 'latin1');
 const SNAPSHOT_RECORD_VERSION = 1;
 const SNAPSHOT_AUTOMATIC = 1;
+const SNAPSHOT_SCHEDULED = 2;
 
 export interface TreeEntry {
   name: string;
@@ -404,6 +405,8 @@ export interface SnapshotRecord {
   name: string;
   createdNs: bigint;
   automatic: boolean;
+  /** Taken by a schedule (automatic too): the only ones its keep policy prunes. */
+  scheduled: boolean;
   rootTreeKey: Uint8Array;
   files: number;
   logicalBytes: number;
@@ -539,7 +542,7 @@ export function encodeSnapshot(record: SnapshotRecord): Buffer {
   const out = Buffer.allocUnsafe(1 + 8 + 1 + KEY_BYTES + 8 + 8 + 4 + record.rootRecord.byteLength);
   let at = out.writeUInt8(SNAPSHOT_RECORD_VERSION, 0);
   at = out.writeBigInt64LE(record.createdNs, at);
-  at = out.writeUInt8(record.automatic ? SNAPSHOT_AUTOMATIC : 0, at);
+  at = out.writeUInt8((record.automatic ? SNAPSHOT_AUTOMATIC : 0) | (record.scheduled ? SNAPSHOT_SCHEDULED : 0), at);
   out.set(record.rootTreeKey, at);
   at += KEY_BYTES;
   at = out.writeDoubleLE(record.files, at);
@@ -559,11 +562,40 @@ export function decodeSnapshot(name: string, bytes: Uint8Array): SnapshotRecord 
     name,
     createdNs: b.readBigInt64LE(1),
     automatic: (b.readUInt8(9) & SNAPSHOT_AUTOMATIC) !== 0,
+    scheduled: (b.readUInt8(9) & SNAPSHOT_SCHEDULED) !== 0,
     rootTreeKey: Uint8Array.prototype.slice.call(b, at, at + KEY_BYTES),
     files: b.readDoubleLE(at + KEY_BYTES),
     logicalBytes: b.readDoubleLE(at + KEY_BYTES + 8),
     rootRecord: Uint8Array.prototype.slice.call(b, at + KEY_BYTES + 20, at + KEY_BYTES + 20 + recordLength),
   };
+}
+
+// ---- snapshot schedules (format 4) ----
+// `schedules`, under u32 BE volume id: u8 version (1), f64 LE interval in ms, then how many
+// periods the keep policy keeps, u32 LE each: hourly, daily, weekly, monthly, yearly.
+const SCHEDULE_RECORD_VERSION = 1;
+const KEEP_FIELDS = ['hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+
+export interface ScheduleRecord {
+  everyMs: number;
+  keep: Record<(typeof KEEP_FIELDS)[number], number>;
+}
+
+export function encodeSchedule(record: ScheduleRecord): Buffer {
+  const out = Buffer.allocUnsafe(1 + 8 + 4 * KEEP_FIELDS.length);
+  let at = out.writeUInt8(SCHEDULE_RECORD_VERSION, 0);
+  at = out.writeDoubleLE(record.everyMs, at);
+  for (const field of KEEP_FIELDS) at = out.writeUInt32LE(record.keep[field], at);
+  return out;
+}
+
+export function decodeSchedule(bytes: Uint8Array): ScheduleRecord {
+  const b = asBuffer(bytes);
+  const version = b.readUInt8(0);
+  if (version !== SCHEDULE_RECORD_VERSION) throw new FormatError(`schedule record version ${version}`);
+  const keep = {} as ScheduleRecord['keep'];
+  KEEP_FIELDS.forEach((field, i) => (keep[field] = b.readUInt32LE(9 + 4 * i)));
+  return { everyMs: b.readDoubleLE(1), keep };
 }
 
 // ---- store metadata ----

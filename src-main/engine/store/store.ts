@@ -79,6 +79,8 @@ export interface StoreDbs {
   parents: BinaryDb;
   /** Per directory, its tree object while nothing under it changed (format 4). */
   treeCache: BinaryDb;
+  /** Per volume, its snapshot schedule and keep policy (format 4). */
+  schedules: BinaryDb;
   meta: BinaryDb;
 }
 
@@ -95,6 +97,7 @@ const DB_NAMES: Record<keyof StoreDbs, string> = {
   snapshots: 'snapshots',
   parents: 'parents',
   treeCache: 'tree-cache',
+  schedules: 'schedules',
   meta: 'meta',
 };
 
