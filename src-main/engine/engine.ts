@@ -328,6 +328,7 @@ export class Engine implements Api {
     this.stopping = (async () => {
       clearInterval(this.syncTimer);
       clearInterval(this.scheduleTimer);
+      await this.scheduler.idle();
       await this.spaceScanner.stop();
       await this.pool.close();
       await this.store.close();

@@ -56,6 +56,11 @@ export class SnapshotScheduler {
 
   constructor(private readonly deps: SchedulerDeps) {}
 
+  /** Resolves when no tick runs (the engine stops after it, so the store never closes under one). */
+  async idle(): Promise<void> {
+    await this.running;
+  }
+
   /** Takes and prunes what is due now; one tick at a time. */
   tick(): Promise<void> {
     this.running ??= this.run().finally(() => (this.running = null));
