@@ -63,12 +63,17 @@ export class DotSnap {
     };
   }
 
-  /** `.snap` itself, its link count and times brought up to date. */
+  /**
+   * `.snap` itself, its link count and times brought up to date. It has the root's owner and
+   * permissions: where the kernel checks them (a normal user's mount), the owner may `mkdir` in it
+   * (a snapshot) and be told EROFS for the rest, as root is.
+   */
   dirInode(): Inode {
     const snapshots = listSnapshots(this.deps.store, this.deps.volume.id);
     const root = this.deps.root();
     this.dir.uid = root.uid;
     this.dir.gid = root.gid;
+    this.dir.mode = 0o040000 | (root.mode & 0o7777);
     this.dir.nlink = 2 + snapshots.length;
     const latest = snapshots.at(-1)?.createdNs ?? this.deps.volume.createdNs;
     this.dir.mtimeNs = this.dir.ctimeNs = latest;
