@@ -87,9 +87,15 @@ export class DotSnap {
   }
 
   lookup(parent: number, name: string): Inode {
-    const found = this.entries(parent).get(name);
-    if (found === undefined) throw new FsError('ENOENT');
-    return this.inode(found)!;
+    if (parent === SNAP_INO_BASE) {
+      const snapshot = listSnapshots(this.deps.store, this.deps.volume.id).find((s) => s.name === name);
+      if (!snapshot) throw new FsError('ENOENT');
+      return this.inode(this.rootOf(snapshot))!;
+    }
+    const node = this.dirNode(parent);
+    const entry = this.tree(node.treeKey!).get(name);
+    if (!entry) throw new FsError('ENOENT');
+    return this.inode(this.nodeOf(node.snapshot, entry.ino, entry.record, entry.treeKey, parent))!;
   }
 
   /** A directory's names and node ids. */
@@ -101,10 +107,8 @@ export class DotSnap {
       }
       return out;
     }
-    const node = this.nodes.get(dirIno);
-    if (!node) throw new FsError('ESTALE');
-    if (!node.treeKey) throw new FsError('ENOTDIR');
-    for (const [name, entry] of this.tree(node.treeKey)) {
+    const node = this.dirNode(dirIno);
+    for (const [name, entry] of this.tree(node.treeKey!)) {
       out.set(name, this.nodeOf(node.snapshot, entry.ino, entry.record, entry.treeKey, dirIno));
     }
     return out;
@@ -136,6 +140,14 @@ export class DotSnap {
       throw error;
     }
     return this.inode(this.rootOf(record))!;
+  }
+
+  /** A directory node the kernel knows. */
+  private dirNode(ino: number): SnapNode {
+    const node = this.nodes.get(ino);
+    if (!node) throw new FsError('ESTALE');
+    if (!node.treeKey) throw new FsError('ENOTDIR');
+    return node;
   }
 
   private rootOf(snapshot: SnapshotRecord): number {
