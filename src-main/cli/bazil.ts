@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import type { SpaceReport, StatsResult, StopResult, VolumeInfo } from '../common/api.js';
+import type { SpaceReport, StatsResult, StopResult, VerifyResult, VolumeInfo } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
 import { defaultDataDir, socketPath } from '../engine/data-dir.js';
 import type { Engine } from '../engine/engine.js';
@@ -37,6 +37,8 @@ const USAGE = `usage: bazil [--data-dir DIR] COMMAND
                                mount a volume at an empty directory (--allow-other: other
                                users may enter; needs root or user_allow_other in /etc/fuse.conf)
   unmount NAME [--force]       unmount a volume (--force: even when a program uses it)
+  verify [--json]              read every stored chunk that a file or snapshot names and check it;
+                               name each broken file (exit 1 if any)
   stats [--json]               store size, live and reclaimable space (a scan of the store),
                                dirty memory per volume and file
 ${SNAPSHOT_USAGE}
@@ -151,6 +153,17 @@ function printStats(stats: StatsResult): void {
   console.log(`dirty:  ${formatBytes(stats.dirty.totalBytes)} of ${formatBytes(stats.dirty.capBytes)} cap`);
   for (const v of stats.dirty.volumes) console.log(`  volume ${v.name}: ${formatBytes(v.dirtyBytes)}`);
   for (const f of stats.dirty.files) console.log(`    ${f.volume}:${f.path}: ${formatBytes(f.dirtyBytes)}`);
+}
+
+/** What verify found: a line per broken file, and a summary. */
+function describeVerify(result: VerifyResult): string[] {
+  const lines = result.damaged.map(
+    ({ volume, snapshot, path, problem }) =>
+      `${problem}: ${volume}${snapshot === null ? '' : ` (snapshot ${snapshot})`}: ${path}`,
+  );
+  const checked = `${formatCount(result.checkedChunks)} chunks, ${formatBytes(result.checkedBytes)}, checked in ${(result.ms / 1000).toFixed(1)} s`;
+  if (result.damaged.length === 0) return [`${checked}: every file is whole`];
+  return [...lines, `${checked}: ${formatCount(result.damaged.length)} file(s) broken`];
 }
 
 /** What a stop did, a line per volume, and a last line once the engine has stopped. */
@@ -287,6 +300,15 @@ async function main(argv: string[]): Promise<void> {
         return await runSnapshotCommand(client, rest, { json: parsed.json, as: parsed.as, schedule: parsed.schedule });
       case 'history':
         return await runHistoryCommand(client, rest, parsed.json);
+      case 'verify': {
+        expectWords(rest, 0, 'verify [--json]');
+        const result = await client.call('verify', {});
+        if (parsed.json) console.log(JSON.stringify(result, null, 2));
+        else for (const line of describeVerify(result)) console.log(line);
+        // Damage found is not bad input: exit 1, as fsck reports errors left.
+        if (result.damaged.length > 0) process.exitCode = 1;
+        return;
+      }
       default:
         throw new UsageError(`unknown command ${quote(command)}; see bazil --help`);
     }

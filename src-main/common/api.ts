@@ -176,6 +176,23 @@ export interface SnapshotSchedule {
   keep: KeepPolicy;
 }
 
+/** A file that a missing or damaged chunk or manifest breaks. */
+export interface VerifyProblem {
+  volume: string;
+  /** Null: the live volume. */
+  snapshot: string | null;
+  path: string;
+  problem: 'missing manifest' | 'missing chunk' | 'damaged chunk';
+}
+
+export interface VerifyResult {
+  /** Distinct chunks read and hashed. */
+  checkedChunks: number;
+  checkedBytes: number;
+  damaged: VerifyProblem[];
+  ms: number;
+}
+
 export interface Api {
   volumeCreate(args: { name: string }): Promise<VolumeInfo>;
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
@@ -209,6 +226,8 @@ export interface Api {
   snapshotFind(args: { volume: string; pattern: string }): Promise<FoundEntry[]>;
   /** Deletes a snapshot (its space comes back with garbage collection). */
   snapshotDelete(args: { volume: string; snapshot: string }): Promise<void>;
+  /** Reads every chunk a live file or a snapshot names and checks it; names the files broken. */
+  verify(args: Record<string, never>): Promise<VerifyResult>;
   /**
    * Sets the volume's schedule (`everyMinutes`, with the keep counts), removes it (`off`), or,
    * with neither, returns it (null: none).
@@ -249,6 +268,7 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   fileHistory: { volume: 'string', path: 'string' },
   snapshotFind: { volume: 'string', pattern: 'string' },
   snapshotDelete: { volume: 'string', snapshot: 'string' },
+  verify: {},
   snapshotSchedule: {
     volume: 'string',
     everyMinutes: 'number?',

@@ -22,6 +22,7 @@ import {
   type SnapshotListing,
   type StatsResult,
   type StopResult,
+  type VerifyResult,
   type VolumeInfo,
 } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
@@ -57,6 +58,7 @@ import { fileHistory } from './snapshots/file-history.js';
 import { findInSnapshots } from './snapshots/find-in-snapshots.js';
 import { writeVolumeTree } from './snapshots/take-snapshot.js';
 import { deleteSnapshot } from './snapshots/delete-snapshot.js';
+import { verifyStore } from './verify-store.js';
 import { SnapshotScheduler, getSchedule, setSchedule } from './snapshots/snapshot-schedule.js';
 import {
   describeEntry,
@@ -495,6 +497,12 @@ export class Engine implements Api {
 
   async snapshotFind({ volume: volumeName, pattern }: { volume: string; pattern: string }): Promise<FoundEntry[]> {
     return findInSnapshots(this.store, this.volume(volumeName).id, pattern);
+  }
+
+  async verify(): Promise<VerifyResult> {
+    // What was stored before the call is checked (closed files' records committed first).
+    await Promise.all([...this.mounts.values()].map(({ fs }) => fs.settled()));
+    return verifyStore(this.store);
   }
 
   async snapshotDelete({ volume: volumeName, snapshot }: { volume: string; snapshot: string }): Promise<void> {
