@@ -10,7 +10,15 @@
  * links) are one node. A node lives while the kernel holds it (lookups not forgotten) or a program
  * has it open; a tree is decoded once and kept among the last few used.
  */
-import { ROOT_INO, decodeInode, type SnapshotRecord, type TreeEntry, type VolumeRecord } from '../store/format.js';
+import {
+  ROOT_INO,
+  decodeInode,
+  decodeSnapshot,
+  snapshotKey,
+  type SnapshotRecord,
+  type TreeEntry,
+  type VolumeRecord,
+} from '../store/format.js';
 import type { Store } from '../store/store.js';
 import { listSnapshots, readTree } from '../snapshots/browse-snapshot.js';
 import { BazilError, FsError } from '../../common/errors.js';
@@ -49,11 +57,10 @@ export class DotSnap {
   private readonly dir: Inode;
 
   constructor(private readonly deps: DotSnapDeps) {
-    const root = deps.root();
+    // Owner, permissions, link count and times are the root's and the snapshots' (dirInode).
     this.dir = {
-      ...root,
+      ...deps.root(),
       ino: SNAP_INO_BASE,
-      mode: 0o040555,
       xattrs: new Map(),
       manifestKey: null,
       openCount: 0,
@@ -88,9 +95,9 @@ export class DotSnap {
 
   lookup(parent: number, name: string): Inode {
     if (parent === SNAP_INO_BASE) {
-      const snapshot = listSnapshots(this.deps.store, this.deps.volume.id).find((s) => s.name === name);
-      if (!snapshot) throw new FsError('ENOENT');
-      return this.inode(this.rootOf(snapshot))!;
+      const bytes = this.deps.store.dbs.snapshots.get(snapshotKey(this.deps.volume.id, name));
+      if (bytes === undefined) throw new FsError('ENOENT');
+      return this.inode(this.rootOf(decodeSnapshot(name, bytes)))!;
     }
     const node = this.dirNode(parent);
     const entry = this.tree(node.treeKey!).get(name);
