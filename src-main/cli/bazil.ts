@@ -6,7 +6,7 @@
 import { resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import type { SpaceReport, StatsResult, StopResult, VerifyResult, VolumeInfo } from '../common/api.js';
+import type { ScheduleOptions, SpaceReport, StatsResult, StopResult, VerifyResult, VolumeInfo } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
 import { defaultDataDir, socketPath } from '../engine/data-dir.js';
 import type { Engine } from '../engine/engine.js';
@@ -19,7 +19,6 @@ import {
   runHistoryCommand,
   runSnapshotCommand,
   SNAPSHOT_USAGE,
-  type ScheduleOptions,
 } from './snapshot-command.js';
 
 const USAGE = `usage: bazil [--data-dir DIR] COMMAND

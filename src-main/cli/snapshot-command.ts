@@ -4,6 +4,7 @@
  */
 import {
   SNAPSHOT_READ_MAX_BYTES,
+  type ScheduleOptions,
   type SnapshotEntry,
   type SnapshotInfo,
   type SnapshotSchedule,
@@ -38,18 +39,7 @@ export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]
                                with no option, show the schedule
   history VOLUME PATH [--json]  the versions of a file across the volume's snapshots`;
 
-/** The schedule's options, as the API takes them. */
-export type ScheduleOptions = {
-  everyMinutes?: number;
-  keepHourly?: number;
-  keepDaily?: number;
-  keepWeekly?: number;
-  keepMonthly?: number;
-  keepYearly?: number;
-  off?: boolean;
-};
-
-export const KEEP_OPTIONS: Record<string, 'keepHourly' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepYearly'> = {
+export const KEEP_OPTIONS: Record<string, Exclude<keyof ScheduleOptions, 'everyMinutes' | 'off'>> = {
   '--keep-hourly': 'keepHourly',
   '--keep-daily': 'keepDaily',
   '--keep-weekly': 'keepWeekly',

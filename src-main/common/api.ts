@@ -193,6 +193,17 @@ export interface VerifyResult {
   ms: number;
 }
 
+/** How a schedule is set (`everyMinutes`, keep counts) or turned off (`off`). */
+export interface ScheduleOptions {
+  everyMinutes?: number;
+  keepHourly?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  keepYearly?: number;
+  off?: boolean;
+}
+
 export interface Api {
   volumeCreate(args: { name: string }): Promise<VolumeInfo>;
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
@@ -232,16 +243,7 @@ export interface Api {
    * Sets the volume's schedule (`everyMinutes`, with the keep counts), removes it (`off`), or,
    * with neither, returns it (null: none).
    */
-  snapshotSchedule(args: {
-    volume: string;
-    everyMinutes?: number;
-    keepHourly?: number;
-    keepDaily?: number;
-    keepWeekly?: number;
-    keepMonthly?: number;
-    keepYearly?: number;
-    off?: boolean;
-  }): Promise<SnapshotSchedule | null>;
+  snapshotSchedule(args: { volume: string } & ScheduleOptions): Promise<SnapshotSchedule | null>;
 }
 
 /** The most one snapshotRead returns. */

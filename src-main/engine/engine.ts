@@ -15,6 +15,7 @@ import {
   type FileVersion,
   type FoundEntry,
   type KeepPolicy,
+  type ScheduleOptions,
   type SnapshotSchedule,
   type RestoreResult,
   type SnapshotDiff,
@@ -511,16 +512,7 @@ export class Engine implements Api {
     this.mounts.get(volumeName)?.fs.snapshotChanged(snapshot);
   }
 
-  async snapshotSchedule(args: {
-    volume: string;
-    everyMinutes?: number;
-    keepHourly?: number;
-    keepDaily?: number;
-    keepWeekly?: number;
-    keepMonthly?: number;
-    keepYearly?: number;
-    off?: boolean;
-  }): Promise<SnapshotSchedule | null> {
+  async snapshotSchedule(args: { volume: string } & ScheduleOptions): Promise<SnapshotSchedule | null> {
     const volume = this.volume(args.volume);
     const keep: KeepPolicy = {};
     const counts = [
