@@ -120,7 +120,7 @@ async function main(): Promise<void> {
       startMs = performance.now();
       const snapshot = store.env.useReadTransaction();
       const view = snapshotView(store.dbs, snapshot, store.packsDir);
-      const none = { manifestKeys: [], chunkKeys: [] };
+      const none = { manifestKeys: [], chunkKeys: [], treeKeys: [] };
       const live = markLive(view, { mountedVolumeIds: [], ...none }, none, CHUNKS);
       const ceiling = accountSpace(
         view,

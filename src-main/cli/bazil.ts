@@ -6,7 +6,15 @@
 import { resolve } from 'node:path';
 import { homedir } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import type { ScheduleOptions, SpaceReport, StatsResult, StopResult, VerifyResult, VolumeInfo } from '../common/api.js';
+import type {
+  GcResult,
+  ScheduleOptions,
+  SpaceReport,
+  StatsResult,
+  StopResult,
+  VerifyResult,
+  VolumeInfo,
+} from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
 import { defaultDataDir, socketPath } from '../engine/data-dir.js';
 import type { Engine } from '../engine/engine.js';
@@ -38,6 +46,8 @@ const USAGE = `usage: bazil [--data-dir DIR] COMMAND
   unmount NAME [--force]       unmount a volume (--force: even when a program uses it)
   verify [--json]              read every stored chunk that a file or snapshot names and check it;
                                name each broken file (exit 1 if any)
+  gc [--json]                  delete what no file and no snapshot uses, rewrite packs that
+                               are mostly garbage, and say what it freed (volumes stay mounted)
   stats [--json]               store size, live and reclaimable space (a scan of the store),
                                dirty memory per volume and file
 ${SNAPSHOT_USAGE}
@@ -132,18 +142,16 @@ function printVolumes(volumes: VolumeInfo[]): void {
 function describeSpace(space: SpaceReport): string[] {
   const { live, unreferenced, packs } = space;
   const lines = [
-    `live:   ${formatBytes(live.chunkBytes)} in ${formatCount(live.chunks)} chunks that files use` +
+    `live:   ${formatBytes(live.chunkBytes)} in ${formatCount(live.chunks)} chunks that files and snapshots use` +
       `; packs ${formatBytes(packs.fileBytes)}, ${formatBytes(packs.paddingBytes)} of it headers and block padding`,
   ];
   if (space.reclaimableBytes === 0) return [...lines, 'reclaimable: 0 B'];
   const what = [`${formatCount(unreferenced.packedChunks + unreferenced.lmdbChunks)} unreferenced chunks`];
   if (packs.unnamedBytes > 0) what.push(`${formatBytes(packs.unnamedBytes)} in packs no chunk names`);
   if (unreferenced.manifests > 0) what.push(`${formatCount(unreferenced.manifests)} manifests`);
+  if (unreferenced.trees > 0) what.push(`${formatCount(unreferenced.trees)} snapshot directories`);
   if (space.orphanFiles > 0) what.push(`${formatCount(space.orphanFiles)} files deleted while open before a crash`);
-  return [
-    ...lines,
-    `reclaimable: ${formatBytes(space.reclaimableBytes)} (${what.join(', ')}); garbage collection will give it back`,
-  ];
+  return [...lines, `reclaimable: ${formatBytes(space.reclaimableBytes)} (${what.join(', ')}); bazil gc gives it back`];
 }
 
 function printStats(stats: StatsResult): void {
@@ -152,6 +160,27 @@ function printStats(stats: StatsResult): void {
   console.log(`dirty:  ${formatBytes(stats.dirty.totalBytes)} of ${formatBytes(stats.dirty.capBytes)} cap`);
   for (const v of stats.dirty.volumes) console.log(`  volume ${v.name}: ${formatBytes(v.dirtyBytes)}`);
   for (const f of stats.dirty.files) console.log(`    ${f.volume}:${f.path}: ${formatBytes(f.dirtyBytes)}`);
+}
+
+/** What a garbage collection deleted and gave back. */
+function describeGc(result: GcResult): string[] {
+  const { deleted, packs } = result;
+  const lines = [
+    `deleted: ${formatCount(deleted.chunks)} chunks (${formatBytes(deleted.chunkBytes)}), ` +
+      `${formatCount(deleted.manifests)} manifests, ${formatCount(deleted.trees)} snapshot directories`,
+    `packs:   ${formatCount(packs.deleted)} deleted, ${formatCount(packs.rewritten)} rewritten into ` +
+      `${formatCount(packs.written)} (${formatBytes(packs.copiedBytes)} copied); ` +
+      `${formatBytes(packs.bytesBefore)} -> ${formatBytes(packs.bytesAfter)}`,
+  ];
+  if (result.keptNamedAgain > 0) {
+    lines.push(`kept:    ${formatCount(result.keptNamedAgain)} that a writer used again while the collection ran`);
+  }
+  const freed = Math.max(0, result.diskBytesBefore - result.diskBytesAfter);
+  lines.push(
+    `freed:   ${formatBytes(freed)} on disk (${formatBytes(result.diskBytesBefore)} -> ` +
+      `${formatBytes(result.diskBytesAfter)}) in ${(result.ms / 1000).toFixed(1)} s`,
+  );
+  return lines;
 }
 
 /** What verify found: a line per broken file, and a summary. */
@@ -306,6 +335,13 @@ async function main(argv: string[]): Promise<void> {
         else for (const line of describeVerify(result)) console.log(line);
         // Damage found is not bad input: exit 1, as fsck reports errors left.
         if (result.damaged.length > 0) process.exitCode = 1;
+        return;
+      }
+      case 'gc': {
+        expectWords(rest, 0, 'gc [--json]');
+        const result = await client.call('gc', {});
+        if (parsed.json) console.log(JSON.stringify(result, null, 2));
+        else for (const line of describeGc(result)) console.log(line);
         return;
       }
       default:

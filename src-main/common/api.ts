@@ -25,17 +25,28 @@ export interface StatsResult {
   space?: SpaceReport;
 }
 
+/** Chunks, manifests and snapshot directories (tree objects), and their bytes. */
+export interface StoredCounts {
+  chunks: number;
+  chunkBytes: number;
+  manifests: number;
+  manifestBytes: number;
+  trees: number;
+  treeBytes: number;
+}
+
 /**
  * Where the store's space goes, from a scan of the whole store (src-main/engine/store/mark.ts has
  * its terms). Bytes are chunk and manifest bytes, and pack file bytes.
  */
 export interface SpaceReport {
-  /** What live files name: committed, or in a mounted volume's memory (written, not closed yet). */
-  live: { chunks: number; chunkBytes: number; manifests: number; manifestBytes: number };
+  /** What live files and snapshots name: committed, or in a mounted volume's memory (written, not closed yet). */
+  live: StoredCounts;
   /**
-   * Stored but named by no live file: data of deleted or rewritten files, or of a write that a
-   * crash cut short. Chunks in packs, and chunks and manifests kept in LMDB (freed there for
-   * LMDB to reuse: store.mdb does not shrink).
+   * Stored but named by no live file and no snapshot: data of deleted or rewritten files, of
+   * deleted snapshots, or of a write that a crash cut short. Chunks in packs, and chunks,
+   * manifests and tree objects kept in LMDB (freed there for LMDB to reuse: store.mdb does not
+   * shrink).
    */
   unreferenced: {
     packedChunks: number;
@@ -44,6 +55,8 @@ export interface SpaceReport {
     lmdbBytes: number;
     manifests: number;
     manifestBytes: number;
+    trees: number;
+    treeBytes: number;
   };
   packs: {
     count: number;
@@ -193,6 +206,30 @@ export interface VerifyResult {
   ms: number;
 }
 
+/** What a garbage collection gave back (`bazil gc`). */
+export interface GcResult {
+  /** Index entries deleted: chunks (in packs and in LMDB), manifests, snapshot directories. */
+  deleted: StoredCounts;
+  /** Garbage at the mark that a writer named again before it could be deleted: kept. */
+  keptNamedAgain: number;
+  packs: {
+    /** Pack files deleted whole (no live chunk left in them). */
+    deleted: number;
+    /** Pack files rewritten: their live chunks copied to new packs, then deleted. */
+    rewritten: number;
+    /** New packs written, and the live bytes copied to them. */
+    written: number;
+    copiedBytes: number;
+    /** Pack file bytes before and after. */
+    bytesBefore: number;
+    bytesAfter: number;
+  };
+  /** Disk space the data directory's files take (allocated blocks), before and after. */
+  diskBytesBefore: number;
+  diskBytesAfter: number;
+  ms: number;
+}
+
 /** How a schedule is set (`everyMinutes`, keep counts) or turned off (`off`). */
 export interface ScheduleOptions {
   everyMinutes?: number;
@@ -240,6 +277,11 @@ export interface Api {
   /** Reads every chunk a live file or a snapshot names and checks it; names the files broken. */
   verify(args: Record<string, never>): Promise<VerifyResult>;
   /**
+   * Deletes what no live file and no snapshot names, and deletes or rewrites the packs that holds
+   * mostly; safe while volumes are mounted and written to.
+   */
+  gc(args: Record<string, never>): Promise<GcResult>;
+  /**
    * Sets the volume's schedule (`everyMinutes`, with the keep counts), removes it (`off`), or,
    * with neither, returns it (null: none).
    */
@@ -271,6 +313,7 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   snapshotFind: { volume: 'string', pattern: 'string' },
   snapshotDelete: { volume: 'string', snapshot: 'string' },
   verify: {},
+  gc: {},
   snapshotSchedule: {
     volume: 'string',
     everyMinutes: 'number?',

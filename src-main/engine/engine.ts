@@ -24,6 +24,7 @@ import {
   type StatsResult,
   type StopResult,
   type VerifyResult,
+  type GcResult,
   type VolumeInfo,
 } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
@@ -49,6 +50,7 @@ import {
 } from './store/format.js';
 import { Store } from './store/store.js';
 import { SpaceScanner } from './store/space-scan.js';
+import { sweep } from './store/sweep.js';
 import { collectMemoryRoots } from './fs/memory-roots.js';
 import { collectGarbage } from './collect-garbage.js';
 import { acquireLock, makeDataDirPrivate, pidPath, prepareDataDir } from './data-dir.js';
@@ -487,7 +489,7 @@ export class Engine implements Api {
       // The live tree as a snapshot would take it now (its changed directories written as trees).
       await this.mounts.get(volumeName)?.fs.settled();
       const { env, dbs } = this.store;
-      toKey = env.transactionSync(() => writeVolumeTree(dbs, volume.id, volumeName)).root.treeKey;
+      toKey = env.transactionSync(() => writeVolumeTree(dbs, volume.id, volumeName, this.store.marks)).root.treeKey;
     }
     return { from, to: to ?? null, changes: diffTrees(this.store, fromKey, toKey) };
   }
@@ -504,6 +506,26 @@ export class Engine implements Api {
     // What was stored before the call is checked (closed files' records committed first).
     await Promise.all([...this.mounts.values()].map(({ fs }) => fs.settled()));
     return verifyStore(this.store);
+  }
+
+  async gc(): Promise<GcResult> {
+    const startMs = performance.now();
+    // What was deleted or closed before the call is collected (its records committed first).
+    await Promise.all([...this.mounts.values()].map(({ fs }) => fs.settled()));
+    // The packs the chunk workers append to are finished first, so they can be rewritten too.
+    await this.pool.finishPacks();
+    const { result } = await this.spaceScanner.collect((plan, announced) =>
+      sweep(
+        {
+          store: this.store,
+          holdWorkers: () => this.pool.hold(),
+          retirePacks: (packIds) => this.pool.retirePacks(packIds),
+        },
+        plan,
+        announced,
+      ),
+    );
+    return { ...result, ms: Math.round(performance.now() - startMs) };
   }
 
   async snapshotDelete({ volume: volumeName, snapshot }: { volume: string; snapshot: string }): Promise<void> {

@@ -5,15 +5,15 @@
  * the data directory, never through the mount.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { appendFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { SpaceReport, StatsResult } from '../../src-main/common/api.js';
+import type { GcResult, SpaceReport, StatsResult } from '../../src-main/common/api.js';
 import { packFileName, packIdOfFileName } from '../../src-main/engine/store/format.js';
 import { EngineHarness, bazil, ok } from '../helpers/engine-harness.js';
-import { PYTHON, q } from '../helpers/fs-tools.js';
+import { q } from '../helpers/fs-tools.js';
+import { runPython } from '../helpers/python-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const MiB = 1024 * 1024;
@@ -82,32 +82,16 @@ for _ in range(${restMiB}): os.write(fd, os.urandom(1 << 20))
 os.close(fd)
 print('closed', flush=True)
 `;
-  const child = spawn(PYTHON, ['-c', script, name], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const said = (word: string) =>
-    waitFor(
-      () => {
-        if (out.includes(word)) return true;
-        if (child.exitCode !== null) throw new Error(`the writer ended: ${out}`);
-        return false;
-      },
-      { timeoutMs: 120_000, what: `the writer to say "${word}"`, intervalMs: 50 },
-    );
+  const python = runPython(script, [name], cwd);
   return {
-    written: () => said('written'),
-    isWritten: () => out.includes('written'),
+    written: () => python.said('written'),
+    isWritten: () => python.output().includes('written'),
     /** Writes the rest and closes the file; resolves once closed. */
     async finish() {
-      child.stdin.write('\n');
-      await said('closed');
+      python.tell('');
+      await python.said('closed');
     },
-    async kill() {
-      child.kill('SIGKILL');
-      await exited;
-    },
+    kill: () => python.kill(),
   };
 }
 
@@ -127,6 +111,8 @@ test('a store holding only live data has nothing reclaimable: only headers and b
     lmdbBytes: 0,
     manifests: 0,
     manifestBytes: 0,
+    trees: 0,
+    treeBytes: 0,
   });
   assert.equal(report.packs.unnamedBytes, 0);
   assert.equal(
@@ -165,11 +151,11 @@ test('deleting files makes their chunks reclaimable, except content another file
   const unnamed = after.packs.unnamedBytes > 0 ? `, ${after.packs.unnamedBytes} B in packs no chunk names` : '';
   assert.ok(
     cli.stdout.includes(
-      `\nreclaimable: 10.0 MiB (${chunks} unreferenced chunks${unnamed}, 2 manifests); garbage collection will give it back\n`,
+      `\nreclaimable: 10.0 MiB (${chunks} unreferenced chunks${unnamed}, 2 manifests); bazil gc gives it back\n`,
     ),
     cli.stdout,
   );
-  assert.match(cli.stdout, /^live: +10\.0 MiB in \d+ chunks that files use; packs /m);
+  assert.match(cli.stdout, /^live: +10\.0 MiB in \d+ chunks that files and snapshots use; packs /m);
   const json = JSON.parse((await bazil(h.dataDir, 'stats', '--json')).stdout) as StatsResult;
   assert.equal(json.space?.reclaimableBytes, reclaimable);
 });
@@ -216,6 +202,20 @@ test('kill -9 in the middle of a large write: what it left is reclaimable after 
   assert.ok(report.live.chunkBytes >= 3 * MiB, 'kept is live');
   await h.mount('crash', m);
   assert.equal((await ok(`stat -c %s big kept`, m)).trim(), `0\n${3 * MiB}`);
+
+  // Garbage collection gives all of it back: the pack never recorded goes, and so do the packs
+  // whose chunks the crash left unreferenced; what is kept reads back the same.
+  const gc = await bazil(h.dataDir, 'gc', '--json');
+  assert.equal(gc.code, 0, gc.stderr);
+  const result = JSON.parse(gc.stdout) as GcResult;
+  t.diagnostic(`gc: ${JSON.stringify(result)}`);
+  assert.ok(result.deleted.chunkBytes >= EARLY_FLUSH_BYTES, 'the early flush chunks are deleted');
+  assert.ok(!(await readdir(packsDir)).includes(packFileName(unrecordedId)), 'the unrecorded pack is deleted');
+  assert.ok((await packBytes(h)) - packsBefore < MiB, `the packs are back to ${await packBytes(h)} B`);
+  assert.ok(result.diskBytesBefore - result.diskBytesAfter >= grown - MiB, 'the data directory shrank on disk');
+  const afterGc = await space(h);
+  assert.equal(afterGc.reclaimableBytes, 0, JSON.stringify(afterGc));
+  assert.ok((await ok(`cmp ${q(kept)} kept && echo same`, m)).includes('same'));
 });
 
 test('chunks an early flush stored for a file still open are live, while it is written and scanned', async (t) => {

@@ -19,7 +19,7 @@ import { dirInodeRecord, fileInodeRecord } from '../helpers/store-records.js';
 
 const hex = (key: Uint8Array) => Buffer.from(key).toString('hex');
 const chunk = (sizeBytes = 70_000): ChunkRef => ({ key: randomBytes(32), sizeBytes });
-const none = () => ({ manifestKeys: [], chunkKeys: [] });
+const none = () => ({ manifestKeys: [], chunkKeys: [], treeKeys: [] });
 const noMemory = (): MemoryRoots => ({ mountedVolumeIds: [], ...none() });
 
 /** A store in memory: manifests by key, inodes and orphans. */
@@ -55,6 +55,10 @@ class FakeStore implements MarkView {
   }
   tree(key: Uint8Array) {
     return this.blobs.get(hex(key));
+  }
+  readonly cachedTreeValues: Uint8Array[] = [];
+  cachedTrees() {
+    return this.cachedTreeValues;
   }
 
   /** A tree object of these entries (files and directories); returns its key. */
@@ -123,7 +127,11 @@ test('memory roots and announced keys are live; a manifest not committed yet nam
     manifestKeys: [committedLater, queuedManifest],
     chunkKeys: [early.key, queuedSmall.key],
   };
-  const live = markLive(store, memory, { manifestKeys: [announcedManifest], chunkKeys: [announcedChunk.key] });
+  const live = markLive(store, memory, {
+    manifestKeys: [announcedManifest],
+    chunkKeys: [announcedChunk.key],
+    treeKeys: [],
+  });
   for (const c of [early, newContent, queuedSmall, announcedChunk, announcedList]) assert.ok(live.chunks.has(c.key));
   assert.ok(live.manifests.has(queuedManifest));
 });

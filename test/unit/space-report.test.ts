@@ -17,7 +17,7 @@ interface Entry {
 
 /** A view over packed chunks at the given places, pack files of the given lengths, nothing else. */
 function accountPacks(entries: Entry[], fileBytes: Map<number, number>, packs: PackAtMark[]) {
-  const live: LiveSet = { chunks: new KeySet(), manifests: new KeySet(), orphanFiles: 0 };
+  const live: LiveSet = { chunks: new KeySet(), manifests: new KeySet(), trees: new KeySet(), orphanFiles: 0 };
   const index = entries.map((entry) => {
     const key = randomBytes(32);
     if (entry.live) live.chunks.add(key);
@@ -27,6 +27,7 @@ function accountPacks(entries: Entry[], fileBytes: Map<number, number>, packs: P
     packedChunks: () => index,
     lmdbChunks: () => [],
     manifests: () => [],
+    trees: () => [],
     packFileBytes: (packId) => fileBytes.get(packId) ?? null,
   };
   return accountSpace(view, live, packs);
@@ -109,11 +110,14 @@ test('a pack being written counts only up to what the engine has heard of; a pac
   assert.equal(report.live.chunks, 3, 'chunks are counted whatever pack they are in');
 });
 
-test('chunks and manifests kept in LMDB are live or unreferenced by key', () => {
-  const [liveChunk, deadChunk, liveManifest, deadManifest] = Array.from({ length: 4 }, () => randomBytes(32));
-  const live: LiveSet = { chunks: new KeySet(), manifests: new KeySet(), orphanFiles: 2 };
+test('chunks, manifests and snapshot trees kept in LMDB are live or unreferenced by key', () => {
+  const [liveChunk, deadChunk, liveManifest, deadManifest, liveTree, deadTree] = Array.from({ length: 6 }, () =>
+    randomBytes(32),
+  );
+  const live: LiveSet = { chunks: new KeySet(), manifests: new KeySet(), trees: new KeySet(), orphanFiles: 2 };
   live.chunks.add(liveChunk!);
   live.manifests.add(liveManifest!);
+  live.trees.add(liveTree!);
   const view: SpaceView = {
     packedChunks: () => [],
     lmdbChunks: () => [
@@ -124,10 +128,21 @@ test('chunks and manifests kept in LMDB are live or unreferenced by key', () => 
       { key: liveManifest!, sizeBytes: 48 },
       { key: deadManifest!, sizeBytes: 84 },
     ],
+    trees: () => [
+      { key: liveTree!, sizeBytes: 500 },
+      { key: deadTree!, sizeBytes: 7 },
+    ],
     packFileBytes: () => null,
   };
   const report = accountSpace(view, live, []);
-  assert.deepEqual(report.live, { chunks: 1, chunkBytes: 100, manifests: 1, manifestBytes: 48 });
+  assert.deepEqual(report.live, {
+    chunks: 1,
+    chunkBytes: 100,
+    manifests: 1,
+    manifestBytes: 48,
+    trees: 1,
+    treeBytes: 500,
+  });
   assert.deepEqual(report.unreferenced, {
     packedChunks: 0,
     packedBytes: 0,
@@ -135,7 +150,9 @@ test('chunks and manifests kept in LMDB are live or unreferenced by key', () => 
     lmdbBytes: 30,
     manifests: 1,
     manifestBytes: 84,
+    trees: 1,
+    treeBytes: 7,
   });
-  assert.equal(report.reclaimableBytes, 30 + 84);
+  assert.equal(report.reclaimableBytes, 30 + 84 + 7);
   assert.equal(report.orphanFiles, 2);
 });

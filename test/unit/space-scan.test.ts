@@ -60,7 +60,14 @@ test('only live data: nothing is reclaimable', async () => {
   const { store, scanner } = await scannerOf(() => ({}));
   const report = await scanner.scan();
   assert.equal(report.reclaimableBytes, 0);
-  assert.deepEqual(report.live, { chunks: 1, chunkBytes: CHUNK_BYTES, manifests: 1, manifestBytes: 48 });
+  assert.deepEqual(report.live, {
+    chunks: 1,
+    chunkBytes: CHUNK_BYTES,
+    manifests: 1,
+    manifestBytes: 48,
+    trees: 0,
+    treeBytes: 0,
+  });
   await store.close();
 });
 

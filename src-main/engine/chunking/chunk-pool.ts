@@ -34,6 +34,11 @@ export interface WorkerData {
   slot: number;
 }
 
+interface PackFinished {
+  packFinished: number;
+  error?: string;
+}
+
 interface FlushFailure {
   id: number;
   error: string;
@@ -43,6 +48,8 @@ interface PoolWorker {
   worker: Worker;
   /** Jobs sent to this worker and not answered yet. */
   jobs: Set<number>;
+  /** `finishPacks` requests not answered yet, each told of the error, if any. */
+  finishing: Map<number, (error: string | null) => void>;
 }
 
 interface Waiter {
@@ -58,6 +65,8 @@ export class ChunkPool {
   private readonly packSlots: Int32Array;
   /** Each job in flight, settling when it has answered or failed. */
   private readonly inFlight = new Map<number, Promise<void>>();
+  /** Set while `hold` keeps new jobs back. */
+  private held: { released: Promise<void> } | null = null;
   /**
    * Called with every answer before the flush that asked gets it: the chunks and manifest a chunk
    * worker stored and committed, which a mark must learn of (see ../store/mark.ts).
@@ -84,6 +93,10 @@ export class ChunkPool {
 
   flush(input: FlushRequest['input']): Promise<FlushReply> {
     if (this.closed) return Promise.reject(new Error('the chunk workers are stopped'));
+    if (this.held) {
+      const { released } = this.held;
+      return released.then(() => this.flush(input));
+    }
     const entry = this.workers.reduce((best, w) => (w.jobs.size < best.jobs.size ? w : best));
     const id = this.nextId++;
     entry.jobs.add(id);
@@ -107,21 +120,71 @@ export class ChunkPool {
     return Promise.all([...this.inFlight.values()]).then(() => undefined);
   }
 
+  /**
+   * Holds new jobs back (they wait, in order) and resolves, with the release, once the jobs in
+   * flight have answered: until the release, no worker looks chunks up in the index. A collection
+   * deletes keys in that window, so no worker can find one there just before it goes.
+   */
+  async hold(): Promise<() => void> {
+    while (this.held) await this.held.released;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const held = { released };
+    this.held = held;
+    await this.answered();
+    return () => {
+      if (this.held === held) this.held = null;
+      release();
+    };
+  }
+
+  /**
+   * Has every worker finish the pack it appends to (synced and recorded; its next job starts a
+   * new one), after the jobs sent before: a collection rewrites finished packs only. Resolves with
+   * the packs finished.
+   */
+  async finishPacks(): Promise<number[]> {
+    const before = this.packsInProgress();
+    await Promise.all(
+      this.workers.map(({ worker, finishing }) => {
+        const seq = this.nextId++;
+        worker.ref();
+        return new Promise<void>((resolve, reject) => {
+          finishing.set(seq, (error) => (error ? reject(new Error(error)) : resolve()));
+          worker.postMessage({ finishPack: seq });
+        });
+      }),
+    );
+    const still = new Set(this.packsInProgress());
+    return before.filter((packId) => !still.has(packId));
+  }
+
+  /** Has every worker close these packs (a collection deletes them); in order with their jobs. */
+  retirePacks(packIds: number[]): void {
+    for (const { worker } of this.workers) worker.postMessage({ retirePacks: packIds });
+  }
+
   private startWorker(slot: number): PoolWorker {
     const workerData: WorkerData = { dataDir: this.dataDir, packSlots: this.packSlots, slot };
     const worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { workerData });
-    const entry: PoolWorker = { worker, jobs: new Set() };
+    const entry: PoolWorker = { worker, jobs: new Set(), finishing: new Map() };
     // Why a worker ended (out of memory, or a bug it reported before ending), for the log and
     // for the flushes it fails.
     let cause: Error | null = null;
-    worker.on('message', (reply: FlushReply | FlushFailure | { fatal: string }) => {
+    worker.on('message', (reply: FlushReply | FlushFailure | { fatal: string } | PackFinished) => {
+      if ('packFinished' in reply) {
+        entry.finishing.get(reply.packFinished)?.(reply.error ?? null);
+        entry.finishing.delete(reply.packFinished);
+        if (entry.jobs.size === 0 && entry.finishing.size === 0) worker.unref();
+        return;
+      }
       if ('fatal' in reply) {
         cause = new Error(reply.fatal.split('\n')[0]);
         console.error(`bazil: a chunk worker failed: ${reply.fatal}`);
         return;
       }
       entry.jobs.delete(reply.id);
-      if (entry.jobs.size === 0) worker.unref();
+      if (entry.jobs.size === 0 && entry.finishing.size === 0) worker.unref();
       const waiter = this.waiting.get(reply.id);
       if (!waiter) return;
       this.waiting.delete(reply.id);
@@ -155,6 +218,8 @@ export class ChunkPool {
         this.waiting.delete(id);
       }
       entry.jobs.clear();
+      for (const told of entry.finishing.values()) told(null);
+      entry.finishing.clear();
       if (cause || code !== 0) {
         // Its pack is finished as it is: the store counts and syncs all of it from now on.
         const packId = Atomics.exchange(this.packSlots, slot, 0);

@@ -40,6 +40,9 @@ const writer = new PackWriter({
 });
 
 async function runFlush(request: FlushRequest): Promise<FlushReply> {
+  // What the index holds now: a read transaction kept from an earlier turn could still show a
+  // chunk that a collection deleted since (it must not be reused), or a location that moved.
+  env.resetReadTxn();
   const storedThisJob = new Set<string>();
   const newChunks: { key: Buffer; location: PackLocation }[] = [];
   let newChunkBytes = 0;
@@ -109,9 +112,34 @@ process.on('uncaughtException', (error) => {
   exitThread(1, { finishPack: false });
 });
 
-parentPort!.on('message', (request: FlushRequest | { gc: true } | { close: true }) => {
+type Request = FlushRequest | { gc: true } | { close: true } | { retirePacks: number[] } | { finishPack: number };
+
+parentPort!.on('message', (request: Request) => {
   if ('gc' in request) {
     collectGarbage();
+    return;
+  }
+  if ('finishPack' in request) {
+    // A collection can rewrite only finished packs: this one is synced and recorded, the next
+    // job starts a new one.
+    const finished = queue.then(async () => {
+      await writer.close();
+      Atomics.store(packSlots, slot, 0);
+    });
+    queue = finished.catch(() => undefined);
+    finished.then(
+      () => parentPort!.postMessage({ packFinished: request.finishPack }),
+      (error: unknown) =>
+        parentPort!.postMessage({
+          packFinished: request.finishPack,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+    );
+    return;
+  }
+  if ('retirePacks' in request) {
+    // A collection rewrote or deleted these packs: their files go once no thread holds them open.
+    queue = queue.then(() => readers.close(request.retirePacks)).catch(() => undefined);
     return;
   }
   if ('close' in request) {

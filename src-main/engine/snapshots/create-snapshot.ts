@@ -46,14 +46,19 @@ export async function createSnapshot(
     name = base;
     for (let i = 2; store.dbs.snapshots.doesExist(snapshotKey(volume.id, name)); i++) name = `${base}-${i}`;
   }
-  const record = takeSnapshot(store.env, store.dbs, {
-    volumeId: volume.id,
-    volumeName: volume.name,
-    name,
-    createdNs,
-    automatic: options.kind !== 'manual',
-    scheduled: options.kind === 'scheduled',
-  });
+  const record = takeSnapshot(
+    store.env,
+    store.dbs,
+    {
+      volumeId: volume.id,
+      volumeName: volume.name,
+      name,
+      createdNs,
+      automatic: options.kind !== 'manual',
+      scheduled: options.kind === 'scheduled',
+    },
+    store.marks,
+  );
   await store.syncToDisk();
   return record;
 }

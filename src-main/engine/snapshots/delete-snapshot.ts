@@ -1,6 +1,6 @@
 /**
  * Deleting a snapshot: its record goes, in one transaction. The tree objects and the data only it
- * held stay in the store until garbage collection (not built yet), which finds them unreferenced.
+ * held stay in the store until garbage collection (`bazil gc`), which finds them unreferenced.
  */
 import { BazilError, quote } from '../../common/errors.js';
 import { snapshotKey, type VolumeRecord } from '../store/format.js';

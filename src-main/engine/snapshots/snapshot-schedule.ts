@@ -89,7 +89,8 @@ export class SnapshotScheduler {
     if (now - lastScheduledMs >= schedule.everyMinutes * 60_000) {
       await this.deps.settled(volume);
       const newest = snapshots.at(-1);
-      const live = store.env.transactionSync(() => writeVolumeTree(store.dbs, volume.id, volume.name)).root.treeKey;
+      const live = store.env.transactionSync(() => writeVolumeTree(store.dbs, volume.id, volume.name, store.marks)).root
+        .treeKey;
       if (!newest || !Buffer.from(newest.rootTreeKey).equals(Buffer.from(live))) {
         const taken = await createSnapshot(store, volume, {
           name: null,

@@ -33,6 +33,7 @@ import {
 } from '../store/format.js';
 import { cacheTree, cachedTree } from './tree-cache.js';
 import { chunkKeyOf, type StoreDbs } from '../store/store.js';
+import type { MarkFeed } from '../store/mark.js';
 import { BazilError, quote } from '../../common/errors.js';
 
 const S_IFMT = 0o170000;
@@ -49,7 +50,7 @@ export interface TakeSnapshot {
 }
 
 /** Writes the snapshot; throws EEXIST if the volume has one of that name. */
-export function takeSnapshot(env: RootDatabase, dbs: StoreDbs, take: TakeSnapshot): SnapshotRecord {
+export function takeSnapshot(env: RootDatabase, dbs: StoreDbs, take: TakeSnapshot, feed?: MarkFeed): SnapshotRecord {
   return env.transactionSync(() => {
     const key = snapshotKey(take.volumeId, take.name);
     if (dbs.snapshots.doesExist(key)) {
@@ -58,7 +59,7 @@ export function takeSnapshot(env: RootDatabase, dbs: StoreDbs, take: TakeSnapsho
         `volume ${quote(take.volumeName)} already has a snapshot named ${quote(take.name)}`,
       );
     }
-    const { root, rootRecord } = writeVolumeTree(dbs, take.volumeId, take.volumeName);
+    const { root, rootRecord } = writeVolumeTree(dbs, take.volumeId, take.volumeName, feed);
     const record: SnapshotRecord = {
       name: take.name,
       createdNs: take.createdNs,
@@ -78,11 +79,15 @@ export function takeSnapshot(env: RootDatabase, dbs: StoreDbs, take: TakeSnapsho
  * Writes the tree objects of a volume's committed tree (reusing every directory the tree cache
  * still holds) and returns the root's; inside a write transaction. A snapshot records the root;
  * a diff against the live volume compares with it.
+ *
+ * Every tree object it writes or finds already stored is announced to `feed`: a collection
+ * running must not delete a tree that was garbage a moment ago and is named again now.
  */
 export function writeVolumeTree(
   dbs: StoreDbs,
   volumeId: number,
   volumeName: string,
+  feed?: MarkFeed,
 ): { root: CachedTree; rootRecord: Uint8Array } {
   const rootRecord = dbs.inodes.get(inodeKey(volumeId, ROOT_INO));
   if (rootRecord === undefined) throw new Error(`volume ${quote(volumeName)} has no root directory`);
@@ -117,6 +122,7 @@ export function writeVolumeTree(
     const bytes = encodeTree(entries);
     const treeKey = chunkKeyOf(bytes);
     if (!dbs.trees.doesExist(treeKey)) dbs.trees.putSync(treeKey, bytes);
+    feed?.announceTree(treeKey);
     const tree: CachedTree = { treeKey, files, logicalBytes };
     cacheTree(dbs, volumeId, dirIno, tree);
     return tree;

@@ -1,7 +1,7 @@
 /**
- * The mark: which stored chunks and manifests are live. The space report (space-report.ts) counts
- * everything else as reclaimable; garbage collection will delete what this finds, so it must never
- * call garbage what a file needs, now or in a moment.
+ * The mark: which stored chunks, manifests and snapshot trees are live. The space report
+ * (space-report.ts) counts everything else as reclaimable; garbage collection (collect-plan.ts,
+ * sweep.ts) deletes it, so the mark must never call garbage what a file needs, now or in a moment.
  *
  * Terms (the rest: format.ts):
  * - name: an inode names its manifest; a manifest names its chunks, and a tree node its child
@@ -50,13 +50,15 @@
  * What the rest of the engine must keep for this to hold: stored keys are named in the turn their
  * flush answers (as FileContent does), or announced where they are named.
  *
- * Not covered, for garbage collection to add: deduplication. A flush may name a chunk that was
- * garbage (a chunk worker finds it in the index instead of storing it again); if it answers after
- * the mark ended, the report counted as reclaimable what was garbage a moment before. A collection
- * must keep its session open until its deletions commit, never delete an announced key, and keep
- * chunk workers from reusing a key it is deleting.
+ * Deduplication: a flush may name a chunk that was garbage at T (a chunk worker finds it in the
+ * index instead of storing it again), after the mark ended; a space report then counted as
+ * reclaimable what was garbage a moment before. A collection (sweep.ts) keeps the session open
+ * until its deletions commit, deletes nothing announced, and deletes while no chunk worker runs.
+ * Trees: what snapshots and the tree cache (`tree-cache`) name is live; a tree written or found
+ * by a snapshot or a diff while a mark runs is announced (writeVolumeTree).
  */
 import {
+  decodeCachedTree,
   decodeInodeManifestKey,
   decodeManifestBlob,
   decodeSnapshot,
@@ -66,13 +68,19 @@ import {
 } from './format.js';
 import { KeySet } from './key-set.js';
 
-/** Keys named in memory (memory roots), or announced while a mark runs. */
-export interface NamedKeys {
+/** Content keys named in memory (memory roots), or announced. */
+export interface ContentKeys {
   manifestKeys: Uint8Array[];
   chunkKeys: Uint8Array[];
 }
 
-export interface MemoryRoots extends NamedKeys {
+/** Keys announced while a mark runs. */
+export interface NamedKeys extends ContentKeys {
+  /** Tree objects a snapshot or a diff wrote or found (memory names none). */
+  treeKeys: Uint8Array[];
+}
+
+export interface MemoryRoots extends ContentKeys {
   /** Volumes mounted or being mounted at M: their orphans are open files. */
   mountedVolumeIds: number[];
 }
@@ -110,11 +118,20 @@ export class MarkFeed {
     }
   }
 
-  /** Records announcements from now until `close`, which returns them. */
-  open(): { close(): NamedKeys } {
-    const keys: NamedKeys = { manifestKeys: [], chunkKeys: [] };
+  /** The engine names this tree object now (a snapshot or a diff wrote it, or found it stored). */
+  announceTree(treeKey: Uint8Array): void {
+    for (const session of this.sessions) session.treeKeys.push(treeKey);
+  }
+
+  /**
+   * Records announcements from now until `close`, which returns them; `keys` are the ones so far
+   * (the arrays grow while the session is open).
+   */
+  open(): { keys: NamedKeys; close(): NamedKeys } {
+    const keys: NamedKeys = { manifestKeys: [], chunkKeys: [], treeKeys: [] };
     this.sessions.add(keys);
     return {
+      keys,
       close: () => {
         this.sessions.delete(keys);
         return keys;
@@ -131,7 +148,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
  */
 export class Mark {
   private constructor(
-    private readonly session: { close(): NamedKeys },
+    private readonly session: { keys: NamedKeys; close(): NamedKeys },
     private readonly sources: MarkSources,
     readonly memory: MemoryRoots,
     readonly packs: PackAtMark[],
@@ -143,8 +160,12 @@ export class Mark {
     return new Mark(session, sources, sources.memoryRoots(), sources.packs());
   }
 
-  /** Call once the snapshot is taken: waits for the flushes in flight, ends the session, returns what was announced. */
-  async settle(): Promise<NamedKeys> {
+  /**
+   * Call once the snapshot is taken: waits for the flushes in flight and returns what was
+   * announced. The session ends, unless `keepOpen` (a collection: it goes on recording until its
+   * deletions are committed, `announced` then has the rest, and `abandon` ends it).
+   */
+  async settle({ keepOpen = false } = {}): Promise<NamedKeys> {
     try {
       await this.sources.flushesAnswered();
       // What an answer's continuation names in its turn is announced by then.
@@ -153,10 +174,17 @@ export class Mark {
       this.session.close();
       throw error;
     }
-    return this.session.close();
+    if (!keepOpen) return this.session.close();
+    const { manifestKeys, chunkKeys, treeKeys } = this.session.keys;
+    return { manifestKeys: [...manifestKeys], chunkKeys: [...chunkKeys], treeKeys: [...treeKeys] };
   }
 
-  /** Ends the session without waiting (the mark was given up). */
+  /** Everything announced since the mark began (growing while the session is open). */
+  get announced(): NamedKeys {
+    return this.session.keys;
+  }
+
+  /** Ends the session without waiting (the mark was given up, or its collection is committed). */
   abandon(): void {
     this.session.close();
   }
@@ -174,11 +202,15 @@ export interface MarkView {
   snapshots(): Iterable<Uint8Array>;
   /** A tree object (committed with its snapshot, never changed). */
   tree(key: Uint8Array): Uint8Array | undefined;
+  /** Every `tree-cache` value of the snapshot: the next snapshot reuses the trees they name. */
+  cachedTrees(): Iterable<Uint8Array>;
 }
 
 export interface LiveSet {
   chunks: KeySet;
   manifests: KeySet;
+  /** Tree objects that a snapshot or the tree cache names, and those under them. */
+  trees: KeySet;
   /** Orphans of volumes not mounted: files a crash left unlinked, not live. */
   orphanFiles: number;
 }
@@ -188,7 +220,12 @@ const hexOf = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.b
 
 /** Step 5: the live set, from the live inodes of the snapshot, the memory roots and the announced keys. */
 export function markLive(view: MarkView, memory: MemoryRoots, announced: NamedKeys, expectedChunks = 1024): LiveSet {
-  const live: LiveSet = { chunks: new KeySet(expectedChunks), manifests: new KeySet(), orphanFiles: 0 };
+  const live: LiveSet = {
+    chunks: new KeySet(expectedChunks),
+    manifests: new KeySet(),
+    trees: new KeySet(),
+    orphanFiles: 0,
+  };
   const visit = (manifestKey: Uint8Array): void => {
     if (!live.manifests.add(manifestKey)) return;
     // Missing: a small file's manifest still queued in memory (its chunk is a memory root too).
@@ -213,9 +250,9 @@ export function markLive(view: MarkView, memory: MemoryRoots, announced: NamedKe
     if (manifestKey) visit(manifestKey);
   }
   // What snapshots hold is live as long as they are: each tree once (unchanged subtrees are shared).
-  const trees = new KeySet();
+  // So are the trees the tree cache names (a snapshot reuses them without looking inside).
   const visitTree = (treeKey: Uint8Array): void => {
-    if (!trees.add(treeKey)) return;
+    if (!live.trees.add(treeKey)) return;
     const bytes = view.tree(treeKey);
     if (bytes === undefined) throw new Error(`tree object ${hexOf(treeKey)} is missing`);
     for (const entry of decodeTree(bytes)) {
@@ -225,9 +262,11 @@ export function markLive(view: MarkView, memory: MemoryRoots, announced: NamedKe
     }
   };
   for (const record of view.snapshots()) visitTree(decodeSnapshot('', record).rootTreeKey);
+  for (const cached of view.cachedTrees()) visitTree(decodeCachedTree(cached).treeKey);
   for (const roots of [memory, announced]) {
     for (const key of roots.manifestKeys) visit(key);
     for (const key of roots.chunkKeys) live.chunks.add(key);
   }
+  for (const key of announced.treeKeys) visitTree(key);
   return live;
 }

@@ -30,6 +30,8 @@ export interface SpaceView {
   lmdbChunks(): Iterable<{ key: Uint8Array; sizeBytes: number }>;
   /** Every `manifests` entry of the snapshot, with the length of its blob. */
   manifests(): Iterable<{ key: Uint8Array; sizeBytes: number }>;
+  /** Every `trees` entry of the snapshot, with the length of its object. */
+  trees(): Iterable<{ key: Uint8Array; sizeBytes: number }>;
   /** A pack file's length on the disk; null when it is gone. */
   packFileBytes(packId: number): number | null;
 }
@@ -47,8 +49,17 @@ export function accountSpace(
   packs: readonly PackAtMark[],
 ): Omit<SpaceReport, 'scanMs'> {
   const report: Omit<SpaceReport, 'scanMs'> = {
-    live: { chunks: 0, chunkBytes: 0, manifests: 0, manifestBytes: 0 },
-    unreferenced: { packedChunks: 0, packedBytes: 0, lmdbChunks: 0, lmdbBytes: 0, manifests: 0, manifestBytes: 0 },
+    live: { chunks: 0, chunkBytes: 0, manifests: 0, manifestBytes: 0, trees: 0, treeBytes: 0 },
+    unreferenced: {
+      packedChunks: 0,
+      packedBytes: 0,
+      lmdbChunks: 0,
+      lmdbBytes: 0,
+      manifests: 0,
+      manifestBytes: 0,
+      trees: 0,
+      treeBytes: 0,
+    },
     packs: { count: 0, fileBytes: 0, paddingBytes: 0, unnamedBytes: 0 },
     orphanFiles: live.orphanFiles,
     reclaimableBytes: 0,
@@ -92,6 +103,16 @@ export function accountSpace(
     }
   }
 
+  for (const { key, sizeBytes } of view.trees()) {
+    if (live.trees.has(key)) {
+      report.live.trees++;
+      report.live.treeBytes += sizeBytes;
+    } else {
+      report.unreferenced.trees++;
+      report.unreferenced.treeBytes += sizeBytes;
+    }
+  }
+
   for (const { packId, endBytes } of packs) {
     const fileBytes = view.packFileBytes(packId);
     if (fileBytes === null) continue;
@@ -105,7 +126,11 @@ export function accountSpace(
 
   const { unreferenced } = report;
   report.reclaimableBytes =
-    unreferenced.packedBytes + unreferenced.lmdbBytes + unreferenced.manifestBytes + report.packs.unnamedBytes;
+    unreferenced.packedBytes +
+    unreferenced.lmdbBytes +
+    unreferenced.manifestBytes +
+    unreferenced.treeBytes +
+    report.packs.unnamedBytes;
   return report;
 }
 

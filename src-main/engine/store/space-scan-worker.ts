@@ -5,35 +5,44 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStoreDbs, packsDirOf } from './store.js';
-import { markLive, type MemoryRoots } from './mark.js';
+import { markLive, type MemoryRoots, type NamedKeys } from './mark.js';
+import { planCollection } from './collect-plan.js';
 import { accountSpace } from './space-report.js';
 import { unpackKeys } from './key-set.js';
 import { installEngineLog } from '../engine-log.js';
-import { Cancelled, snapshotView, type ScanWorkerData, type ScanRequest, type ScanAnswer } from './space-scan.js';
+import {
+  Cancelled,
+  snapshotView,
+  type PackedKeys,
+  type ScanWorkerData,
+  type ScanRequest,
+  type ScanAnswer,
+} from './space-scan.js';
 
 installEngineLog();
 
-const { dataDir, memory, mountedVolumeIds, packs, cancel } = workerData as ScanWorkerData;
+const { dataDir, collect, memory, mountedVolumeIds, packs, cancel } = workerData as ScanWorkerData;
 const { env, dbs } = openStoreDbs(dataDir, { readOnly: true });
 const snapshot = env.useReadTransaction();
 parentPort!.postMessage({ snapshot: true } satisfies ScanAnswer);
 const view = snapshotView(dbs, snapshot, packsDirOf(dataDir), cancel);
 
 function scan(request: Exclude<ScanRequest, { cancel: true }>): ScanAnswer {
-  const roots: MemoryRoots = {
-    mountedVolumeIds,
-    manifestKeys: [...unpackKeys(memory.manifestKeys)],
-    chunkKeys: [...unpackKeys(memory.chunkKeys)],
-  };
-  const announced = {
-    manifestKeys: [...unpackKeys(request.announced.manifestKeys)],
-    chunkKeys: [...unpackKeys(request.announced.chunkKeys)],
-  };
+  const roots: MemoryRoots = { mountedVolumeIds, ...unpacked(memory) };
+  const announced = unpacked(request.announced);
   // Plain reads (manifests) from the latest commit on; the snapshot, held, stays as it was.
   env.resetReadTxn();
   const entries = (db: typeof dbs.chunks) => (db.getStats() as { entryCount?: number }).entryCount ?? 0;
   const live = markLive(view, roots, announced, entries(dbs.packedChunks) + entries(dbs.chunks));
-  return { report: accountSpace(view, live, packs) };
+  return { report: accountSpace(view, live, packs), plan: collect ? planCollection(view, live, packs) : null };
+}
+
+function unpacked(keys: PackedKeys): NamedKeys {
+  return {
+    manifestKeys: [...unpackKeys(keys.manifestKeys)],
+    chunkKeys: [...unpackKeys(keys.chunkKeys)],
+    treeKeys: [...unpackKeys(keys.treeKeys)],
+  };
 }
 
 parentPort!.once('message', (request: ScanRequest) => {

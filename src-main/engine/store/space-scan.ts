@@ -15,19 +15,24 @@ import { Worker } from 'node:worker_threads';
 import type { Transaction } from 'lmdb';
 import type { SpaceReport } from '../../common/api.js';
 import { asBuffer, packFileName } from './format.js';
-import { Mark, type MarkSources, type MarkView, type NamedKeys, type PackAtMark } from './mark.js';
+import { BazilError } from '../../common/errors.js';
+import type { CollectPlan } from './collect-plan.js';
+import { Mark, type ContentKeys, type MarkSources, type MarkView, type NamedKeys, type PackAtMark } from './mark.js';
 import type { SpaceView } from './space-report.js';
 import type { StoreDbs } from './store.js';
 import { packKeys } from './key-set.js';
 
 /** Keys of a NamedKeys, packed to cross to the thread in one piece each. */
-interface PackedKeys {
+export interface PackedKeys {
   manifestKeys: Uint8Array;
   chunkKeys: Uint8Array;
+  treeKeys: Uint8Array;
 }
 
 export interface ScanWorkerData {
   dataDir: string;
+  /** A garbage collection's scan: the answer has its plan too. */
+  collect: boolean;
   memory: PackedKeys;
   mountedVolumeIds: number[];
   packs: PackAtMark[];
@@ -36,7 +41,8 @@ export interface ScanWorkerData {
 }
 
 export type ScanRequest = { announced: PackedKeys } | { cancel: true };
-export type ScanAnswer = { snapshot: true } | { report: Omit<SpaceReport, 'scanMs'> } | { error: string };
+export type ScanAnswer =
+  { snapshot: true } | { report: Omit<SpaceReport, 'scanMs'>; plan: CollectPlan | null } | { error: string };
 
 /** Entries read between two looks at the cancel flag. */
 const CANCEL_CHECK_ENTRIES = 4096;
@@ -78,6 +84,10 @@ export function snapshotView(
       for (const { value } of cancellable(dbs.snapshots.getRange(inSnapshot()))) yield value;
     },
     tree: (key) => dbs.trees.get(asBuffer(key)),
+    *cachedTrees() {
+      for (const { value } of cancellable(dbs.treeCache.getRange(inSnapshot()))) yield value;
+    },
+    trees: () => withSizes(dbs.trees.getRange(inSnapshot())),
     packedChunks: () => cancellable(dbs.packedChunks.getRange(inSnapshot())),
     lmdbChunks: () => withSizes(dbs.chunks.getRange(inSnapshot())),
     manifests: () => withSizes(dbs.manifests.getRange(inSnapshot())),
@@ -91,13 +101,21 @@ export function snapshotView(
   };
 }
 
-const packed = (keys: NamedKeys): PackedKeys => ({
+const packed = (keys: ContentKeys & Partial<NamedKeys>): PackedKeys => ({
   manifestKeys: packKeys(keys.manifestKeys),
   chunkKeys: packKeys(keys.chunkKeys),
+  treeKeys: packKeys(keys.treeKeys ?? []),
 });
 
+/** What a collection's sweep is given: the plan, and the keys announced since the mark began (growing). */
+export type Sweep<R> = (plan: CollectPlan, announced: NamedKeys) => Promise<R>;
+
 export class SpaceScanner {
-  private running: Promise<SpaceReport> | null = null;
+  /** The space report being made, if one is. */
+  private scanning: Promise<SpaceReport> | null = null;
+  /** The scan or collection running: one at a time. */
+  private running: Promise<unknown> = Promise.resolve();
+  private collecting: Promise<unknown> | null = null;
   private worker: Worker | null = null;
   private readonly cancel = new Int32Array(new SharedArrayBuffer(4));
 
@@ -106,23 +124,44 @@ export class SpaceScanner {
     private readonly sources: MarkSources,
   ) {}
 
-  /** The space report, from a scan that starts now or runs already. */
+  /** The space report, from a scan that starts now (after a collection running) or runs already. */
   scan(): Promise<SpaceReport> {
     if (Atomics.load(this.cancel, 0) !== 0) return Promise.reject(new Error('the engine is stopping'));
-    this.running ??= this.run().finally(() => {
-      this.running = null;
+    this.scanning ??= this.after(async () => (await this.run(null)).report).finally(() => {
+      this.scanning = null;
     });
-    return this.running;
+    return this.scanning;
+  }
+
+  /**
+   * A garbage collection: a scan that also plans what to delete, then `sweep`, with the mark's
+   * session open until it ends. Refused while one runs.
+   */
+  collect<R>(sweep: Sweep<R>): Promise<{ report: SpaceReport; result: R }> {
+    if (Atomics.load(this.cancel, 0) !== 0) return Promise.reject(new Error('the engine is stopping'));
+    if (this.collecting) return Promise.reject(new BazilError('EBUSY', 'a garbage collection is running already'));
+    const collecting = this.after(() => this.run(sweep) as Promise<{ report: SpaceReport; result: R }>);
+    this.collecting = collecting.finally(() => {
+      this.collecting = null;
+    });
+    return collecting;
   }
 
   /** Stops the scan that runs, if one does (the engine stops); its report fails. */
   async stop(): Promise<void> {
     Atomics.store(this.cancel, 0, 1);
     this.worker?.postMessage({ cancel: true } satisfies ScanRequest);
-    await this.running?.catch(() => undefined);
+    await this.running.catch(() => undefined);
   }
 
-  private async run(): Promise<SpaceReport> {
+  private after<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.running.then(task, task);
+    this.running = next.catch(() => undefined);
+    return next;
+  }
+
+  private async run<R>(sweep: Sweep<R> | null): Promise<{ report: SpaceReport; result: R | null }> {
+    if (Atomics.load(this.cancel, 0) !== 0) throw new Error('the engine is stopping');
     const startMs = performance.now();
     const mark = await Mark.begin(this.sources);
     let worker: Worker | null = null;
@@ -130,6 +169,7 @@ export class SpaceScanner {
     try {
       const workerData: ScanWorkerData = {
         dataDir: this.dataDir,
+        collect: sweep !== null,
         memory: packed(mark.memory),
         mountedVolumeIds: mark.memory.mountedVolumeIds,
         packs: mark.packs,
@@ -140,12 +180,14 @@ export class SpaceScanner {
       const nextAnswer = answersOf(worker);
       const snapshot = await nextAnswer();
       if ('error' in snapshot) throw new Error(`space scan: ${snapshot.error}`);
-      const announced = await mark.settle();
+      const announced = await mark.settle({ keepOpen: sweep !== null });
       worker.postMessage({ announced: packed(announced) } satisfies ScanRequest);
       asked = true;
       const done = await nextAnswer();
       if (!('report' in done)) throw new Error(`space scan: ${'error' in done ? done.error : 'no report'}`);
-      return { ...done.report, scanMs: Math.round(performance.now() - startMs) };
+      const report = { ...done.report, scanMs: Math.round(performance.now() - startMs) };
+      if (!sweep || !done.plan) return { report, result: null };
+      return { report, result: await sweep(done.plan, mark.announced) };
     } finally {
       mark.abandon();
       // A thread still waiting for its request ends now.

@@ -191,10 +191,32 @@ export class PackReaders {
     return pack;
   }
 
+  /** Closes these packs, if open (a collection deletes their files). */
+  async close(packIds: readonly number[]): Promise<void> {
+    const packs: PackFile[] = [];
+    for (const packId of packIds) {
+      const pack = this.open.get(packId);
+      if (!pack) continue;
+      this.open.delete(packId);
+      packs.push(pack);
+    }
+    await Promise.all(packs.map((pack) => pack.close()));
+  }
+
   async closeAll(): Promise<void> {
     const packs = [...this.open.values()];
     this.open.clear();
     await Promise.all(packs.map((pack) => pack.close()));
+  }
+}
+
+/** Makes the names in a directory durable (a new file's, a deleted one's). */
+export async function syncDir(path: string): Promise<void> {
+  const dir = await openDir(path, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }
 
@@ -246,12 +268,19 @@ function getCopy(db: BinaryDb, key: Uint8Array): Buffer | undefined {
 /**
  * Stores a file's manifest, once, under the SHA-256 of its encoding; resolves with its key when
  * committed. A long one is stored as a tree (see format.ts), whose unchanged children are shared
- * with the file's earlier versions.
+ * with the file's earlier versions. `named` hears of each blob's key as it is found stored or
+ * put, in the same turn as the look-up (a collection must not delete one found a moment ago).
  */
-export async function putManifest(dbs: StoreDbs, chunks: readonly ChunkRef[]): Promise<Buffer> {
+export async function putManifest(
+  dbs: StoreDbs,
+  chunks: readonly ChunkRef[],
+  named: (key: Buffer) => void = () => undefined,
+): Promise<Buffer> {
   const putBlob = async (bytes: Buffer): Promise<Buffer> => {
     const key = chunkKeyOf(bytes);
-    if (!dbs.manifests.doesExist(key)) await dbs.manifests.put(key, bytes);
+    const stored = dbs.manifests.doesExist(key);
+    named(key);
+    if (!stored) await dbs.manifests.put(key, bytes);
     return key;
   };
   if (chunks.length <= MANIFEST_LIST_MAX_ENTRIES) return putBlob(encodeManifest(chunks));
@@ -290,7 +319,7 @@ export class Store {
   readonly openCheck = { checkedChunks: 0, droppedChunks: 0 };
   /** Keys named while a mark runs (see mark.ts). */
   readonly marks = new MarkFeed();
-  /** Manifest puts not yet committed, each settling once its key is announced. */
+  /** Manifest puts not yet committed. */
   private readonly manifestPuts = new Set<Promise<void>>();
   private syncing: Promise<void> | null = null;
   private unsyncedBytes = 0;
@@ -402,21 +431,21 @@ export class Store {
 
   /**
    * Stores a file's manifest (see putManifest) for the engine's thread; resolves with its key once
-   * committed. A mark waits for the puts in flight when it takes its snapshot, and learns each
-   * key as its put resolves (before the inode names it).
+   * committed. A mark learns each key as the put looks it up, and waits for the puts in flight
+   * when it takes its snapshot (one begun before the mark did announced to no one).
    */
   putManifest(chunks: readonly ChunkRef[]): Promise<Buffer> {
-    const put = putManifest(this.dbs, chunks);
-    const announced = put.then(
-      (key) => this.marks.announce(key),
+    const put = putManifest(this.dbs, chunks, (key) => this.marks.announce(key));
+    const settled = put.then(
+      () => undefined,
       () => undefined,
     );
-    this.manifestPuts.add(announced);
-    void announced.then(() => this.manifestPuts.delete(announced));
+    this.manifestPuts.add(settled);
+    void settled.then(() => this.manifestPuts.delete(settled));
     return put;
   }
 
-  /** Resolves when the manifest puts in flight now have settled (and announced their keys). */
+  /** Resolves when the manifest puts in flight now have settled. */
   manifestPutsSettled(): Promise<void> {
     return Promise.all([...this.manifestPuts]).then(() => undefined);
   }
@@ -444,6 +473,32 @@ export class Store {
       return; // never created
     }
     this.unsyncedPacks.add(packId);
+  }
+
+  /** Bytes of every pack file the engine knows of. */
+  packFileBytes(): number {
+    let total = 0;
+    for (const sizeBytes of this.packBytes.values()) total += sizeBytes;
+    return total;
+  }
+
+  /**
+   * A collection moved the chunks of `retired` packs into `written` ones (id to length, synced and
+   * named on the disk) and committed the index: this thread's readers close the old packs,
+   * waiting for reads in flight, before their files are deleted.
+   */
+  async replacePacks(retired: readonly number[], written: ReadonlyMap<number, number>): Promise<void> {
+    for (const packId of retired) {
+      this.packBytes.delete(packId);
+      this.unsyncedPacks.delete(packId);
+      this.packsNamedOnDisk.delete(packId);
+    }
+    for (const [packId, sizeBytes] of written) {
+      this.packBytes.set(packId, sizeBytes);
+      this.packsNamedOnDisk.add(packId);
+    }
+    await this.readers.close(retired);
+    await this.bufferedReaders?.close(retired);
   }
 
   /** A file's chunks, from its manifest (a list, or a tree of lists). */
@@ -493,12 +548,7 @@ export class Store {
         }),
       );
       if (synced.some(({ packId }) => !this.packsNamedOnDisk.has(packId))) {
-        const dir = await openDir(this.packsDir, 'r');
-        try {
-          await dir.sync();
-        } finally {
-          await dir.close();
-        }
+        await syncDir(this.packsDir);
         for (const { packId } of synced) this.packsNamedOnDisk.add(packId);
       }
       await Promise.all(
@@ -554,7 +604,7 @@ export class Store {
     } catch {
       // not created yet
     }
-    for (const sizeBytes of this.packBytes.values()) storeBytes += sizeBytes;
+    storeBytes += this.packFileBytes();
     const entries = (db: BinaryDb) => (db.getStats() as { entryCount?: number }).entryCount ?? 0;
     return { storeBytes, chunkCount: entries(this.dbs.chunks) + entries(this.dbs.packedChunks) };
   }
