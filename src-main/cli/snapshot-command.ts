@@ -15,7 +15,8 @@ import { formatBytes, formatCount, UsageError } from './cli-output.js';
 export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]
                                freeze the volume's whole tree now (NAME: the time by default)
   snapshot list VOLUME [--json]
-                               the volume's snapshots, oldest first
+                               the volume's snapshots, oldest first, with the bytes only each
+                               holds (what deleting it, then bazil gc, gives back)
   snapshot ls VOLUME SNAPSHOT [PATH] [--json]
                                what a directory of a snapshot held (PATH from the volume's root)
   snapshot cat VOLUME SNAPSHOT PATH
@@ -107,9 +108,10 @@ function printSnapshots(volume: string, snapshots: SnapshotInfo[]): void {
     new Date(s.createdAt).toLocaleString(),
     `${formatCount(s.files)} files`,
     formatBytes(s.logicalBytes),
+    s.uniqueBytes === null ? '' : formatBytes(s.uniqueBytes),
     s.automatic ? 'automatic' : '',
   ]);
-  printColumns([['NAME', 'TAKEN', 'FILES', 'SIZE', ''], ...rows]);
+  printColumns([['NAME', 'TAKEN', 'FILES', 'SIZE', 'ONLY HERE', ''], ...rows]);
 }
 
 function printColumns(rows: string[][]): void {

@@ -98,6 +98,11 @@ export interface SnapshotInfo {
   files: number;
   /** Their sizes added up: what the snapshot holds before deduplication. */
   logicalBytes: number;
+  /**
+   * Chunk bytes no other snapshot and no live file names: what deleting this snapshot (then
+   * `bazil gc`) gives back. In `snapshotList` only (null elsewhere).
+   */
+  uniqueBytes: number | null;
 }
 
 export interface SnapshotEntry {

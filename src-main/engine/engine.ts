@@ -51,6 +51,7 @@ import {
 import { Store } from './store/store.js';
 import { SpaceScanner } from './store/space-scan.js';
 import { sweep } from './store/sweep.js';
+import { uniqueBytesInThread } from './snapshots/snapshot-usage.js';
 import { collectMemoryRoots } from './fs/memory-roots.js';
 import { collectGarbage } from './collect-garbage.js';
 import { acquireLock, makeDataDirPrivate, pidPath, prepareDataDir } from './data-dir.js';
@@ -408,7 +409,12 @@ export class Engine implements Api {
 
   async snapshotList({ volume: volumeName }: { volume: string }): Promise<SnapshotInfo[]> {
     const volume = this.volume(volumeName);
-    return listSnapshots(this.store, volume.id).map((record) => snapshotInfo(volumeName, record));
+    // Files closed before the call count as live.
+    await this.mounts.get(volumeName)?.fs.settled();
+    const unique = await uniqueBytesInThread({ dataDir: this.dataDir, volumeId: volume.id });
+    return listSnapshots(this.store, volume.id).map((record) =>
+      snapshotInfo(volumeName, record, unique.get(record.name) ?? 0),
+    );
   }
 
   async snapshotLs({

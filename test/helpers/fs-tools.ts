@@ -41,8 +41,10 @@ export async function py<T = unknown>(script: string, cwd: string, timeoutMs = 1
     });
     return (stdout === '' ? undefined : JSON.parse(stdout)) as T;
   } catch (error) {
-    const e = error as { stderr?: string; message: string };
-    throw new Error(`python script failed: ${e.stderr || e.message}\n${script}`);
+    const e = error as { stderr?: string; message: string; code?: number | string; signal?: string | null };
+    // A script killed by a signal (SIGBUS from a mapping) says nothing on stderr: the signal does.
+    const how = e.signal ? `killed by ${e.signal}` : `exit code ${String(e.code)}`;
+    throw new Error(`python script failed (${how}): ${e.stderr || e.message}\n${script}`);
   }
 }
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { GcResult } from '../../src-main/common/api.js';
+import type { GcResult, SnapshotInfo } from '../../src-main/common/api.js';
 import { packIdOfFileName } from '../../src-main/engine/store/format.js';
 import { EngineHarness, bazil, ok } from '../helpers/engine-harness.js';
 import { q } from '../helpers/fs-tools.js';
@@ -186,4 +186,37 @@ print('closed', h.hexdigest(), flush=True)
   await gc(h);
   assert.equal((await ok(`sha256sum growing`, m)).split(' ')[0], sum, 'and after the next collection');
   assert.equal((await bazil(h.dataDir, 'verify')).code, 0);
+});
+
+test('snapshot list says what only each snapshot holds, and gc gives back exactly that once it is deleted', async (t) => {
+  const h = await engine(t);
+  const m = await h.volume('photos');
+  const unique = async () => {
+    const result = await bazil(h.dataDir, 'snapshot', 'list', 'photos', '--json');
+    assert.equal(result.code, 0, result.stderr);
+    return Object.fromEntries((JSON.parse(result.stdout) as SnapshotInfo[]).map((s) => [s.name, s.uniqueBytes]));
+  };
+  await ok(`head -c ${4 * MiB} /dev/urandom > a && head -c ${3 * MiB} /dev/urandom > b && echo tiny > c`, m);
+  // A directory that does not change: one tree object that s1 and s2 share.
+  await ok(`mkdir old && head -c ${MiB} /dev/urandom > old/x`, m);
+  assert.equal((await bazil(h.dataDir, 'snapshot', 'create', 'photos', 's1')).code, 0);
+  await ok(`head -c ${2 * MiB} /dev/urandom > a`, m);
+  assert.equal((await bazil(h.dataDir, 'snapshot', 'create', 'photos', 's2')).code, 0);
+  await ok(`rm -r b c old`, m);
+  assert.equal((await bazil(h.dataDir, 'snapshot', 'create', 'photos', 's3')).code, 0);
+  // s1 alone holds the first a; b, c and old/ are in s1 and s2; the new a is live.
+  assert.deepEqual(await unique(), { s1: 4 * MiB, s2: 0, s3: 0 });
+
+  assert.equal((await bazil(h.dataDir, 'snapshot', 'delete', 'photos', 's1')).code, 0);
+  const onlyS2 = 3 * MiB + 'tiny\n'.length + MiB;
+  assert.deepEqual(await unique(), { s2: onlyS2, s3: 0 });
+  const text = await bazil(h.dataDir, 'snapshot', 'list', 'photos');
+  assert.match(text.stdout, /^NAME +TAKEN +FILES +SIZE +ONLY HERE/m);
+  assert.match(text.stdout, /^s2 .* 4\.0 MiB/m);
+  const first = await gc(h);
+  assert.equal(first.deleted.chunkBytes, 4 * MiB, 'the first a, which only s1 held');
+
+  assert.equal((await bazil(h.dataDir, 'snapshot', 'delete', 'photos', 's2')).code, 0);
+  const second = await gc(h);
+  assert.equal(second.deleted.chunkBytes, onlyS2, 'what list said only s2 held');
 });

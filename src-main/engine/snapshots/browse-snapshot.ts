@@ -35,7 +35,7 @@ const TYPES: Record<number, SnapshotEntry['type']> = {
 
 export const entryType = (mode: number): SnapshotEntry['type'] => TYPES[mode & 0o170000] ?? 'file';
 
-export function snapshotInfo(volume: string, record: SnapshotRecord): SnapshotInfo {
+export function snapshotInfo(volume: string, record: SnapshotRecord, uniqueBytes: number | null = null): SnapshotInfo {
   return {
     volume,
     name: record.name,
@@ -43,6 +43,7 @@ export function snapshotInfo(volume: string, record: SnapshotRecord): SnapshotIn
     automatic: record.automatic,
     files: record.files,
     logicalBytes: record.logicalBytes,
+    uniqueBytes,
   };
 }
 
