@@ -8,6 +8,8 @@ const nodeBuiltins = ['node:*', 'fs', 'path', 'os', 'child_process', 'net', 'wor
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'native/**'] },
   ...tseslint.configs.recommended,
+  // An argument a method takes for its signature only (an API method with no fields) starts with _.
+  { rules: { '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }] } },
   {
     files: ['src-main/common/**/*.ts'],
     rules: {

@@ -5,7 +5,9 @@
  * process): the first snapshot, one with nothing changed, and one after appending to one file.
  * Also, as the API answers: `snapshotDiff` of the first snapshot and the first one-change one;
  * `snapshotFind` of a name over 100 snapshots (each after a change); `snapshotRestore` in place of
- * a 1 GiB directory after it was overwritten (with the automatic snapshot of what it replaces).
+ * a 1 GiB directory after it was overwritten (with the automatic snapshot of what it replaces);
+ * `snapshotList` of them all (with the bytes only each holds); then `gc` once that directory and
+ * most snapshots are deleted.
  * Targets (issue 10): the first under 5 s, the one-change snapshot under 50 ms (each the median of
  * ROUNDS snapshots, a change before each one-change snapshot), the restore under 100 ms.
  */
@@ -116,6 +118,28 @@ export async function runSnapshotWorkload(host: SnapshotHost, { quick }: { quick
       throw new Error(`the restored directory holds ${restoredBytes} bytes, not ${dirBytes}`);
     const mib = fmtInt(dirBytes / 1024 / 1024);
     console.log(`  restore in place of ${mib} MiB in ${RESTORE_DIR_FILES} files: ${fmtMs(restore.ms)}`);
+    // The list of every snapshot, with the bytes only each holds (a walk of every snapshot's trees).
+    const list = await timed(() => client.call('snapshotList', { volume: 'snap' }));
+    console.log(`  list of ${list.result.length} snapshots with the bytes only each holds: ${fmtMs(list.ms)}`);
+    // Garbage collection: the big directory and every snapshot that holds it go; the half of the
+    // small files' snapshots go too. What the collection deletes and rewrites, at what rate.
+    await ok(`rm -r ${q(big)}`);
+    for (const { name } of list.result) {
+      if (name === 'big' || name.startsWith('before-restore-') || name.startsWith('more-')) {
+        await client.call('snapshotDelete', { volume: 'snap', snapshot: name });
+      }
+    }
+    const gc = await timed(() => client.call('gc', {}));
+    const freed = gc.result.diskBytesBefore - gc.result.diskBytesAfter;
+    const freedMiB = freed / 1024 / 1024;
+    console.log(
+      `  gc: ${fmtMs(gc.ms)}; deleted ${fmtInt(gc.result.deleted.chunks)} chunks, ` +
+        `${fmtInt(gc.result.deleted.trees)} trees, ${gc.result.packs.deleted} packs; rewrote ` +
+        `${gc.result.packs.rewritten} (${(gc.result.packs.copiedBytes / 1024 / 1024).toFixed(1)} MiB copied); ` +
+        `freed ${freedMiB.toFixed(0)} MiB on disk (${(freedMiB / (gc.ms / 1000)).toFixed(0)} MiB/s)`,
+    );
+    // store.mdb may grow a little as the deletions commit: most of the deleted directory comes back.
+    if (freed < dirBytes * 0.9) throw new Error(`gc freed ${freed} bytes of the ${dirBytes} deleted`);
     const row = (figure: string, ms: number, targetMs: number): Row => ({
       figure,
       bazil: fmtMs(ms),
@@ -132,6 +156,8 @@ export async function runSnapshotWorkload(host: SnapshotHost, { quick }: { quick
       info('diff of the first and a one-change snapshot', diff.ms),
       info(`find a name over ${SNAPSHOTS_FOR_FIND} snapshots`, find.ms),
       row(`restore in place of a ${mib} MiB directory`, restore.ms, TARGET_RESTORE_MS),
+      info(`snapshot list of ${list.result.length} snapshots, with bytes only each holds`, list.ms),
+      info(`gc freeing ${freedMiB.toFixed(0)} MiB, ${fmtInt(gc.result.deleted.chunks)} chunks`, gc.ms),
     ];
   } finally {
     await host.stopBazil();

@@ -6,6 +6,7 @@
       "target_name": "bazil_fuse",
       "sources": [
         "src/addon.cc",
+        "src/file-calls.cc",
         "src/fuse-ops.cc",
         "src/js.cc",
         "src/mounter.cc",

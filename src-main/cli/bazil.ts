@@ -20,7 +20,7 @@ import { defaultDataDir, socketPath } from '../engine/data-dir.js';
 import type { Engine } from '../engine/engine.js';
 import { connectToEngine } from './engine-connection.js';
 import { reportStartFailure, reportStarted, takeStartPipe } from './start-status.js';
-import { formatBytes, formatCount, UsageError } from './cli-output.js';
+import { formatBytes, formatCount, progressLine, UsageError } from './cli-output.js';
 import {
   KEEP_OPTIONS,
   parseInterval,
@@ -61,6 +61,8 @@ interface Parsed {
   allowOther: boolean;
   withSnapshots: boolean;
   as: string | null;
+  /** snapshot restore --to: a directory outside Bazil (absolute: resolved here). */
+  to: string | null;
   /** snapshot schedule's options, as the API takes them. */
   schedule: ScheduleOptions;
   dirtyCapMib: number | null;
@@ -75,6 +77,7 @@ function parse(argv: string[]): Parsed {
     allowOther: false,
     withSnapshots: false,
     as: null,
+    to: null,
     schedule: {},
     dirtyCapMib: null,
     words: [],
@@ -107,6 +110,10 @@ function parse(argv: string[]): Parsed {
       const path = argv[++i];
       if (!path) throw new UsageError('--as needs a path in the volume');
       parsed.as = path;
+    } else if (arg === '--to') {
+      const path = argv[++i];
+      if (!path) throw new UsageError('--to needs a directory outside Bazil');
+      parsed.to = resolve(path);
     } else if (arg === '--dirty-cap-mib') {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 8)
@@ -325,12 +332,18 @@ async function main(argv: string[]): Promise<void> {
         return;
       }
       case 'snapshot':
-        return await runSnapshotCommand(client, rest, { json: parsed.json, as: parsed.as, schedule: parsed.schedule });
+        return await runSnapshotCommand(client, rest, {
+          json: parsed.json,
+          as: parsed.as,
+          to: parsed.to,
+          schedule: parsed.schedule,
+        });
       case 'history':
         return await runHistoryCommand(client, rest, parsed.json);
       case 'verify': {
         expectWords(rest, 0, 'verify [--json]');
-        const result = await client.call('verify', {});
+        const shown = progressLine();
+        const result = await client.call('verify', {}, shown).finally(() => shown.end());
         if (parsed.json) console.log(JSON.stringify(result, null, 2));
         else for (const line of describeVerify(result)) console.log(line);
         // Damage found is not bad input: exit 1, as fsck reports errors left.
@@ -339,7 +352,8 @@ async function main(argv: string[]): Promise<void> {
       }
       case 'gc': {
         expectWords(rest, 0, 'gc [--json]');
-        const result = await client.call('gc', {});
+        const shown = progressLine();
+        const result = await client.call('gc', {}, shown).finally(() => shown.end());
         if (parsed.json) console.log(JSON.stringify(result, null, 2));
         else for (const line of describeGc(result)) console.log(line);
         return;

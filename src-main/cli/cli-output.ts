@@ -1,4 +1,5 @@
 /** What every `bazil` command prints with: sizes, counts, and the error for bad usage. */
+import type { JobProgress, ProgressSink } from '../common/api.js';
 
 /** Bad usage of the command: one line, exit code 2. */
 export class UsageError extends Error {}
@@ -9,3 +10,36 @@ export const formatBytes = (n: number): string =>
   n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(2)} GiB` : n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${n} B`;
 
 export const formatCount = (n: number): string => n.toLocaleString('en-US');
+
+/**
+ * Shows long work's progress on one line of stderr, rewritten in place, with an ETA once the rate
+ * is known; only on a terminal (a script reading stderr gets nothing). `end` clears the line.
+ */
+export function progressLine(stream: NodeJS.WriteStream = process.stderr): {
+  onProgress: ProgressSink;
+  end(): void;
+} {
+  if (!stream.isTTY) return { onProgress: () => undefined, end: () => undefined };
+  let shown = false;
+  let phaseStart = { phase: '', ms: 0, done: 0 };
+  const amount = (n: number, unit: JobProgress['unit']) => (unit === 'bytes' ? formatBytes(n) : formatCount(n));
+  return {
+    onProgress(p) {
+      const now = Date.now();
+      if (p.phase !== phaseStart.phase) phaseStart = { phase: p.phase, ms: now, done: p.done };
+      let text = `${p.phase}: ${amount(p.done, p.unit)}`;
+      if (p.total > 0) {
+        text += ` of ${amount(p.total, p.unit)} (${Math.min(100, Math.floor((p.done / p.total) * 100))}%)`;
+        const rate = (p.done - phaseStart.done) / Math.max(1, now - phaseStart.ms);
+        if (rate > 0 && now - phaseStart.ms >= 1000) {
+          text += `, about ${Math.ceil((p.total - p.done) / rate / 1000)} s left`;
+        }
+      }
+      stream.write(`\r\x1b[K${text}`);
+      shown = true;
+    },
+    end() {
+      if (shown) stream.write('\r\x1b[K');
+    },
+  };
+}

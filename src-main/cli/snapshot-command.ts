@@ -10,7 +10,7 @@ import {
   type SnapshotSchedule,
 } from '../common/api.js';
 import type { ControlClient } from '../engine/control/control-client.js';
-import { formatBytes, formatCount, UsageError } from './cli-output.js';
+import { formatBytes, formatCount, progressLine, UsageError } from './cli-output.js';
 
 export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]
                                freeze the volume's whole tree now (NAME: the time by default)
@@ -21,9 +21,11 @@ export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]
                                what a directory of a snapshot held (PATH from the volume's root)
   snapshot cat VOLUME SNAPSHOT PATH
                                a file as a snapshot holds it, to stdout
-  snapshot restore VOLUME SNAPSHOT PATH [--as NEWPATH]
+  snapshot restore VOLUME SNAPSHOT PATH [--as NEWPATH | --to DIR]
                                put a file or directory back as the snapshot holds it (copies no
-                               data; what it replaces is kept in an automatic snapshot first)
+                               data; what it replaces is kept in an automatic snapshot first);
+                               --to DIR writes it to DIR/NAME outside Bazil instead (the root:
+                               into DIR, new or empty), with modes, times, links and xattrs
   snapshot diff VOLUME FROM [TO] [--json]
                                what changed from snapshot FROM to TO (the live volume by default):
                                + added, - removed, M content modified, m attributes only,
@@ -141,7 +143,7 @@ function printEntries(entries: SnapshotEntry[]): void {
 export async function runSnapshotCommand(
   client: ControlClient,
   words: string[],
-  { json, as, schedule }: { json: boolean; as: string | null; schedule: ScheduleOptions },
+  { json, as, to, schedule }: { json: boolean; as: string | null; to: string | null; schedule: ScheduleOptions },
 ): Promise<void> {
   const [sub, ...args] = words;
   const expect = (min: number, max: number, form: string) => {
@@ -193,8 +195,30 @@ export async function runSnapshotCommand(
       }
     }
     case 'restore': {
-      expect(3, 3, 'restore VOLUME SNAPSHOT PATH [--as NEWPATH]');
+      expect(3, 3, 'restore VOLUME SNAPSHOT PATH [--as NEWPATH | --to DIR]');
       const [volume, snapshot, path] = args as [string, string, string];
+      if (to !== null) {
+        if (as !== null)
+          throw new UsageError('restore puts a copy --as a path in the volume, or --to a directory: not both');
+        const shown = progressLine();
+        const exported = await client
+          .call('snapshotExport', { volume, snapshot, path, to }, shown)
+          .finally(() => shown.end());
+        if (json) {
+          console.log(JSON.stringify(exported, null, 2));
+          return;
+        }
+        const made = [`${formatCount(exported.files)} files`, `${formatCount(exported.dirs)} directories`];
+        if (exported.links > 0) made.push(`${formatCount(exported.links)} hard links`);
+        if (exported.others > 0) made.push(`${formatCount(exported.others)} symlinks and special files`);
+        const seconds = exported.ms / 1000;
+        console.log(
+          `exported ${path} of snapshot "${snapshot}" to ${exported.path}: ${made.join(', ')}, ` +
+            `${formatBytes(exported.bytes)} in ${seconds.toFixed(1)} s`,
+        );
+        for (const problem of exported.problems) console.log(`not kept: ${problem}`);
+        return;
+      }
       const result = await client.call(
         'snapshotRestore',
         as === null ? { volume, snapshot, path } : { volume, snapshot, path, as },

@@ -211,6 +211,35 @@ export interface VerifyResult {
   ms: number;
 }
 
+/** How far long work has come (verify, gc, export), sent while it runs. */
+export interface JobProgress {
+  /** What it is doing now: "checking chunks", "deleting", "copying packs", "writing files". */
+  phase: string;
+  done: number;
+  /** 0 when not known yet. */
+  total: number;
+  unit: 'bytes' | 'items';
+}
+
+/** Hears a method's progress; every transport carries it to the caller that asked. */
+export type ProgressSink = (progress: JobProgress) => void;
+
+/** What an export to an ordinary directory wrote (`snapshot restore --to`). */
+export interface ExportResult {
+  /** Where the exported file or directory is. */
+  path: string;
+  files: number;
+  dirs: number;
+  /** Extra names of hard-linked files, made links again. */
+  links: number;
+  /** Symlinks, FIFOs, sockets and device nodes. */
+  others: number;
+  bytes: number;
+  /** What could not be kept (an owner without root, an extended attribute the disk refuses). */
+  problems: string[];
+  ms: number;
+}
+
 /** What a garbage collection gave back (`bazil gc`). */
 export interface GcResult {
   /** Index entries deleted: chunks (in packs and in LMDB), manifests, snapshot directories. */
@@ -279,13 +308,21 @@ export interface Api {
   snapshotFind(args: { volume: string; pattern: string }): Promise<FoundEntry[]>;
   /** Deletes a snapshot (its space comes back with garbage collection). */
   snapshotDelete(args: { volume: string; snapshot: string }): Promise<void>;
+  /**
+   * Writes a snapshot's file or directory to an ordinary directory `to` (absolute): as
+   * `to`/NAME, or, for the root, into `to` itself (new or empty). Overwrites nothing.
+   */
+  snapshotExport(
+    args: { volume: string; snapshot: string; path: string; to: string },
+    progress?: ProgressSink,
+  ): Promise<ExportResult>;
   /** Reads every chunk a live file or a snapshot names and checks it; names the files broken. */
-  verify(args: Record<string, never>): Promise<VerifyResult>;
+  verify(args: Record<string, never>, progress?: ProgressSink): Promise<VerifyResult>;
   /**
    * Deletes what no live file and no snapshot names, and deletes or rewrites the packs that holds
    * mostly; safe while volumes are mounted and written to.
    */
-  gc(args: Record<string, never>): Promise<GcResult>;
+  gc(args: Record<string, never>, progress?: ProgressSink): Promise<GcResult>;
   /**
    * Sets the volume's schedule (`everyMinutes`, with the keep counts), removes it (`off`), or,
    * with neither, returns it (null: none).
@@ -317,6 +354,7 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   fileHistory: { volume: 'string', path: 'string' },
   snapshotFind: { volume: 'string', pattern: 'string' },
   snapshotDelete: { volume: 'string', snapshot: 'string' },
+  snapshotExport: { volume: 'string', snapshot: 'string', path: 'string', to: 'string' },
   verify: {},
   gc: {},
   snapshotSchedule: {

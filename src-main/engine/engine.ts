@@ -7,7 +7,7 @@
  */
 import { readdir, readlink, stat, unlink } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import {
   SNAPSHOT_READ_MAX_BYTES,
   checkVolumeName,
@@ -25,6 +25,8 @@ import {
   type StopResult,
   type VerifyResult,
   type GcResult,
+  type ExportResult,
+  type ProgressSink,
   type VolumeInfo,
 } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
@@ -52,6 +54,7 @@ import { Store } from './store/store.js';
 import { SpaceScanner } from './store/space-scan.js';
 import { sweep } from './store/sweep.js';
 import { uniqueBytesInThread } from './snapshots/snapshot-usage.js';
+import { Exports } from './snapshots/export-snapshot.js';
 import { collectMemoryRoots } from './fs/memory-roots.js';
 import { collectGarbage } from './collect-garbage.js';
 import { acquireLock, makeDataDirPrivate, pidPath, prepareDataDir } from './data-dir.js';
@@ -100,6 +103,7 @@ export class Engine implements Api {
   private readonly scheduleTimer: NodeJS.Timeout;
   private readonly scheduler: SnapshotScheduler;
   private readonly spaceScanner: SpaceScanner;
+  private readonly exports: Exports;
   private stopping: Promise<StopResult> | null = null;
 
   private constructor(
@@ -123,6 +127,7 @@ export class Engine implements Api {
     this.scheduleTimer.unref();
     pool.onAnswer = (reply) => store.marks.announce(reply.manifestKey, reply.chunks);
     pool.onPackAbandoned = (packId) => store.notePackAbandoned(packId);
+    this.exports = new Exports(dataDir);
     this.spaceScanner = new SpaceScanner(dataDir, {
       feed: store.marks,
       memoryRoots: () => collectMemoryRoots([...[...this.mounts.values()].map((m) => m.fs), ...this.mounting]),
@@ -246,7 +251,13 @@ export class Engine implements Api {
       }
     };
     holds(resolve(mountpoint));
-    const dir = await this.resolveOutsideOwnMounts(resolve(mountpoint), name);
+    const wanted = resolve(mountpoint);
+    const dir = await this.resolveOutsideOwnMounts(
+      wanted,
+      (owner, at) =>
+        `cannot mount volume ${quote(name)} at ${quote(wanted)}: it lies inside volume ${quote(owner)} ` +
+        `(mounted at ${quote(at)}); choose a directory outside Bazil's volumes`,
+    );
     holds(dir);
     await checkMountpoint(dir);
     const fs = new VolumeFs(volume, { store: this.store, pool: this.pool, budget: this.budget, dataDir: this.dataDir });
@@ -336,6 +347,7 @@ export class Engine implements Api {
       clearInterval(this.scheduleTimer);
       await this.scheduler.idle();
       await this.spaceScanner.stop();
+      await this.exports.stop();
       await this.pool.close();
       await this.store.close();
       await unlink(pidPath(this.dataDir)).catch(() => undefined);
@@ -351,7 +363,14 @@ export class Engine implements Api {
    * volume) hangs for good. Such a mountpoint is refused; so is one reached through a symlink or a
    * bind mount into a volume. Each step is judged from the mount table before it is looked at.
    */
-  private async resolveOutsideOwnMounts(path: string, name: string): Promise<string> {
+  /**
+   * `path` with its symlinks resolved; refused (EINVAL, with `refusal`'s words) when it lies
+   * inside one of this engine's mounts.
+   */
+  private async resolveOutsideOwnMounts(
+    path: string,
+    refusal: (owner: string, ownerMountpoint: string) => string,
+  ): Promise<string> {
     const table = await readMountTable();
     const ownDevices = new Map<string, string>();
     for (const [volumeName, { mount }] of this.mounts) {
@@ -362,11 +381,7 @@ export class Engine implements Api {
       const entry = mountOf(at, table);
       const owner = entry && ownDevices.get(entry.device);
       if (!owner) return;
-      throw new BazilError(
-        'EINVAL',
-        `cannot mount volume ${quote(name)} at ${quote(path)}: it lies inside volume ${quote(owner)} ` +
-          `(mounted at ${quote(this.mounts.get(owner)!.mount.mountpoint)}); choose a directory outside Bazil's volumes`,
-      );
+      throw new BazilError('EINVAL', refusal(owner, this.mounts.get(owner)!.mount.mountpoint));
     };
     let resolved = '/';
     const rest = path.split('/').filter((part) => part !== '');
@@ -384,7 +399,7 @@ export class Engine implements Api {
         resolved = next;
         continue;
       }
-      if (++links > 40) throw new BazilError('EINVAL', `mountpoint ${quote(path)}: too many levels of symbolic links`);
+      if (++links > 40) throw new BazilError('EINVAL', `${quote(path)}: too many levels of symbolic links`);
       if (target.startsWith('/')) resolved = '/';
       rest.unshift(...target.split('/').filter((p) => p !== ''));
     }
@@ -508,24 +523,43 @@ export class Engine implements Api {
     return findInSnapshots(this.store, this.volume(volumeName).id, pattern);
   }
 
-  async verify(): Promise<VerifyResult> {
+  async verify(_args: Record<string, never> = {}, progress?: ProgressSink): Promise<VerifyResult> {
     // What was stored before the call is checked (closed files' records committed first).
     await Promise.all([...this.mounts.values()].map(({ fs }) => fs.settled()));
-    return verifyStore(this.store);
+    return verifyStore(this.store, progress);
   }
 
-  async gc(): Promise<GcResult> {
+  async snapshotExport(
+    args: { volume: string; snapshot: string; path: string; to: string },
+    progress?: ProgressSink,
+  ): Promise<ExportResult> {
+    const volume = this.volume(args.volume);
+    if (!isAbsolute(args.to)) throw new BazilError('EINVAL', `--to ${quote(args.to)}: give an absolute path`);
+    const record = getSnapshot(this.store, volume.id, args.volume, args.snapshot);
+    const { entry } = entryAt(this.store, record, args.path);
+    const to = await this.resolveOutsideOwnMounts(
+      args.to,
+      (owner, at) =>
+        `cannot export to ${quote(args.to)}: it lies inside volume ${quote(owner)} (mounted at ${quote(at)}); ` +
+        `restore with --as to put a copy inside a volume, or choose a directory outside Bazil's volumes`,
+    );
+    return this.exports.run(entry, to, progress);
+  }
+
+  async gc(_args: Record<string, never> = {}, progress?: ProgressSink): Promise<GcResult> {
     const startMs = performance.now();
     // What was deleted or closed before the call is collected (its records committed first).
     await Promise.all([...this.mounts.values()].map(({ fs }) => fs.settled()));
     // The packs the chunk workers append to are finished first, so they can be rewritten too.
     await this.pool.finishPacks();
+    progress?.({ phase: 'marking', done: 0, total: 0, unit: 'items' });
     const { result } = await this.spaceScanner.collect((plan, announced) =>
       sweep(
         {
           store: this.store,
           holdWorkers: () => this.pool.hold(),
           retirePacks: (packIds) => this.pool.retirePacks(packIds),
+          progress,
         },
         plan,
         announced,

@@ -9,8 +9,10 @@
  * a change to a pack file on the disk is seen. The engine's thread yields between chunks: the
  * mounts stay served while it runs.
  */
-import type { VerifyProblem, VerifyResult } from '../common/api.js';
+import type { ProgressSink, VerifyProblem, VerifyResult } from '../common/api.js';
 import {
+  S_IFMT,
+  S_IFDIR,
   ROOT_INO,
   decodeDirentValue,
   decodeInodeManifestKey,
@@ -27,14 +29,14 @@ import { listSnapshots, readTree } from './snapshots/browse-snapshot.js';
 
 type Problem = VerifyProblem['problem'];
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
 const hex = (key: Uint8Array) => Buffer.from(key).toString('hex');
 /** Chunks checked between two turns of the event loop. */
 const CHUNKS_PER_TURN = 16;
 
-export async function verifyStore(store: Store): Promise<VerifyResult> {
+export async function verifyStore(store: Store, progress?: ProgressSink): Promise<VerifyResult> {
   const started = Date.now();
+  // At most every chunk stored is read: the total an ETA can go by.
+  const { chunkCount } = store.stats();
   const chunks = new Map<string, Problem | null>();
   const manifests = new Map<string, Problem | null>();
   let checkedChunks = 0;
@@ -59,6 +61,7 @@ export async function verifyStore(store: Store): Promise<VerifyResult> {
     chunks.set(id, problem);
     if (++sinceTurn >= CHUNKS_PER_TURN) {
       sinceTurn = 0;
+      progress?.({ phase: 'checking chunks', done: checkedChunks, total: chunkCount, unit: 'items' });
       await new Promise((resolve) => setImmediate(resolve));
     }
     return problem;

@@ -11,5 +11,6 @@ NAPI_MODULE_INIT() {
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   DefineReplies(env, exports);
   DefineNotifications(env, exports);
+  DefineFileCalls(env, exports);
   return exports;
 }

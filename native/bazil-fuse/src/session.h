@@ -215,5 +215,6 @@ void DefineReplies(napi_env env, napi_value exports);
 
 // notifier.cc
 void DefineNotifications(napi_env env, napi_value exports);
+void DefineFileCalls(napi_env env, napi_value exports);
 // Stops the notify thread; reads and refuses requests while it finishes (see StopServing).
 void StopNotifier(Session* s);

@@ -2,7 +2,7 @@
  * A client of the control socket: one connection, calls answered in any order by id.
  */
 import { createConnection, type Socket } from 'node:net';
-import type { Api, MethodName } from '../../common/api.js';
+import type { Api, MethodName, ProgressSink } from '../../common/api.js';
 import { BazilError, type BazilErrorCode } from '../../common/errors.js';
 import type { ControlResponse } from './control-server.js';
 import { LineReader } from './line-reader.js';
@@ -10,7 +10,10 @@ import { LineReader } from './line-reader.js';
 export class ControlClient {
   private nextId = 1;
   private readonly lines = new LineReader();
-  private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly waiting = new Map<
+    number,
+    { resolve: (v: unknown) => void; reject: (e: Error) => void; onProgress?: ProgressSink }
+  >();
 
   private constructor(private readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -27,10 +30,15 @@ export class ControlClient {
     });
   }
 
-  call<M extends MethodName>(method: M, args: Parameters<Api[M]>[0]): Promise<Awaited<ReturnType<Api[M]>>> {
+  /** Calls a method; `onProgress` hears how far long work has come (verify, gc, export). */
+  call<M extends MethodName>(
+    method: M,
+    args: Parameters<Api[M]>[0],
+    { onProgress }: { onProgress?: ProgressSink } = {},
+  ): Promise<Awaited<ReturnType<Api[M]>>> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress });
       this.socket.write(JSON.stringify({ id, method, args }) + '\n');
     });
   }
@@ -49,6 +57,10 @@ export class ControlClient {
       }
       const waiter = this.waiting.get(response.id);
       if (!waiter) continue;
+      if ('progress' in response) {
+        waiter.onProgress?.(response.progress);
+        continue;
+      }
       this.waiting.delete(response.id);
       if ('error' in response)
         waiter.reject(new BazilError(response.error.code as BazilErrorCode, response.error.message));

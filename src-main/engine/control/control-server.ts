@@ -1,7 +1,8 @@
 /**
  * The control socket: a Unix socket in the data directory (mode 0600) that serves the engine API
  * as newline-delimited JSON. A request is {"id", "method", "args"}; the answer is {"id", "result"}
- * or {"id", "error": {"code", "message"}}. Input is checked against the API declaration.
+ * or {"id", "error": {"code", "message"}}, after any number of {"id", "progress"} lines while
+ * long work runs (verify, gc, export). Input is checked against the API declaration.
  *
  * This runs on the engine's main thread, which serves FUSE: a request is at most MAX_REQUEST_BYTES
  * (a longer one is refused and its connection closed), so no client can make it hold more than
@@ -9,7 +10,7 @@
  */
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Api } from '../../common/api.js';
+import type { Api, JobProgress, ProgressSink } from '../../common/api.js';
 import { BazilError } from '../../common/errors.js';
 import { LineReader, LineTooLongError } from './line-reader.js';
 import { RequestParser } from './request-parser.js';
@@ -27,7 +28,12 @@ export const MAX_REQUEST_BYTES = 1024 * 1024;
 const REFUSED_CLOSE_MS = 1000;
 
 export type ControlResponse =
-  { id: number; result: unknown } | { id: number; error: { code: string; message: string } };
+  | { id: number; result: unknown }
+  | { id: number; error: { code: string; message: string } }
+  | { id: number; progress: JobProgress };
+
+/** Progress of one call is sent at most this often (and always when it is complete). */
+const PROGRESS_EVERY_MS = 250;
 
 /** Fields whose values are bigint are sent as strings (JSON has no bigint). */
 function toJson(value: unknown): string {
@@ -94,8 +100,15 @@ async function answer(
     if ('error' in request) {
       response = request;
     } else {
-      const call = api[request.method] as (a: unknown) => Promise<unknown>;
-      response = { id, result: (await call.call(api, request.args)) ?? null };
+      const call = api[request.method] as (a: unknown, progress: ProgressSink) => Promise<unknown>;
+      let lastMs = 0;
+      const progress: ProgressSink = (p) => {
+        const now = performance.now();
+        if (socket.destroyed || (now - lastMs < PROGRESS_EVERY_MS && p.done < p.total)) return;
+        lastMs = now;
+        socket.write(toJson({ id, progress: p } satisfies ControlResponse) + '\n');
+      };
+      response = { id, result: (await call.call(api, request.args, progress)) ?? null };
       if (request.method === 'stop') {
         socket.end(toJson(response) + '\n', onStop);
         return;

@@ -24,6 +24,14 @@ import { FsError } from '../../common/errors.js';
 import { nowNs } from '../../common/time.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
 import {
+  S_IFMT,
+  S_IFDIR,
+  S_IFREG,
+  S_IFLNK,
+  S_IFIFO,
+  S_IFSOCK,
+  S_IFCHR,
+  S_IFBLK,
   FILE_MAX_BYTES,
   ROOT_INO,
   decodeInode,
@@ -41,14 +49,7 @@ import { VolumeMeta, newInode, type Inode } from './volume-meta.js';
 import { DotSnap, SNAP_DIR_NAME, SNAP_INO_BASE, isSnapIno } from './dot-snap.js';
 import { createSnapshot } from '../snapshots/create-snapshot.js';
 
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
-const S_IFIFO = 0o010000;
-const S_IFSOCK = 0o140000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
+export { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK };
 const S_ISGID = 0o2000;
 const NAME_MAX_BYTES = 255;
 const XATTR_CREATE = 1;

@@ -260,4 +260,13 @@ export interface Addon {
    * when the mount is in use and not `detach`.
    */
   unmount(session: Session, detach: boolean): Promise<void>;
+
+  // Calls on ordinary files that Node's fs lacks (exporting a snapshot to a directory). Each
+  // throws an Error whose `code` is the errno's name (EPERM, ENOTSUP, ...).
+  /** Sets the times of `path` itself (a symlink too) to the nanosecond. */
+  setTimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void;
+  /** Sets an extended attribute of `path` itself (lsetxattr). */
+  setXattr(path: string, name: string, value: Uint8Array): void;
+  /** Creates a FIFO, socket or device node (mknod): `mode` has the type bits. */
+  makeNode(path: string, mode: number, rdev: number): void;
 }

@@ -8,7 +8,7 @@
 import type { RestoreResult } from '../../common/api.js';
 import { BazilError, quote } from '../../common/errors.js';
 import type { VolumeFs } from '../fs/volume-fs.js';
-import { decodeInodeMode, type VolumeRecord } from '../store/format.js';
+import { S_IFMT, S_IFDIR, decodeInodeMode, type VolumeRecord } from '../store/format.js';
 import type { Store } from '../store/store.js';
 import { entryAt, getSnapshot, readTree } from './browse-snapshot.js';
 import { createSnapshot } from './create-snapshot.js';
@@ -20,8 +20,6 @@ export interface Restore {
   as?: string;
 }
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
 const kindOf = (mode: number) => ((mode & S_IFMT) === S_IFDIR ? 'a directory' : 'a file');
 
 function namesOf(path: string): string[] {

@@ -17,6 +17,9 @@
  */
 import type { RootDatabase } from 'lmdb';
 import {
+  S_IFMT,
+  S_IFDIR,
+  S_IFREG,
   ROOT_INO,
   decodeDirentValue,
   decodeInode,
@@ -35,10 +38,6 @@ import { cacheTree, cachedTree } from './tree-cache.js';
 import { chunkKeyOf, type StoreDbs } from '../store/store.js';
 import type { MarkFeed } from '../store/mark.js';
 import { BazilError, quote } from '../../common/errors.js';
-
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
 
 export interface TakeSnapshot {
   volumeId: number;

@@ -52,6 +52,16 @@ export function isHole(ref: ChunkRef): boolean {
 
 export type InodeKind = 'file' | 'dir' | 'symlink';
 
+/** File types, in an inode record's `mode` as in st_mode. */
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+export const S_IFIFO = 0o010000;
+export const S_IFSOCK = 0o140000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+
 export interface InodeRecord {
   ino: number;
   /** st_mode: type bits and permission bits. */

@@ -22,7 +22,7 @@
  */
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { GcResult } from '../../common/api.js';
+import type { GcResult, ProgressSink } from '../../common/api.js';
 import {
   KEY_BYTES,
   asBuffer,
@@ -54,6 +54,7 @@ export interface SweepDeps {
   holdWorkers(): Promise<() => void>;
   /** Has the chunk workers close these packs (in order with their jobs). */
   retirePacks(packIds: number[]): void;
+  progress?: ProgressSink;
 }
 
 /** An entry still in a pack after the deletions, to copy when the pack is rewritten. */
@@ -160,6 +161,9 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
     treeBytes: 0,
   };
   let keptNamedAgain = 0;
+  const garbageCount =
+    plan.packedChunks.packIds.length + (plan.lmdbChunks.length + plan.manifests.length + plan.trees.length) / KEY_BYTES;
+  let looked = 0;
 
   /** Deletes `keys` (a generator of one kind) in batches; calls `kept` for each left out. */
   const deleteInBatches = async (
@@ -193,6 +197,8 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
       } finally {
         release();
       }
+      looked += Math.min(DELETE_BATCH, all.length - at);
+      deps.progress?.({ phase: 'deleting', done: looked, total: garbageCount, unit: 'items' });
     }
   };
 
@@ -243,6 +249,7 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
     },
   });
   let copiedBytes = 0;
+  const toCopy = packs.reduce((n, pack) => n + pack.left.reduce((m, { location }) => m + location.sizeBytes, 0), 0);
   try {
     for (const pack of packs) {
       if (pack.left.length === 0) continue;
@@ -260,6 +267,7 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
           }
           moves.push({ key, from: location, to: writer.append([bytes], bytes.length) });
           copiedBytes += bytes.length;
+          deps.progress?.({ phase: 'rewriting packs', done: copiedBytes, total: toCopy, unit: 'bytes' });
           await writer.roomForNext();
         }
       } finally {
