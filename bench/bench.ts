@@ -430,6 +430,8 @@ function snapshotHost(root: string): SnapshotHost {
       await stopEngine();
       await rm(join(root, name), { recursive: true, force: true });
     },
+    scratch: join(root, 'snapshot-scratch'),
+    dropCaches,
   };
 }
 

@@ -20,6 +20,10 @@ export interface SnapshotHost {
   /** A fresh engine and data directory, with one volume ("snap") mounted. */
   startBazil(): Promise<{ client: ControlClient; mountpoint: string }>;
   stopBazil(): Promise<void>;
+  /** A directory outside the mount, on the same disk, for exports and copies (made and removed here). */
+  scratch: string;
+  /** Empties the kernel's caches (root only; otherwise nothing). */
+  dropCaches(): Promise<void>;
 }
 
 const FULL_FILES = 100_000;
@@ -28,6 +32,8 @@ const ROUNDS = 5;
 const TARGET_FIRST_MS = 5_000;
 const TARGET_ONE_CHANGE_MS = 50;
 const TARGET_RESTORE_MS = 100;
+/** Export at least this part of cp -a's rate (issue 10). */
+const TARGET_EXPORT_RATIO = 0.9;
 const SNAPSHOTS_FOR_FIND = 100;
 const RESTORE_DIR_BYTES = 1024 * 1024 * 1024;
 const QUICK_RESTORE_DIR_BYTES = 64 * 1024 * 1024;
@@ -59,6 +65,74 @@ async function timed<T>(call: () => Promise<T>): Promise<{ ms: number; result: T
 async function timeSnapshot(client: ControlClient, name: string): Promise<{ ms: number; files: number }> {
   const { ms, result } = await timed(() => client.call('snapshotCreate', { volume: 'snap', name }));
   return { ms, files: result.files };
+}
+
+interface ExportCase {
+  label: string;
+  /** A directory of the snapshot (and of the live volume, the same then), and how many siblings
+   * after it (d000, d001, ...) go too. */
+  path: string;
+  more?: number;
+}
+
+/**
+ * Per case: `bazil snapshot restore --to` (the API call) of `snapshot`, and `cp -a` of the same
+ * directories from the mount (which has not changed since it was taken), cold caches before each,
+ * twice in turns; the rate in MB/s of the bytes copied, the better of each.
+ */
+async function compareExport(
+  host: SnapshotHost,
+  client: ControlClient,
+  mountpoint: string,
+  snapshot: string,
+  cases: ExportCase[],
+): Promise<{ label: string; exportMBs: number; cpMBs: number }[]> {
+  const rates = [];
+  for (const { label, path, more = 1 } of cases) {
+    const paths = Array.from({ length: more }, (_, i) =>
+      i === 0 ? path : path.replace(/\d+$/, (n) => String(Number(n) + i).padStart(n.length, '0')),
+    );
+    let bytes = 0;
+    const exportOnce = () =>
+      timed(async () => {
+        bytes = 0;
+        for (const p of paths) {
+          const to = `${host.scratch}/export`;
+          bytes += (await client.call('snapshotExport', { volume: 'snap', snapshot, path: p, to })).bytes;
+        }
+      });
+    const copyOnce = () =>
+      timed(() => ok(`cp -a ${paths.map((p) => q(mountpoint + p)).join(' ')} ${q(host.scratch)}/cp/`));
+    // In turns, export first then cp -a first, each from cold caches; the better of each: on this
+    // machine, memory touched for the first time is slow, which the first to run pays.
+    const exportMs: number[] = [];
+    const copyMs: number[] = [];
+    for (const order of [
+      [exportOnce, copyOnce],
+      [copyOnce, exportOnce],
+    ]) {
+      await ok(`rm -rf ${q(host.scratch)} && mkdir -p ${q(host.scratch)}/export ${q(host.scratch)}/cp`);
+      for (const step of order) {
+        await host.dropCaches();
+        (step === exportOnce ? exportMs : copyMs).push((await step()).ms);
+      }
+    }
+    const same = await ok(`diff -r ${q(host.scratch)}/export ${q(host.scratch)}/cp >/dev/null && echo same`).catch(
+      () => ({ stdout: 'differ' }),
+    );
+    if (!same.stdout.includes('same')) throw new Error(`export and cp -a of ${label} differ`);
+    const exported = { ms: Math.min(...exportMs) };
+    const copied = { ms: Math.min(...copyMs) };
+    const exportMBs = bytes / 1e6 / (exported.ms / 1000);
+    const cpMBs = bytes / 1e6 / (copied.ms / 1000);
+    console.log(
+      `  export --to of ${label}: ${exportMs.map(fmtMs).join(', ')} (${exportMBs.toFixed(0)} MB/s); ` +
+        `cp -a from the mount ${copyMs.map(fmtMs).join(', ')} (${cpMBs.toFixed(0)} MB/s)`,
+    );
+    rates.push({ label, exportMBs, cpMBs });
+  }
+  await ok(`rm -rf ${q(host.scratch)}`);
+  return rates;
 }
 
 const fmtMs = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(1)} ms`);
@@ -118,6 +192,13 @@ export async function runSnapshotWorkload(host: SnapshotHost, { quick }: { quick
       throw new Error(`the restored directory holds ${restoredBytes} bytes, not ${dirBytes}`);
     const mib = fmtInt(dirBytes / 1024 / 1024);
     console.log(`  restore in place of ${mib} MiB in ${RESTORE_DIR_FILES} files: ${fmtMs(restore.ms)}`);
+    // Export with --to against cp -a of the same trees out of the mount, each from cold caches:
+    // the 1 GiB directory, and 10 directories of small files.
+    await client.call('snapshotCreate', { volume: 'snap', name: 'for-export' });
+    const exportRates = await compareExport(host, client, mountpoint, 'for-export', [
+      { label: `${mib} MiB in ${RESTORE_DIR_FILES} files`, path: '/big' },
+      { label: `${fmtInt(Math.min(count, 10_000))} small files`, path: '/d000', more: Math.min(10, count / 1000) },
+    ]);
     // The list of every snapshot, with the bytes only each holds (a walk of every snapshot's trees).
     const list = await timed(() => client.call('snapshotList', { volume: 'snap' }));
     console.log(`  list of ${list.result.length} snapshots with the bytes only each holds: ${fmtMs(list.ms)}`);
@@ -125,7 +206,7 @@ export async function runSnapshotWorkload(host: SnapshotHost, { quick }: { quick
     // small files' snapshots go too. What the collection deletes and rewrites, at what rate.
     await ok(`rm -r ${q(big)}`);
     for (const { name } of list.result) {
-      if (name === 'big' || name.startsWith('before-restore-') || name.startsWith('more-')) {
+      if (['big', 'for-export'].includes(name) || name.startsWith('before-restore-') || name.startsWith('more-')) {
         await client.call('snapshotDelete', { volume: 'snap', snapshot: name });
       }
     }
@@ -156,6 +237,14 @@ export async function runSnapshotWorkload(host: SnapshotHost, { quick }: { quick
       info('diff of the first and a one-change snapshot', diff.ms),
       info(`find a name over ${SNAPSHOTS_FOR_FIND} snapshots`, find.ms),
       row(`restore in place of a ${mib} MiB directory`, restore.ms, TARGET_RESTORE_MS),
+      ...exportRates.map(({ label, exportMBs, cpMBs }): Row => ({
+        figure: `export --to of ${label} (MB/s), against cp -a from the mount`,
+        bazil: exportMBs.toFixed(0),
+        reference: `cp -a ${cpMBs.toFixed(0)}`,
+        ratio: `${((exportMBs / cpMBs) * 100).toFixed(0)}%`,
+        target: `>= ${TARGET_EXPORT_RATIO * 100}%`,
+        verdict: quick ? 'INFO' : exportMBs >= cpMBs * TARGET_EXPORT_RATIO ? 'PASS' : 'FAIL',
+      })),
       info(`snapshot list of ${list.result.length} snapshots, with bytes only each holds`, list.ms),
       info(`gc freeing ${freedMiB.toFixed(0)} MiB, ${fmtInt(gc.result.deleted.chunks)} chunks`, gc.ms),
     ];

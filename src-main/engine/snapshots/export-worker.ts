@@ -19,13 +19,22 @@ import {
   mkdirSync,
   openSync,
   symlinkSync,
-  writeSync,
+  write,
 } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Transaction } from 'lmdb';
-import { openStoreDbs, packsDirOf, readChunkSync, PackReaders, missingFromStore } from '../store/store.js';
 import {
+  cutShortInPack,
+  locateChunk,
+  missingFromStore,
+  openStoreDbs,
+  packsDirOf,
+  readChunkSync,
+  PackReaders,
+} from '../store/store.js';
+import {
+  PACK_BLOCK_BYTES,
   S_IFMT,
   S_IFDIR,
   S_IFREG,
@@ -40,6 +49,7 @@ import {
   type TreeEntry,
 } from '../store/format.js';
 import { loadAddon } from '../fuse/load-addon.js';
+import { alignDown, alignUp, alignedBuffer } from '../store/pack-file.js';
 import { installEngineLog } from '../engine-log.js';
 import type { ExportAnswer, ExportWorkerData } from './export-snapshot.js';
 
@@ -51,7 +61,10 @@ const PROBLEMS_LISTED = 20;
 
 const { dataDir, entry, target, intoTarget, cancel } = workerData as ExportWorkerData;
 const { env, dbs } = openStoreDbs(dataDir, { readOnly: true });
-const readers = new PackReaders(packsDirOf(dataDir), false);
+/** Direct reads (as the mount's chunk cache reads): the store's bytes are not cached twice. */
+const readers = new PackReaders(packsDirOf(dataDir), true);
+/** Buffered, for the few chunks a collection moved during the export. */
+let movedReaders: PackReaders | null = null;
 const addon = loadAddon();
 const asRoot = process.geteuid?.() === 0;
 /** Entries whose owner is not this user (kept only as root). */
@@ -90,18 +103,100 @@ function* chunksOf(txn: Transaction, manifestKey: Uint8Array): Generator<ChunkRe
   else for (const child of blob.children) yield* chunksOf(txn, child.key);
 }
 
-/** A chunk's bytes; a collection that moved it meanwhile is followed (the index is read again). */
-function readChunk(key: Uint8Array): Buffer {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const bytes = readChunkSync(dbs, readers, key);
-      if (bytes === undefined) throw missingFromStore('chunk', key);
-      return bytes;
-    } catch (error) {
-      if (attempt > 0 || (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      env.resetReadTxn();
+/** Bytes read at once: adjacent chunks of a file, as they lie in their pack. */
+const RUN_BYTES = 4 * 1024 * 1024;
+/**
+ * Reads in flight while a run is written: the disk serves several at once. Measured on the build
+ * machine (512 MiB, cold): one read at a time spent 0.7-0.9 s reading, about the time of all of
+ * cp -a from the mount, whose chunk cache keeps several reads going.
+ */
+const READS_AHEAD = 4;
+
+/** Adjacent pieces of a file: a hole, bytes kept in LMDB, or a stretch of one pack. */
+type Run =
+  | { kind: 'hole'; sizeBytes: number }
+  | { kind: 'bytes'; bytes: Buffer }
+  | { kind: 'pack'; packId: number; offset: number; sizeBytes: number; keys: Uint8Array[] };
+
+function* runsOf(txn: Transaction, manifestKey: Uint8Array): Generator<Run> {
+  let run: Extract<Run, { kind: 'pack' }> | null = null;
+  for (const chunk of chunksOf(txn, manifestKey)) {
+    if (isHole(chunk)) {
+      if (run) yield run;
+      run = null;
+      yield { kind: 'hole', sizeBytes: chunk.sizeBytes };
+      continue;
     }
+    const found = locateChunk(dbs, chunk.key);
+    if (!found) throw missingFromStore('chunk', chunk.key);
+    if (found.bytes) {
+      if (run) yield run;
+      run = null;
+      yield { kind: 'bytes', bytes: found.bytes };
+      continue;
+    }
+    const { packId, offset, sizeBytes } = found.location;
+    if (
+      run &&
+      run.packId === packId &&
+      run.offset + run.sizeBytes === offset &&
+      run.sizeBytes + sizeBytes <= RUN_BYTES
+    ) {
+      run.sizeBytes += sizeBytes;
+      run.keys.push(chunk.key);
+      continue;
+    }
+    if (run) yield run;
+    run = { kind: 'pack', packId, offset, sizeBytes, keys: [chunk.key] };
   }
+  if (run) yield run;
+}
+
+/**
+ * Buffers, page-aligned for direct reads, used in turn: one per read in flight and one for the
+ * write (memory this machine touches for the first time is slow: they are kept for every file).
+ */
+const buffers = Array.from({ length: READS_AHEAD + 1 }, () => alignedBuffer(RUN_BYTES + 2 * PACK_BLOCK_BYTES));
+let nextBuffer = 0;
+
+/**
+ * A run's bytes, read with direct I/O in whole blocks into the next buffer (valid until that
+ * buffer comes round again: READS_AHEAD more reads). A collection may have moved its chunks since they were looked up (and deleted the old
+ * pack): then each is looked up again, in a fresh read transaction.
+ */
+async function readRun(run: Extract<Run, { kind: 'pack' }>): Promise<Buffer> {
+  const buffer = buffers[nextBuffer]!;
+  nextBuffer = (nextBuffer + 1) % buffers.length;
+  const start = alignDown(run.offset);
+  const end = alignUp(run.offset + run.sizeBytes);
+  try {
+    const n = await readers.get(run.packId).read(buffer, 0, end - start, start);
+    if (n < run.offset + run.sizeBytes - start) throw cutShortInPack(run.keys[0]!, run.packId);
+    return buffer.subarray(run.offset - start, run.offset - start + run.sizeBytes);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  env.resetReadTxn();
+  movedReaders ??= new PackReaders(packsDirOf(dataDir), false);
+  let at = 0;
+  for (const key of run.keys) {
+    const chunk = readChunkSync(dbs, movedReaders, key);
+    if (chunk === undefined) throw missingFromStore('chunk', key);
+    at += chunk.copy(buffer, at);
+  }
+  return buffer.subarray(0, at);
+}
+
+function writeAll(fd: number, bytes: Buffer, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const next = (done: number) => {
+      if (done === bytes.length) return resolve();
+      write(fd, bytes, done, bytes.length - done, position + done, (error, n) =>
+        error ? reject(error) : next(done + n),
+      );
+    };
+    next(0);
+  });
 }
 
 /** Bytes of the regular files under `entry` (a file with several names once). */
@@ -113,28 +208,51 @@ function measure(txn: Transaction, entry: TreeEntry, seen: Set<number>): number 
   return inode.sizeBytes;
 }
 
-function writeFile(txn: Transaction, path: string, inode: InodeRecord): void {
+/**
+ * A regular file: its runs are read up to READS_AHEAD ahead of the one being written, in order.
+ * A hole stays a hole: nothing is written there.
+ */
+async function writeFile(txn: Transaction, path: string, inode: InodeRecord): Promise<void> {
   const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  const reading: Promise<Buffer | null>[] = [];
+  /** The size of each run in `reading`. */
+  const sizes: number[] = [];
+  let writing: Promise<void> = Promise.resolve();
   try {
-    let position = 0;
-    if (inode.manifestKey) {
-      for (const chunk of chunksOf(txn, inode.manifestKey)) {
-        // A hole stays a hole: nothing is written there.
-        if (!isHole(chunk)) {
-          const bytes = readChunk(chunk.key);
-          for (let done = 0; done < bytes.length;)
-            done += writeSync(fd, bytes, done, bytes.length - done, position + done);
-        }
-        position += chunk.sizeBytes;
-        result.bytes += chunk.sizeBytes;
-        progress();
+    const runs = inode.manifestKey ? runsOf(txn, inode.manifestKey) : [][Symbol.iterator]();
+    const readAhead = () => {
+      while (reading.length < READS_AHEAD) {
+        const next = runs.next();
+        if (next.done) return;
+        const run = next.value;
+        const bytes: Promise<Buffer | null> =
+          run.kind === 'hole'
+            ? Promise.resolve(null)
+            : run.kind === 'bytes'
+              ? Promise.resolve(run.bytes)
+              : readRun(run);
+        sizes.push(run.kind === 'bytes' ? run.bytes.length : run.sizeBytes);
+        reading.push(bytes);
       }
+    };
+    let position = 0;
+    for (readAhead(); reading.length > 0; readAhead()) {
+      const bytes = await reading.shift()!;
+      const sizeBytes = sizes.shift()!;
+      await writing;
+      if (bytes) writing = writeAll(fd, bytes, position);
+      position += sizeBytes;
+      result.bytes += sizeBytes;
+      progress();
     }
+    await writing;
     if (position !== inode.sizeBytes) ftruncateSync(fd, inode.sizeBytes);
     if (asRoot) fchownSync(fd, inode.uid, inode.gid);
     // After chown, which clears the set-user-ID and set-group-ID bits.
     fchmodSync(fd, inode.mode & 0o7777);
   } finally {
+    // Not while a read or a write may still use a buffer or the descriptor.
+    await Promise.all([writing, ...reading].map((p) => p.catch(() => undefined)));
     closeSync(fd);
   }
 }
@@ -157,13 +275,18 @@ function finish(path: string, inode: InodeRecord, { regular }: { regular: boolea
   addon.setTimesNs(path, inode.atimeNs, inode.mtimeNs);
 }
 
-function exportEntry(txn: Transaction, entry: TreeEntry, path: string, names: Map<number, string>): void {
+async function exportEntry(
+  txn: Transaction,
+  entry: TreeEntry,
+  path: string,
+  names: Map<number, string>,
+): Promise<void> {
   const inode = decodeInode(entry.ino, entry.record);
   const type = inode.mode & S_IFMT;
   if (type === S_IFDIR) {
     if (!(path === target && intoTarget)) mkdirSync(path, 0o700);
     result.dirs++;
-    for (const child of treeOf(txn, entry.treeKey!)) exportEntry(txn, child, join(path, child.name), names);
+    for (const child of treeOf(txn, entry.treeKey!)) await exportEntry(txn, child, join(path, child.name), names);
     finish(path, inode, { regular: false });
     return;
   }
@@ -175,7 +298,7 @@ function exportEntry(txn: Transaction, entry: TreeEntry, path: string, names: Ma
     return;
   }
   if (type === S_IFREG) {
-    writeFile(txn, path, inode);
+    await writeFile(txn, path, inode);
     result.files++;
   } else if (type === S_IFLNK) {
     symlinkSync(inode.symlinkTarget ?? '', path);
@@ -199,7 +322,7 @@ const txn = env.useReadTransaction();
 try {
   totalBytes = measure(txn, entry, new Set());
   progress(true);
-  exportEntry(txn, entry, target, new Map());
+  await exportEntry(txn, entry, target, new Map());
   if (othersOwned > 0) {
     problem(`owners of ${othersOwned} entries not kept: only root gives files to other users (they are yours)`);
   }
@@ -213,7 +336,6 @@ try {
 }
 txn.done();
 parentPort!.postMessage(answer);
-void readers
-  .closeAll()
+void Promise.all([readers.closeAll(), (movedReaders as PackReaders | null)?.closeAll()])
   .then(() => env.close())
   .finally(() => process.exit(0));
