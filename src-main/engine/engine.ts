@@ -125,7 +125,10 @@ export class Engine implements Api {
     });
     this.scheduleTimer = setInterval(() => void this.scheduler.tick(), SCHEDULE_TICK_MS);
     this.scheduleTimer.unref();
-    pool.onAnswer = (reply) => store.marks.announce(reply.manifestKey, reply.chunks);
+    pool.onAnswer = (reply) => {
+      store.marks.announce(reply.manifestKey, reply.chunks);
+      for (const key of reply.manifestBlobs) store.marks.announce(key);
+    };
     pool.onPackAbandoned = (packId) => store.notePackAbandoned(packId);
     this.exports = new Exports(dataDir);
     this.spaceScanner = new SpaceScanner(dataDir, {

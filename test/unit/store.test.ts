@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { FORMAT_VERSION, META_FORMAT_KEY, encodeU32 } from '../../src-main/engine/store/format.js';
+import { FORMAT_VERSION, META_FORMAT_KEY, decodeManifestBlob, encodeU32 } from '../../src-main/engine/store/format.js';
 import { Store, chunkKeyOf, putManifest } from '../../src-main/engine/store/store.js';
 
 const dirs: string[] = [];
@@ -96,10 +96,19 @@ test('a long manifest is a tree: an edit or an append rewrites a few nodes, and 
   const nodes = manifestCount();
   assert.ok(nodes > 3 && nodes < 60, `${nodes} nodes for 20,000 chunks`);
 
-  // One chunk replaced in the middle (an edit): its node and the root are new.
+  // One chunk replaced in the middle (an edit): its node and the root are new. Every node of the
+  // new version is named to the caller, those found stored too (a collection must hear of them).
   const edited = [...chunks];
   edited[10_000] = { key: randomBytes(32), sizeBytes: 1 };
-  const editedKey = await putManifest(store.dbs, edited);
+  const named: string[] = [];
+  const editedKey = await putManifest(store.dbs, edited, (key) => named.push(key.toString('hex')));
+  const reachable = (key: Buffer): string[] => {
+    const blob = decodeManifestBlob(store.dbs.manifests.get(key)!);
+    const below = blob.kind === 'tree' ? blob.children.flatMap((child) => reachable(Buffer.from(child.key))) : [];
+    return [key.toString('hex'), ...below];
+  };
+  assert.deepEqual(new Set(named), new Set(reachable(editedKey)), 'every node of the new version is named');
+  assert.ok(reachable(editedKey).length > 3);
   assert.deepEqual(hex(store.getManifest(editedKey)), hex(edited));
   assert.ok(manifestCount() - nodes <= 3, `${manifestCount() - nodes} nodes written for one edit`);
 

@@ -21,6 +21,8 @@ export interface FlushReply {
   id: number;
   chunks: ChunkRef[];
   manifestKey: Uint8Array | null;
+  /** Every blob of the manifest (its key, and a long one's children), found stored or put. */
+  manifestBlobs: Uint8Array[];
   newChunkCount: number;
   newChunkBytes: number;
   /** The packs the job appended to, with their length after it. */

@@ -74,11 +74,18 @@ async function runFlush(request: FlushRequest): Promise<FlushReply> {
   const sealed = await writer.seal();
   // Every new chunk's bytes are in its pack: record where.
   await Promise.all(newChunks.map(({ key, location }) => dbs.packedChunks.put(key, encodePackLocation(location))));
-  const manifestKey = chunks.length === 0 || !request.input.storeManifest ? null : await putManifest(dbs, chunks);
+  // Every blob of the manifest, found stored or put: a long one's children too (a collection
+  // must hear of each, as one may be garbage found again).
+  const manifestBlobs: Buffer[] = [];
+  const manifestKey =
+    chunks.length === 0 || !request.input.storeManifest
+      ? null
+      : await putManifest(dbs, chunks, (key) => manifestBlobs.push(key));
   return {
     id: request.id,
     chunks,
     manifestKey,
+    manifestBlobs,
     newChunkCount: newChunks.length,
     newChunkBytes,
     packs: sealed ? [sealed] : [],

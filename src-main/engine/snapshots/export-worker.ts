@@ -187,11 +187,18 @@ async function readRun(run: Extract<Run, { kind: 'pack' }>): Promise<Buffer> {
   return buffer.subarray(0, at);
 }
 
+/**
+ * Bytes per write(2). Measured on the build machine (a 257 MiB pack copied from cold caches with
+ * dd): 4 MiB writes ran at 386 MB/s, 128 KiB ones at 1.1 GB/s; a 1 GiB export took 1.2-1.5 s with
+ * 128 KiB writes, 1.2-1.7 s with 4 MiB ones. cp uses 128 KiB.
+ */
+const WRITE_BYTES = 128 * 1024;
+
 function writeAll(fd: number, bytes: Buffer, position: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const next = (done: number) => {
       if (done === bytes.length) return resolve();
-      write(fd, bytes, done, bytes.length - done, position + done, (error, n) =>
+      write(fd, bytes, done, Math.min(WRITE_BYTES, bytes.length - done), position + done, (error, n) =>
         error ? reject(error) : next(done + n),
       );
     };
@@ -209,50 +216,71 @@ function measure(txn: Transaction, entry: TreeEntry, seen: Set<number>): number 
 }
 
 /**
- * A regular file: its runs are read up to READS_AHEAD ahead of the one being written, in order.
- * A hole stays a hole: nothing is written there.
+ * Reads `runs` in order, up to READS_AHEAD ahead of the one handed to `use` (a hole's bytes are
+ * null). A run's bytes stay valid until `use` of the run after it has returned: READS_AHEAD + 1
+ * buffers turn, and the next read into this one is started after that.
  */
-async function writeFile(txn: Transaction, path: string, inode: InodeRecord): Promise<void> {
-  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+async function readInOrder(runs: Run[], use: (bytes: Buffer | null, sizeBytes: number) => Promise<void>) {
   const reading: Promise<Buffer | null>[] = [];
-  /** The size of each run in `reading`. */
-  const sizes: number[] = [];
-  let writing: Promise<void> = Promise.resolve();
+  let next = 0;
   try {
-    const runs = inode.manifestKey ? runsOf(txn, inode.manifestKey) : [][Symbol.iterator]();
     const readAhead = () => {
-      while (reading.length < READS_AHEAD) {
-        const next = runs.next();
-        if (next.done) return;
-        const run = next.value;
-        const bytes: Promise<Buffer | null> =
+      for (; reading.length < READS_AHEAD && next < runs.length; next++) {
+        const run = runs[next]!;
+        reading.push(
           run.kind === 'hole'
             ? Promise.resolve(null)
             : run.kind === 'bytes'
               ? Promise.resolve(run.bytes)
-              : readRun(run);
-        sizes.push(run.kind === 'bytes' ? run.bytes.length : run.sizeBytes);
-        reading.push(bytes);
+              : readRun(run),
+        );
       }
     };
-    let position = 0;
-    for (readAhead(); reading.length > 0; readAhead()) {
-      const bytes = await reading.shift()!;
-      const sizeBytes = sizes.shift()!;
+    for (let i = 0; i < runs.length; i++) {
+      readAhead();
+      const run = runs[i]!;
+      await use(await reading.shift()!, run.kind === 'bytes' ? run.bytes.length : run.sizeBytes);
+      result.bytes += run.kind === 'bytes' ? run.bytes.length : run.sizeBytes;
+      progress();
+    }
+  } finally {
+    // Not while a read may still fill a buffer.
+    await Promise.all(reading.map((p) => p.catch(() => undefined)));
+  }
+}
+
+/**
+ * A file's runs written, one write in flight while the next runs are read. A hole stays a hole:
+ * nothing is written there. Returns where the data ends.
+ */
+async function writeRuns(fd: number, runs: Run[]): Promise<number> {
+  let writing: Promise<void> = Promise.resolve();
+  let position = 0;
+  try {
+    await readInOrder(runs, async (bytes, sizeBytes) => {
+      // The last run's write ends before this returns: its buffer may be read into next.
       await writing;
       if (bytes) writing = writeAll(fd, bytes, position);
       position += sizeBytes;
-      result.bytes += sizeBytes;
-      progress();
-    }
+    });
     await writing;
-    if (position !== inode.sizeBytes) ftruncateSync(fd, inode.sizeBytes);
+  } finally {
+    await writing.catch(() => undefined);
+  }
+  return position;
+}
+
+/** A regular file: new (O_EXCL), its content, then its owner (as root) and mode. */
+async function writeFile(txn: Transaction, path: string, inode: InodeRecord): Promise<void> {
+  const runs = inode.manifestKey ? [...runsOf(txn, inode.manifestKey)] : [];
+  const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+  try {
+    const end = await writeRuns(fd, runs);
+    if (end !== inode.sizeBytes) ftruncateSync(fd, inode.sizeBytes);
     if (asRoot) fchownSync(fd, inode.uid, inode.gid);
     // After chown, which clears the set-user-ID and set-group-ID bits.
     fchmodSync(fd, inode.mode & 0o7777);
   } finally {
-    // Not while a read or a write may still use a buffer or the descriptor.
-    await Promise.all([writing, ...reading].map((p) => p.catch(() => undefined)));
     closeSync(fd);
   }
 }

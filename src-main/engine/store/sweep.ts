@@ -88,7 +88,10 @@ class NamedAgain {
     return this[kind].has(key);
   }
 
-  // What a live manifest or tree names was live at the mark: only garbage ones are looked into.
+  // Only what was garbage at the mark is looked into: what a live one names was live too, and a
+  // manifest or tree new since the mark names blobs and trees that were announced themselves
+  // (every blob of a manifest put, every tree a snapshot wrote or found) or that were live.
+  // Chunks: each flush announces every chunk of its file.
   private keepManifest(key: Uint8Array): void {
     if (!this.garbage.manifests.has(key) || !this.manifests.add(key)) return;
     const bytes = this.store.dbs.manifests.get(asBuffer(key));
