@@ -37,6 +37,9 @@ const USAGE = `usage: bazil [--data-dir DIR] COMMAND
   start                        run the engine with volume "home" mounted at ~/Bazil (npm start)
   volume create NAME           create a volume
   volume list [--json]         list volumes and where they are mounted
+  volume set NAME --show-snap yes|no
+                               list .snap in the volume's root directory, or hide it (the
+                               default: find, rsync and backups then skip it)
   volume delete NAME [--with-snapshots]
                                delete a volume (refused while mounted, and while it has
                                snapshots unless --with-snapshots)
@@ -63,6 +66,8 @@ interface Parsed {
   as: string | null;
   /** snapshot restore --to: a directory outside Bazil (absolute: resolved here). */
   to: string | null;
+  /** volume set --show-snap yes|no. */
+  showSnap: boolean | null;
   /** snapshot schedule's options, as the API takes them. */
   schedule: ScheduleOptions;
   dirtyCapMib: number | null;
@@ -78,6 +83,7 @@ function parse(argv: string[]): Parsed {
     withSnapshots: false,
     as: null,
     to: null,
+    showSnap: null,
     schedule: {},
     dirtyCapMib: null,
     words: [],
@@ -110,6 +116,10 @@ function parse(argv: string[]): Parsed {
       const path = argv[++i];
       if (!path) throw new UsageError('--as needs a path in the volume');
       parsed.as = path;
+    } else if (arg === '--show-snap') {
+      const value = argv[++i];
+      if (value !== 'yes' && value !== 'no') throw new UsageError('--show-snap takes yes or no');
+      parsed.showSnap = value === 'yes';
     } else if (arg === '--to') {
       const path = argv[++i];
       if (!path) throw new UsageError('--to needs a directory outside Bazil');
@@ -303,8 +313,16 @@ async function main(argv: string[]): Promise<void> {
             ...(parsed.withSnapshots ? { withSnapshots: true } : {}),
           });
           console.log(`deleted volume "${names[0]}"`);
+        } else if (sub === 'set') {
+          expectWords(names, 1, 'volume set NAME --show-snap yes|no');
+          if (parsed.showSnap === null) throw new UsageError('usage: bazil volume set NAME --show-snap yes|no');
+          const v = await client.call('volumeSet', { name: names[0]!, showSnap: parsed.showSnap });
+          console.log(
+            `volume "${v.name}": .snap is ${v.showSnap ? 'listed in' : 'hidden from'} its root directory ` +
+              `(reached by its path either way)`,
+          );
         } else {
-          throw new UsageError('usage: bazil volume create|list|delete ...');
+          throw new UsageError('usage: bazil volume create|list|set|delete ...');
         }
         return;
       }

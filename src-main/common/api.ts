@@ -10,6 +10,8 @@ export interface VolumeInfo {
   name: string;
   createdAt: string;
   mountpoint: string | null;
+  /** `.snap` is listed in the root directory (it is reached by its path either way). */
+  showSnap: boolean;
 }
 
 export interface StatsResult {
@@ -280,6 +282,8 @@ export interface Api {
   volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
   /** Refused while the volume has snapshots, unless `withSnapshots`. */
   volumeDelete(args: { name: string; withSnapshots?: boolean }): Promise<void>;
+  /** Changes a volume's settings: `showSnap` lists `.snap` in its root directory. */
+  volumeSet(args: { name: string; showSnap?: boolean }): Promise<VolumeInfo>;
   /** `allowOther`: other users may enter the mount (needs root, or user_allow_other in /etc/fuse.conf). */
   mount(args: { name: string; mountpoint: string; allowOther?: boolean }): Promise<VolumeInfo>;
   unmount(args: { name: string; force?: boolean }): Promise<void>;
@@ -341,6 +345,7 @@ const METHODS: { [M in MethodName]: Record<string, Field> } = {
   volumeCreate: { name: 'string' },
   volumeList: {},
   volumeDelete: { name: 'string', withSnapshots: 'boolean?' },
+  volumeSet: { name: 'string', showSnap: 'boolean?' },
   mount: { name: 'string', mountpoint: 'string', allowOther: 'boolean?' },
   unmount: { name: 'string', force: 'boolean?' },
   stats: { space: 'boolean?' },

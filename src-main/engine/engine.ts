@@ -173,7 +173,7 @@ export class Engine implements Api {
     if (dbs.volumes.doesExist(volumeKey(name))) throw new BazilError('EEXIST', `volume ${quote(name)} already exists`);
     const idBytes = dbs.meta.get(META_NEXT_VOLUME_ID_KEY);
     const id = idBytes === undefined ? 1 : decodeU32(idBytes);
-    const volume: VolumeRecord = { id, name, createdNs: nowNs(), nextIno: ROOT_INO + 1 };
+    const volume: VolumeRecord = { id, name, createdNs: nowNs(), nextIno: ROOT_INO + 1, showSnap: false };
     const root = encodeInode(newInode(ROOT_INO, S_IFDIR | 0o755, 2));
     await env.transaction(() => {
       dbs.meta.putSync(META_NEXT_VOLUME_ID_KEY, encodeU32(id + 1));
@@ -231,6 +231,27 @@ export class Engine implements Api {
   }
 
   // ---- mounts ----
+
+  async volumeSet({ name, showSnap }: { name: string; showSnap?: boolean }): Promise<VolumeInfo> {
+    const volume = this.volume(name);
+    if (showSnap !== undefined && showSnap !== volume.showSnap) {
+      const mounted = this.mounts.get(name);
+      if (mounted) {
+        // Written with the volume's next metadata batch; the next listing of the root shows it.
+        mounted.fs.setShowSnap(showSnap);
+        await mounted.fs.settled();
+      } else {
+        this.checkNotRestoring(name);
+        if ([...this.mounting].some((fs) => fs.volumeName === name)) {
+          throw new BazilError('EBUSY', `volume ${quote(name)} is being mounted; try again once it is`);
+        }
+        const { env, dbs } = this.store;
+        env.transactionSync(() => dbs.volumes.putSync(volumeKey(name), encodeVolume({ ...volume, showSnap })));
+      }
+      await this.store.syncToDisk();
+    }
+    return this.info(this.volume(name));
+  }
 
   async mount({
     name,
@@ -632,6 +653,7 @@ export class Engine implements Api {
       name: volume.name,
       createdAt: formatNs(volume.createdNs),
       mountpoint: this.mounts.get(volume.name)?.mount.mountpoint ?? null,
+      showSnap: volume.showSnap,
     };
   }
 }

@@ -391,3 +391,29 @@ test('snapshots survive a restart of the engine', async () => {
     'version one\n',
   );
 });
+
+test('a volume set to show .snap lists it in its root, mounted or not, until set back', async () => {
+  // Mounted again after the restart above.
+  await h.mount(VOLUME, mnt);
+  const volumeList = async () =>
+    JSON.parse(await cli('volume', 'list', '--json')) as { name: string; showSnap: boolean }[];
+  assert.equal((await volumeList()).find((v) => v.name === VOLUME)!.showSnap, false, 'hidden by default');
+  assert.match(await cli('volume', 'set', VOLUME, '--show-snap', 'yes'), /\.snap is listed in its root directory/);
+  assert.match(await ok(`ls -a ${q(mnt)}`), /^\.snap$/m, 'listed at once');
+  assert.match(await ok(`ls ${q(join(mnt, '.snap'))}`), /before-edit/);
+  // `find` walks into it now, read-only as ever.
+  assert.match(await ok(`find ${q(mnt)} -maxdepth 2 -name before-edit`), /\.snap\/before-edit$/m);
+  assert.equal((await volumeList()).find((v) => v.name === VOLUME)!.showSnap, true);
+  // Kept across a remount (the setting is in the volume's record).
+  await h.client!.call('unmount', { name: VOLUME });
+  await h.mount(VOLUME, mnt);
+  assert.match(await ok(`ls -a ${q(mnt)}`), /^\.snap$/m, 'still listed after a remount');
+  // Set back while not mounted.
+  await h.client!.call('unmount', { name: VOLUME });
+  assert.match(await cli('volume', 'set', VOLUME, '--show-snap', 'no'), /\.snap is hidden from its root directory/);
+  await h.mount(VOLUME, mnt);
+  assert.doesNotMatch(await ok(`ls -a ${q(mnt)}`), /\.snap/);
+  assert.match(await ok(`ls ${q(join(mnt, '.snap'))}`), /before-edit/, 'reached by its path either way');
+  assertRefused(await bazil(h.dataDir, 'volume', 'set', VOLUME, '--show-snap', 'maybe'), /--show-snap takes yes or no/);
+  assertRefused(await bazil(h.dataDir, 'volume', 'set', 'no-such', '--show-snap', 'yes'), /no volume named "no-such"/);
+});

@@ -43,7 +43,7 @@ async function checkEveryFile(mnt: string, { rootTimes = true } = {}): Promise<v
 }
 
 test(
-  'a format 3 store opens as format 4: every file, time, link and xattr as it was; snapshots work on it',
+  'a format 3 store opens as the current format: every file, time, link and xattr as it was; snapshots work on it',
   // The fixture's files belong to root (a 0640 one among them), as root wrote the store.
   needsRoot('read files root wrote'),
   async () => {
@@ -56,7 +56,7 @@ test(
     await client.call('unmount', { name: 'old' });
     await h.stop({ keepFiles: true });
 
-    // Opened again, as format 4 now: the old files, the new one, and the snapshot of the old tree.
+    // Opened again, in the current format now: the old files, the new one, and the snapshot of the old tree.
     const again = await h.start();
     await h.mount('old', mnt);
     assert.equal(await ok(`cat ${q(join(mnt, 'written-after'))}`), 'new\n');

@@ -109,9 +109,19 @@ test('a manifest with a hole of 4 GiB or more round-trips; one without keeps the
   );
 });
 
-test('a volume record round-trips', () => {
-  const volume = { id: 7, name: 'photos', createdNs: 1764000000123456789n, nextIno: 123456 };
-  assert.deepEqual(decodeVolume(encodeVolume(volume)), volume);
+test('a volume record round-trips; one of version 1 (no flags) reads with .snap hidden', () => {
+  for (const showSnap of [false, true]) {
+    const volume = { id: 7, name: 'photos', createdNs: 1764000000123456789n, nextIno: 123456, showSnap };
+    assert.deepEqual(decodeVolume(encodeVolume(volume)), volume);
+  }
+  // As format 4 wrote it: version 1, id, created ns, next inode, the name.
+  const v1 = Buffer.alloc(21 + 6);
+  v1.writeUInt8(1, 0);
+  v1.writeUInt32LE(7, 1);
+  v1.writeBigInt64LE(5n, 5);
+  v1.writeDoubleLE(99, 13);
+  v1.write('photos', 21, 'utf8');
+  assert.deepEqual(decodeVolume(v1), { id: 7, name: 'photos', createdNs: 5n, nextIno: 99, showSnap: false });
 });
 
 test('directory entry keys sort by parent, then name bytes, and give the name back', () => {

@@ -37,7 +37,7 @@ async function openVolume(): Promise<{ dir: string; store: Store; meta: VolumeMe
   const dir = await mkdtemp(join(tmpdir(), 'bazil-meta-'));
   dirs.push(dir);
   const store = new Store(dir);
-  const volume: VolumeRecord = { id: 1, name: 'v', createdNs: 0n, nextIno: ROOT_INO + 1 };
+  const volume: VolumeRecord = { id: 1, name: 'v', createdNs: 0n, nextIno: ROOT_INO + 1, showSnap: false };
   await store.dbs.inodes.put(inodeKey(1, ROOT_INO), encodeInode(inode(ROOT_INO, 0o040755)));
   return { dir, store, meta: new VolumeMeta(store, volume) };
 }
@@ -52,7 +52,7 @@ test('changes are visible at once and in LMDB once committed', async () => {
   await meta.committed();
   await store.close();
   const reopened = new Store(dir);
-  const fresh = new VolumeMeta(reopened, { id: 1, name: 'v', createdNs: 0n, nextIno: 0 });
+  const fresh = new VolumeMeta(reopened, { id: 1, name: 'v', createdNs: 0n, nextIno: 0, showSnap: false });
   assert.equal(fresh.entries(ROOT_INO).get('file'), ino);
   assert.equal(fresh.inode(ino)?.mode, 0o100644);
   await reopened.close();

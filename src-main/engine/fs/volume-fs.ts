@@ -136,6 +136,11 @@ export class VolumeFs {
     return this.meta.volume.name;
   }
 
+  /** Lists `.snap` in the root directory from the next listing on, or stops listing it. */
+  setShowSnap(showSnap: boolean): void {
+    this.meta.setShowSnap(showSnap);
+  }
+
   // ---- the kernel's references ----
 
   /** The inode a name stands for; the kernel holds it until it forgets it. */
@@ -344,6 +349,11 @@ export class VolumeFs {
     if (offset === 0 || !handle.listing) {
       const parentIno = dir.ino === ROOT_INO ? ROOT_INO : (dir.parent ?? dir.ino);
       handle.listing = [['.', dir.ino], ['..', parentIno], ...this.entriesOf(dir.ino)];
+      // `.snap` is listed only when the volume is set to show it (find, rsync and backups would
+      // otherwise walk every snapshot).
+      if (dir.ino === ROOT_INO && this.meta.volume.showSnap) {
+        handle.listing.push([SNAP_DIR_NAME, this.dotSnap.dirInode().ino]);
+      }
     }
     const entries: DirEntry[] = [];
     for (let at = offset; at < handle.listing.length && entries.length < max; at++) {

@@ -181,6 +181,13 @@ export class VolumeMeta {
 
   // ---- changes (memory now, LMDB in the next batch) ----
 
+  /** Changes the volume's settings; the record is written with the next batch. */
+  setShowSnap(showSnap: boolean): void {
+    this.volume.showSnap = showSnap;
+    this.volumeDirty = true;
+    this.schedule();
+  }
+
   allocateIno(): number {
     const ino = this.volume.nextIno++;
     this.volumeDirty = true;

@@ -20,8 +20,8 @@
  * FORMAT.md). An older store is a newer one without them: it is upgraded in place by writing the
  * new number.
  */
-export const FORMAT_VERSION = 4;
-export const UPGRADABLE_FORMAT_VERSIONS: readonly number[] = [1, 2, 3];
+export const FORMAT_VERSION = 5;
+export const UPGRADABLE_FORMAT_VERSIONS: readonly number[] = [1, 2, 3, 4];
 export const KEY_BYTES = 32;
 
 /**
@@ -89,6 +89,8 @@ export interface VolumeRecord {
   createdNs: bigint;
   /** The next inode number to hand out; the root directory is inode 1. */
   nextIno: number;
+  /** `.snap` is listed in the root directory (it is reached by its path either way). */
+  showSnap: boolean;
 }
 
 export const ROOT_INO = 1;
@@ -360,15 +362,22 @@ export function decodeManifest(bytes: Uint8Array): ChunkRef[] {
 
 // ---- volume record ----
 // Layout: u8 version, u32 id, i64 created ns, f64 next inode number, name utf8 (rest).
-const VOLUME_RECORD_VERSION = 1;
+/**
+ * Volume record, version 2: u8 version, u32 LE id, i64 LE created ns, f64 LE next inode number,
+ * u8 flags (1: show `.snap` in the root's listing), the name (UTF-8, to the end). Version 1 had
+ * no flags byte.
+ */
+const VOLUME_RECORD_VERSION = 2;
+const VOLUME_SHOW_SNAP = 1;
 
 export function encodeVolume(record: VolumeRecord): Buffer {
   const name = Buffer.from(record.name, 'utf8');
-  const out = Buffer.allocUnsafe(1 + 4 + 8 + 8 + name.length);
+  const out = Buffer.allocUnsafe(1 + 4 + 8 + 8 + 1 + name.length);
   let at = out.writeUInt8(VOLUME_RECORD_VERSION, 0);
   at = out.writeUInt32LE(record.id, at);
   at = out.writeBigInt64LE(record.createdNs, at);
   at = out.writeDoubleLE(record.nextIno, at);
+  at = out.writeUInt8(record.showSnap ? VOLUME_SHOW_SNAP : 0, at);
   name.copy(out, at);
   return out;
 }
@@ -376,12 +385,14 @@ export function encodeVolume(record: VolumeRecord): Buffer {
 export function decodeVolume(bytes: Uint8Array): VolumeRecord {
   const b = asBuffer(bytes);
   const version = b.readUInt8(0);
-  if (version !== VOLUME_RECORD_VERSION) throw new FormatError(`volume record version ${version}`);
+  if (version !== 1 && version !== VOLUME_RECORD_VERSION) throw new FormatError(`volume record version ${version}`);
+  const flags = version === 1 ? 0 : b.readUInt8(21);
   return {
     id: b.readUInt32LE(1),
     createdNs: b.readBigInt64LE(5),
     nextIno: b.readDoubleLE(13),
-    name: b.toString('utf8', 21),
+    showSnap: (flags & VOLUME_SHOW_SNAP) !== 0,
+    name: b.toString('utf8', version === 1 ? 21 : 22),
   };
 }
 
