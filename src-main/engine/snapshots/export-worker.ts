@@ -161,8 +161,9 @@ let nextBuffer = 0;
 
 /**
  * A run's bytes, read with direct I/O in whole blocks into the next buffer (valid until that
- * buffer comes round again: READS_AHEAD more reads). A collection may have moved its chunks since they were looked up (and deleted the old
- * pack): then each is looked up again, in a fresh read transaction.
+ * buffer comes round again: READS_AHEAD more reads). A collection may have moved its chunks since
+ * they were looked up (and deleted the old pack): then each is looked up again, in a fresh read
+ * transaction.
  */
 async function readRun(run: Extract<Run, { kind: 'pack' }>): Promise<Buffer> {
   const buffer = buffers[nextBuffer]!;
