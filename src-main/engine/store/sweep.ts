@@ -200,6 +200,9 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
       } finally {
         release();
       }
+      // The flushes held back start before the next batch holds the workers again (it waits for
+      // them to answer): writers go on while a long collection deletes.
+      await new Promise((resolve) => setImmediate(resolve));
       looked += Math.min(DELETE_BATCH, all.length - at);
       deps.progress?.({ phase: 'deleting', done: looked, total: garbageCount, unit: 'items' });
     }
