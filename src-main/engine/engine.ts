@@ -549,7 +549,7 @@ export class Engine implements Api {
 
   async verify(_args: Record<string, never> = {}, progress?: ProgressSink): Promise<VerifyResult> {
     // What was stored before the call is checked (closed files' records committed first).
-    await Promise.all([...this.mounts.values()].map(({ fs }) => fs.settled()));
+    await this.mountsSettled();
     return verifyStore(this.store, progress);
   }
 
@@ -573,7 +573,7 @@ export class Engine implements Api {
   async gc(_args: Record<string, never> = {}, progress?: ProgressSink): Promise<GcResult> {
     const startMs = performance.now();
     // What was deleted or closed before the call is collected (its records committed first).
-    await Promise.all([...this.mounts.values()].map(({ fs }) => fs.settled()));
+    await this.mountsSettled();
     // The packs the chunk workers append to are finished first, so they can be rewritten too.
     await this.pool.finishPacks();
     progress?.({ phase: 'marking', done: 0, total: 0, unit: 'items' });
@@ -633,6 +633,11 @@ export class Engine implements Api {
     await this.store.syncToDisk();
     void this.scheduler.tick();
     return getSchedule(this.store, volume);
+  }
+
+  /** Resolves once every mounted volume's changes so far are committed. */
+  private mountsSettled(): Promise<unknown> {
+    return Promise.all([...this.mounts.values()].map(({ fs }) => fs.settled()));
   }
 
   private checkNotRestoring(name: string): void {

@@ -142,11 +142,9 @@ export class ChunkPool {
 
   /**
    * Has every worker finish the pack it appends to (synced and recorded; its next job starts a
-   * new one), after the jobs sent before: a collection rewrites finished packs only. Resolves with
-   * the packs finished.
+   * new one), after the jobs sent before: a collection rewrites finished packs only.
    */
-  async finishPacks(): Promise<number[]> {
-    const before = this.packsInProgress();
+  async finishPacks(): Promise<void> {
     await Promise.all(
       this.workers.map(({ worker, finishing }) => {
         const seq = this.nextId++;
@@ -157,8 +155,6 @@ export class ChunkPool {
         });
       }),
     );
-    const still = new Set(this.packsInProgress());
-    return before.filter((packId) => !still.has(packId));
   }
 
   /** Has every worker close these packs (a collection deletes them); in order with their jobs. */

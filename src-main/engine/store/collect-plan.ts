@@ -14,6 +14,7 @@ import { PACK_HEADER_BYTES, decodePackLocation } from './format.js';
 import type { LiveSet, PackAtMark } from './mark.js';
 import type { SpaceView } from './space-report.js';
 import { KEY_BYTES } from './format.js';
+import { packKeys } from './key-set.js';
 
 /** Keys back to back (packKeys), with per key the numbers the sweep needs. */
 export interface PackedChunkList {
@@ -64,10 +65,8 @@ class ChunkListBuilder {
   }
 
   build(): PackedChunkList {
-    const keys = new Uint8Array(this.keys.length * KEY_BYTES);
-    this.keys.forEach((key, i) => keys.set(key, i * KEY_BYTES));
     return {
-      keys,
+      keys: packKeys(this.keys),
       packIds: Uint32Array.from(this.packIds),
       offsets: Float64Array.from(this.offsets),
       sizes: Float64Array.from(this.sizes),
@@ -83,9 +82,7 @@ function keysOf(entries: Iterable<{ key: Uint8Array; sizeBytes: number }>, isLiv
     garbage.push(key.slice(0, KEY_BYTES));
     bytes += sizeBytes;
   }
-  const packed = new Uint8Array(garbage.length * KEY_BYTES);
-  garbage.forEach((key, i) => packed.set(key, i * KEY_BYTES));
-  return { packed, bytes };
+  return { packed: packKeys(garbage), bytes };
 }
 
 export function planCollection(view: SpaceView, live: LiveSet, packs: readonly PackAtMark[]): CollectPlan {
