@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StatsResult } from '../src-main/common/api.js';
 import { BazilError } from '../src-main/common/errors.js';
-import { ControlClient } from '../src-main/engine/control/control-client.js';
+import { ControlClient } from '../src-main/client/control-client.js';
 import { socketPath } from '../src-main/engine/data-dir.js';
 import { engineEnv } from '../src-main/cli/engine-connection.js';
 import { hostTicks, printCpu, withCpu, type CpuReport } from './cpu-usage.js';

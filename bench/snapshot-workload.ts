@@ -11,7 +11,7 @@
  * Targets (issue 10): the first under 5 s, the one-change snapshot under 50 ms (each the median of
  * ROUNDS snapshots, a change before each one-change snapshot), the restore under 100 ms.
  */
-import type { ControlClient } from '../src-main/engine/control/control-client.js';
+import type { ControlClient } from '../src-main/client/control-client.js';
 import { fmtInt, median } from './figures.js';
 import type { Row } from './results-table.js';
 import { ok, q } from './run-command.js';

@@ -228,9 +228,10 @@ function describeStop(result: StopResult): string[] {
 /** Runs the engine in this process until stopped (SIGINT, SIGTERM or `bazil daemon stop`). */
 async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promise<void>): Promise<void> {
   // Loaded here only: a command that talks to a running engine needs no LMDB or FUSE binding.
-  const [{ Engine }, { serveControlSocket }, { installEngineLog }] = await Promise.all([
+  const [{ Engine }, { serveControlSocket }, { Dispatcher }, { installEngineLog }] = await Promise.all([
     import('../engine/engine.js'),
-    import('../engine/control/control-server.js'),
+    import('../engine/transports/control-server.js'),
+    import('../engine/transports/dispatcher.js'),
     import('../engine/engine-log.js'),
   ]);
   installEngineLog();
@@ -257,7 +258,7 @@ async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promis
       },
     );
   };
-  const server = await serveControlSocket(socketPath(parsed.dataDir), engine, stop);
+  const server = await serveControlSocket(socketPath(parsed.dataDir), new Dispatcher(engine, engine.events), stop);
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   console.log(`bazil: engine running for ${parsed.dataDir} (pid ${process.pid})`);

@@ -7,7 +7,7 @@ import { open, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { BazilError, quote } from '../common/errors.js';
-import { ControlClient } from '../engine/control/control-client.js';
+import { ControlClient } from '../client/control-client.js';
 import { dataDirError, logPath, prepareDataDir, socketPath } from '../engine/data-dir.js';
 import { START_FD, START_FD_ENV, startFailureReason } from './start-status.js';
 

@@ -9,7 +9,7 @@ import {
   type SnapshotInfo,
   type SnapshotSchedule,
 } from '../common/api.js';
-import type { ControlClient } from '../engine/control/control-client.js';
+import type { ControlClient } from '../client/control-client.js';
 import { formatBytes, formatCount, progressLine, UsageError } from './cli-output.js';
 
 export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]

@@ -1,402 +1,473 @@
 /**
- * The engine's API, declared once: method names, argument and result types, and the validation
- * every transport (control socket now; Electron IPC and the HTTP bridge later) applies to input.
+ * The engine's API, declared once with zod schemas: each method's arguments and result, the
+ * progress of long work, and the events the engine publishes. The TypeScript types are derived
+ * from the schemas, and every transport (control socket, Electron IPC, the HTTP bridge) checks
+ * its input against them with `parseCall`.
  *
- * Pure code: runs anywhere.
+ * Pure code: runs anywhere (the engine, the CLI, Electron's main process, the renderer).
  */
+import { z } from 'zod';
 import { BazilError, quote } from './errors.js';
 
-export interface VolumeInfo {
-  name: string;
-  createdAt: string;
-  mountpoint: string | null;
-  /** `.snap` is listed in the root directory (it is reached by its path either way). */
-  showSnap: boolean;
-}
+/** A whole number of bytes, items or counts (JSON numbers: exact up to 2^53). */
+const count = () => z.int().min(0);
 
-export interface StatsResult {
-  storeBytes: number;
-  chunkCount: number;
-  dirty: {
-    capBytes: number;
-    totalBytes: number;
-    volumes: { name: string; dirtyBytes: number }[];
-    files: { volume: string; path: string; dirtyBytes: number }[];
-  };
-  /** Where the store's space goes: only when asked (`space: true`), as it reads the whole index. */
-  space?: SpaceReport;
-}
+export const VolumeInfo = z.object({
+  name: z.string(),
+  createdAt: z.string(),
+  mountpoint: z.string().nullable(),
+  /** `.snap` is listed in the root directory (it is reached by its path either way). */
+  showSnap: z.boolean(),
+});
+export type VolumeInfo = z.infer<typeof VolumeInfo>;
+
+/** Dirty (written, not yet stored) bytes held in memory, against the engine-wide cap. */
+export const DirtyState = z.object({
+  capBytes: count(),
+  totalBytes: count(),
+  volumes: z.array(z.object({ name: z.string(), dirtyBytes: count() })),
+  files: z.array(z.object({ volume: z.string(), path: z.string(), dirtyBytes: count() })),
+});
+export type DirtyState = z.infer<typeof DirtyState>;
 
 /** Chunks, manifests and snapshot directories (tree objects), and their bytes. */
-export interface StoredCounts {
-  chunks: number;
-  chunkBytes: number;
-  manifests: number;
-  manifestBytes: number;
-  trees: number;
-  treeBytes: number;
-}
+export const StoredCounts = z.object({
+  chunks: count(),
+  chunkBytes: count(),
+  manifests: count(),
+  manifestBytes: count(),
+  trees: count(),
+  treeBytes: count(),
+});
+export type StoredCounts = z.infer<typeof StoredCounts>;
 
 /**
  * Where the store's space goes, from a scan of the whole store (src-main/engine/store/mark.ts has
  * its terms). Bytes are chunk and manifest bytes, and pack file bytes.
  */
-export interface SpaceReport {
+export const SpaceReport = z.object({
   /** What live files and snapshots name: committed, or in a mounted volume's memory (written, not closed yet). */
-  live: StoredCounts;
+  live: StoredCounts,
   /**
    * Stored but named by no live file and no snapshot: data of deleted or rewritten files, of
    * deleted snapshots, or of a write that a crash cut short. Chunks in packs, and chunks,
    * manifests and tree objects kept in LMDB (freed there for LMDB to reuse: store.mdb does not
    * shrink).
    */
-  unreferenced: {
-    packedChunks: number;
-    packedBytes: number;
-    lmdbChunks: number;
-    lmdbBytes: number;
-    manifests: number;
-    manifestBytes: number;
-    trees: number;
-    treeBytes: number;
-  };
-  packs: {
-    count: number;
-    fileBytes: number;
+  unreferenced: z.object({
+    packedChunks: count(),
+    packedBytes: count(),
+    lmdbChunks: count(),
+    lmdbBytes: count(),
+    manifests: count(),
+    manifestBytes: count(),
+    trees: count(),
+    treeBytes: count(),
+  }),
+  packs: z.object({
+    count: count(),
+    fileBytes: count(),
     /** Pack headers and the block padding after live chunks: the format's price while they stay. */
-    paddingBytes: number;
+    paddingBytes: count(),
     /**
      * Pack bytes that no chunk in the index names: chunks a crash wrote but never recorded, and
      * the headers and padding of what is unreferenced.
      */
-    unnamedBytes: number;
-  };
+    unnamedBytes: count(),
+  }),
   /** Files unlinked while open when an engine ended without closing them: their data is unreferenced. */
-  orphanFiles: number;
+  orphanFiles: count(),
   /** What garbage collection with compaction could give back: unreferenced bytes and unnamed pack bytes. */
-  reclaimableBytes: number;
+  reclaimableBytes: count(),
   /** How long the scan took. */
-  scanMs: number;
-}
+  scanMs: z.number(),
+});
+export type SpaceReport = z.infer<typeof SpaceReport>;
+
+export const StatsResult = z.object({
+  storeBytes: count(),
+  chunkCount: count(),
+  dirty: DirtyState,
+  /** Where the store's space goes: only when asked (`space: true`), as it reads the whole index. */
+  space: SpaceReport.optional(),
+});
+export type StatsResult = z.infer<typeof StatsResult>;
 
 /** What a stop did: each volume it unmounted, with the dirty data it held when the stop began. */
-export interface StopResult {
-  volumes: {
-    name: string;
-    mountpoint: string;
-    dirtyBytes: number;
-    /** False only when a forced stop went on past data that could not be stored (then lost). */
-    stored: boolean;
-  }[];
-}
+export const StopResult = z.object({
+  volumes: z.array(
+    z.object({
+      name: z.string(),
+      mountpoint: z.string(),
+      dirtyBytes: count(),
+      /** False only when a forced stop went on past data that could not be stored (then lost). */
+      stored: z.boolean(),
+    }),
+  ),
+});
+export type StopResult = z.infer<typeof StopResult>;
 
-export interface SnapshotInfo {
-  volume: string;
-  name: string;
-  createdAt: string;
+export const SnapshotInfo = z.object({
+  volume: z.string(),
+  name: z.string(),
+  createdAt: z.string(),
   /** Taken by a schedule, or before a restore replaced something; not by a person. */
-  automatic: boolean;
+  automatic: z.boolean(),
   /** Regular files (a file with several names counts once). */
-  files: number;
+  files: count(),
   /** Their sizes added up: what the snapshot holds before deduplication. */
-  logicalBytes: number;
+  logicalBytes: count(),
   /**
    * Chunk bytes no other snapshot and no live file names: what deleting this snapshot (then
    * `bazil gc`) gives back. In `snapshotList` only (null elsewhere).
    */
-  uniqueBytes: number | null;
-}
+  uniqueBytes: count().nullable(),
+});
+export type SnapshotInfo = z.infer<typeof SnapshotInfo>;
 
-export interface SnapshotEntry {
-  name: string;
+export const EntryType = z.enum(['file', 'dir', 'symlink', 'fifo', 'socket', 'char', 'block']);
+export type EntryType = z.infer<typeof EntryType>;
+
+export const SnapshotEntry = z.object({
+  name: z.string(),
   /** From the volume's root: "/" for the root itself. */
-  path: string;
-  type: 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
+  path: z.string(),
+  type: EntryType,
   /** Permission bits, with setuid, setgid and sticky (mode & 0o7777). */
-  mode: number;
-  uid: number;
-  gid: number;
+  mode: count(),
+  uid: count(),
+  gid: count(),
   /** Its inode number in the volume: names of one file (hard links) share it. */
-  ino: number;
-  nlink: number;
-  sizeBytes: number;
-  mtime: string;
+  ino: count(),
+  nlink: count(),
+  sizeBytes: count(),
+  mtime: z.string(),
   /** The modification time in ns since the epoch, exactly (a decimal string: it exceeds 2^53). */
-  mtimeNs: string;
-  target?: string;
-}
+  mtimeNs: z.string(),
+  target: z.string().optional(),
+});
+export type SnapshotEntry = z.infer<typeof SnapshotEntry>;
 
-export interface SnapshotListing {
+export const SnapshotListing = z.object({
   /** The entry the path names; for a directory, `entries` holds what is in it. */
-  entry: SnapshotEntry;
-  entries: SnapshotEntry[];
-}
+  entry: SnapshotEntry,
+  entries: z.array(SnapshotEntry),
+});
+export type SnapshotListing = z.infer<typeof SnapshotListing>;
 
-export interface RestoreResult {
+export const RestoreResult = z.object({
   /** Where it was restored, from the volume's root. */
-  path: string;
+  path: z.string(),
   /** Files, directories and links put back. */
-  entries: number;
+  entries: count(),
   /** Something had that path, and was replaced. */
-  replaced: boolean;
+  replaced: z.boolean(),
   /** The automatic snapshot that keeps what was replaced (null when nothing was). */
-  safetySnapshot: string | null;
-}
+  safetySnapshot: z.string().nullable(),
+});
+export type RestoreResult = z.infer<typeof RestoreResult>;
 
-export interface DiffChange {
+export const DiffChange = z.object({
   /** From the volume's root. */
-  path: string;
-  change: 'added' | 'removed' | 'modified' | 'type-changed';
+  path: z.string(),
+  change: z.enum(['added', 'removed', 'modified', 'type-changed']),
   /** What the path is (in the newer tree; in the older one for a removal). */
-  type: SnapshotEntry['type'];
+  type: EntryType,
   /** modified: whether the content changed, not only attributes (mode, owner, times, xattrs). */
-  content?: boolean;
+  content: z.boolean().optional(),
   /** type-changed: what it was. */
-  was?: SnapshotEntry['type'];
-}
+  was: EntryType.optional(),
+});
+export type DiffChange = z.infer<typeof DiffChange>;
 
-export interface SnapshotDiff {
-  from: string;
+export const SnapshotDiff = z.object({
+  from: z.string(),
   /** A snapshot's name, or null for the live volume. */
-  to: string | null;
-  changes: DiffChange[];
-}
+  to: z.string().nullable(),
+  changes: z.array(DiffChange),
+});
+export type SnapshotDiff = z.infer<typeof SnapshotDiff>;
 
 /** One version of a path across a volume's snapshots: the snapshots (oldest first) that hold it. */
-export interface FileVersion {
-  snapshots: string[];
+export const FileVersion = z.object({
+  snapshots: z.array(z.string()),
   /** When the first of them was taken. */
-  firstSeen: string;
-  type: SnapshotEntry['type'];
-  sizeBytes: number;
-  mtime: string;
-}
+  firstSeen: z.string(),
+  type: EntryType,
+  sizeBytes: count(),
+  mtime: z.string(),
+});
+export type FileVersion = z.infer<typeof FileVersion>;
 
 /** A match of a search across snapshots. */
-export interface FoundEntry {
-  snapshot: string;
-  path: string;
-  type: SnapshotEntry['type'];
-  sizeBytes: number;
-  mtime: string;
-}
+export const FoundEntry = z.object({
+  snapshot: z.string(),
+  path: z.string(),
+  type: EntryType,
+  sizeBytes: count(),
+  mtime: z.string(),
+});
+export type FoundEntry = z.infer<typeof FoundEntry>;
 
 /** How many periods of each kind keep their newest scheduled snapshot (restic's forget --keep-*). */
-export interface KeepPolicy {
-  hourly?: number;
-  daily?: number;
-  weekly?: number;
-  monthly?: number;
-  yearly?: number;
-}
+export const KeepPolicy = z.object({
+  hourly: count().optional(),
+  daily: count().optional(),
+  weekly: count().optional(),
+  monthly: count().optional(),
+  yearly: count().optional(),
+});
+export type KeepPolicy = z.infer<typeof KeepPolicy>;
 
-export interface SnapshotSchedule {
-  volume: string;
-  everyMinutes: number;
-  keep: KeepPolicy;
-}
+export const SnapshotSchedule = z.object({
+  volume: z.string(),
+  everyMinutes: count(),
+  keep: KeepPolicy,
+});
+export type SnapshotSchedule = z.infer<typeof SnapshotSchedule>;
 
 /** A file that a missing or damaged chunk or manifest breaks. */
-export interface VerifyProblem {
-  volume: string;
+export const VerifyProblem = z.object({
+  volume: z.string(),
   /** Null: the live volume. */
-  snapshot: string | null;
-  path: string;
-  problem: 'missing manifest' | 'missing chunk' | 'damaged chunk';
-}
+  snapshot: z.string().nullable(),
+  path: z.string(),
+  problem: z.enum(['missing manifest', 'missing chunk', 'damaged chunk']),
+});
+export type VerifyProblem = z.infer<typeof VerifyProblem>;
 
-export interface VerifyResult {
+export const VerifyResult = z.object({
   /** Distinct chunks read and hashed. */
-  checkedChunks: number;
-  checkedBytes: number;
-  damaged: VerifyProblem[];
-  ms: number;
-}
+  checkedChunks: count(),
+  checkedBytes: count(),
+  damaged: z.array(VerifyProblem),
+  ms: z.number(),
+});
+export type VerifyResult = z.infer<typeof VerifyResult>;
 
 /** How far long work has come (verify, gc, export), sent while it runs. */
-export interface JobProgress {
+export const JobProgress = z.object({
   /** What it is doing now: "checking chunks", "deleting", "copying packs", "writing files". */
-  phase: string;
-  done: number;
+  phase: z.string(),
+  done: z.number().min(0),
   /** 0 when not known yet. */
-  total: number;
-  unit: 'bytes' | 'items';
-}
+  total: z.number().min(0),
+  unit: z.enum(['bytes', 'items']),
+});
+export type JobProgress = z.infer<typeof JobProgress>;
 
 /** Hears a method's progress; every transport carries it to the caller that asked. */
 export type ProgressSink = (progress: JobProgress) => void;
 
 /** What an export to an ordinary directory wrote (`snapshot restore --to`). */
-export interface ExportResult {
+export const ExportResult = z.object({
   /** Where the exported file or directory is. */
-  path: string;
-  files: number;
-  dirs: number;
+  path: z.string(),
+  files: count(),
+  dirs: count(),
   /** Extra names of hard-linked files, made links again. */
-  links: number;
+  links: count(),
   /** Symlinks, FIFOs, sockets and device nodes. */
-  others: number;
-  bytes: number;
+  others: count(),
+  bytes: count(),
   /** What could not be kept (an owner without root, an extended attribute the disk refuses). */
-  problems: string[];
-  ms: number;
-}
+  problems: z.array(z.string()),
+  ms: z.number(),
+});
+export type ExportResult = z.infer<typeof ExportResult>;
 
 /** What a garbage collection gave back (`bazil gc`). */
-export interface GcResult {
+export const GcResult = z.object({
   /** Index entries deleted: chunks (in packs and in LMDB), manifests, snapshot directories. */
-  deleted: StoredCounts;
+  deleted: StoredCounts,
   /** Garbage at the mark that a writer named again before it could be deleted: kept. */
-  keptNamedAgain: number;
-  packs: {
+  keptNamedAgain: count(),
+  packs: z.object({
     /** Pack files deleted whole (no live chunk left in them). */
-    deleted: number;
+    deleted: count(),
     /** Pack files rewritten: their live chunks copied to new packs, then deleted. */
-    rewritten: number;
+    rewritten: count(),
     /** New packs written, and the live bytes copied to them. */
-    written: number;
-    copiedBytes: number;
+    written: count(),
+    copiedBytes: count(),
     /** Pack file bytes before and after. */
-    bytesBefore: number;
-    bytesAfter: number;
-  };
+    bytesBefore: count(),
+    bytesAfter: count(),
+  }),
   /** Disk space the data directory's files take (allocated blocks), before and after. */
-  diskBytesBefore: number;
-  diskBytesAfter: number;
-  ms: number;
-}
+  diskBytesBefore: count(),
+  diskBytesAfter: count(),
+  ms: z.number(),
+});
+export type GcResult = z.infer<typeof GcResult>;
 
 /** How a schedule is set (`everyMinutes`, keep counts) or turned off (`off`). */
-export interface ScheduleOptions {
-  everyMinutes?: number;
-  keepHourly?: number;
-  keepDaily?: number;
-  keepWeekly?: number;
-  keepMonthly?: number;
-  keepYearly?: number;
-  off?: boolean;
-}
-
-export interface Api {
-  volumeCreate(args: { name: string }): Promise<VolumeInfo>;
-  volumeList(args: Record<string, never>): Promise<VolumeInfo[]>;
-  /** Refused while the volume has snapshots, unless `withSnapshots`. */
-  volumeDelete(args: { name: string; withSnapshots?: boolean }): Promise<void>;
-  /** Changes a volume's settings: `showSnap` lists `.snap` in its root directory. */
-  volumeSet(args: { name: string; showSnap?: boolean }): Promise<VolumeInfo>;
-  /** `allowOther`: other users may enter the mount (needs root, or user_allow_other in /etc/fuse.conf). */
-  mount(args: { name: string; mountpoint: string; allowOther?: boolean }): Promise<VolumeInfo>;
-  unmount(args: { name: string; force?: boolean }): Promise<void>;
-  stats(args: { space?: boolean }): Promise<StatsResult>;
-  stop(args: { force?: boolean }): Promise<StopResult>;
-  /** `name` defaults to the time (local, to the second). */
-  snapshotCreate(args: { volume: string; name?: string }): Promise<SnapshotInfo>;
-  /** Oldest first. */
-  snapshotList(args: { volume: string }): Promise<SnapshotInfo[]>;
-  snapshotLs(args: { volume: string; snapshot: string; path?: string }): Promise<SnapshotListing>;
-  /** Up to `length` bytes (at most SNAPSHOT_READ_MAX_BYTES) from `offset`, base64; fewer at the end of the file. */
-  snapshotRead(args: {
-    volume: string;
-    snapshot: string;
-    path: string;
-    offset: number;
-    length: number;
-  }): Promise<{ data: string; sizeBytes: number }>;
-  /** Puts a snapshot's file or directory back at its path, or `as` another; copies no file data. */
-  snapshotRestore(args: { volume: string; snapshot: string; path: string; as?: string }): Promise<RestoreResult>;
-  /** From snapshot `from` to snapshot `to`, or to the live volume when `to` is left out. */
-  snapshotDiff(args: { volume: string; from: string; to?: string }): Promise<SnapshotDiff>;
-  /** The distinct versions of a path across the volume's snapshots (by content), oldest first. */
-  fileHistory(args: { volume: string; path: string }): Promise<FileVersion[]>;
-  /** Entries whose name (or path, with "/") matches a shell pattern, in every snapshot, newest first. */
-  snapshotFind(args: { volume: string; pattern: string }): Promise<FoundEntry[]>;
-  /** Deletes a snapshot (its space comes back with garbage collection). */
-  snapshotDelete(args: { volume: string; snapshot: string }): Promise<void>;
-  /**
-   * Writes a snapshot's file or directory to an ordinary directory `to` (absolute): as
-   * `to`/NAME, or, for the root, into `to` itself (new or empty). Overwrites nothing.
-   */
-  snapshotExport(
-    args: { volume: string; snapshot: string; path: string; to: string },
-    progress?: ProgressSink,
-  ): Promise<ExportResult>;
-  /** Reads every chunk a live file or a snapshot names and checks it; names the files broken. */
-  verify(args: Record<string, never>, progress?: ProgressSink): Promise<VerifyResult>;
-  /**
-   * Deletes what no live file and no snapshot names, and deletes or rewrites the packs that holds
-   * mostly; safe while volumes are mounted and written to.
-   */
-  gc(args: Record<string, never>, progress?: ProgressSink): Promise<GcResult>;
-  /**
-   * Sets the volume's schedule (`everyMinutes`, with the keep counts), removes it (`off`), or,
-   * with neither, returns it (null: none).
-   */
-  snapshotSchedule(args: { volume: string } & ScheduleOptions): Promise<SnapshotSchedule | null>;
-}
+export const ScheduleOptions = z.object({
+  everyMinutes: count().optional(),
+  keepHourly: count().optional(),
+  keepDaily: count().optional(),
+  keepWeekly: count().optional(),
+  keepMonthly: count().optional(),
+  keepYearly: count().optional(),
+  off: z.boolean().optional(),
+});
+export type ScheduleOptions = z.infer<typeof ScheduleOptions>;
 
 /** The most one snapshotRead returns. */
 export const SNAPSHOT_READ_MAX_BYTES = 1024 * 1024;
 
-export type MethodName = keyof Api;
+const args = z.strictObject;
+const none = z.null();
 
-/** A field's type; a trailing `?` makes it optional. */
-type Field = 'string' | 'string?' | 'boolean?' | 'number' | 'number?';
-const METHODS: { [M in MethodName]: Record<string, Field> } = {
-  volumeCreate: { name: 'string' },
-  volumeList: {},
-  volumeDelete: { name: 'string', withSnapshots: 'boolean?' },
-  volumeSet: { name: 'string', showSnap: 'boolean?' },
-  mount: { name: 'string', mountpoint: 'string', allowOther: 'boolean?' },
-  unmount: { name: 'string', force: 'boolean?' },
-  stats: { space: 'boolean?' },
-  stop: { force: 'boolean?' },
-  snapshotCreate: { volume: 'string', name: 'string?' },
-  snapshotList: { volume: 'string' },
-  snapshotLs: { volume: 'string', snapshot: 'string', path: 'string?' },
-  snapshotRead: { volume: 'string', snapshot: 'string', path: 'string', offset: 'number', length: 'number' },
-  snapshotRestore: { volume: 'string', snapshot: 'string', path: 'string', as: 'string?' },
-  snapshotDiff: { volume: 'string', from: 'string', to: 'string?' },
-  fileHistory: { volume: 'string', path: 'string' },
-  snapshotFind: { volume: 'string', pattern: 'string' },
-  snapshotDelete: { volume: 'string', snapshot: 'string' },
-  snapshotExport: { volume: 'string', snapshot: 'string', path: 'string', to: 'string' },
-  verify: {},
-  gc: {},
-  snapshotSchedule: {
-    volume: 'string',
-    everyMinutes: 'number?',
-    keepHourly: 'number?',
-    keepDaily: 'number?',
-    keepWeekly: 'number?',
-    keepMonthly: 'number?',
-    keepYearly: 'number?',
-    off: 'boolean?',
+/**
+ * Every method: its arguments (unknown fields refused) and its result. `progress: true` marks
+ * long work that reports how far it has come while it runs.
+ */
+export const API = {
+  volumeCreate: { args: args({ name: z.string() }), result: VolumeInfo },
+  volumeList: { args: args({}), result: z.array(VolumeInfo) },
+  /** Refused while the volume has snapshots, unless `withSnapshots`. */
+  volumeDelete: { args: args({ name: z.string(), withSnapshots: z.boolean().optional() }), result: none },
+  /** Changes a volume's settings: `showSnap` lists `.snap` in its root directory. */
+  volumeSet: { args: args({ name: z.string(), showSnap: z.boolean().optional() }), result: VolumeInfo },
+  /** `allowOther`: other users may enter the mount (needs root, or user_allow_other in /etc/fuse.conf). */
+  mount: {
+    args: args({ name: z.string(), mountpoint: z.string(), allowOther: z.boolean().optional() }),
+    result: VolumeInfo,
   },
+  unmount: { args: args({ name: z.string(), force: z.boolean().optional() }), result: none },
+  stats: { args: args({ space: z.boolean().optional() }), result: StatsResult },
+  stop: { args: args({ force: z.boolean().optional() }), result: StopResult },
+  /** `name` defaults to the time (local, to the second). */
+  snapshotCreate: { args: args({ volume: z.string(), name: z.string().optional() }), result: SnapshotInfo },
+  /** Oldest first. */
+  snapshotList: { args: args({ volume: z.string() }), result: z.array(SnapshotInfo) },
+  snapshotLs: {
+    args: args({ volume: z.string(), snapshot: z.string(), path: z.string().optional() }),
+    result: SnapshotListing,
+  },
+  /** Up to `length` bytes (at most SNAPSHOT_READ_MAX_BYTES) from `offset`, base64; fewer at the end of the file. */
+  snapshotRead: {
+    args: args({ volume: z.string(), snapshot: z.string(), path: z.string(), offset: count(), length: count() }),
+    result: z.object({ data: z.string(), sizeBytes: count() }),
+  },
+  /** Puts a snapshot's file or directory back at its path, or `as` another; copies no file data. */
+  snapshotRestore: {
+    args: args({ volume: z.string(), snapshot: z.string(), path: z.string(), as: z.string().optional() }),
+    result: RestoreResult,
+  },
+  /** From snapshot `from` to snapshot `to`, or to the live volume when `to` is left out. */
+  snapshotDiff: {
+    args: args({ volume: z.string(), from: z.string(), to: z.string().optional() }),
+    result: SnapshotDiff,
+  },
+  /** The distinct versions of a path across the volume's snapshots (by content), oldest first. */
+  fileHistory: { args: args({ volume: z.string(), path: z.string() }), result: z.array(FileVersion) },
+  /** Entries whose name (or path, with "/") matches a shell pattern, in every snapshot, newest first. */
+  snapshotFind: { args: args({ volume: z.string(), pattern: z.string() }), result: z.array(FoundEntry) },
+  /** Deletes a snapshot (its space comes back with garbage collection). */
+  snapshotDelete: { args: args({ volume: z.string(), snapshot: z.string() }), result: none },
+  /**
+   * Writes a snapshot's file or directory to an ordinary directory `to` (absolute): as
+   * `to`/NAME, or, for the root, into `to` itself (new or empty). Overwrites nothing.
+   */
+  snapshotExport: {
+    args: args({ volume: z.string(), snapshot: z.string(), path: z.string(), to: z.string() }),
+    result: ExportResult,
+    progress: true,
+  },
+  /** Reads every chunk a live file or a snapshot names and checks it; names the files broken. */
+  verify: { args: args({}), result: VerifyResult, progress: true },
+  /**
+   * Deletes what no live file and no snapshot names, and deletes or rewrites the packs that holds
+   * mostly; safe while volumes are mounted and written to.
+   */
+  gc: { args: args({}), result: GcResult, progress: true },
+  /**
+   * Sets the volume's schedule (`everyMinutes`, with the keep counts), removes it (`off`), or,
+   * with neither, returns it (null: none).
+   */
+  snapshotSchedule: {
+    args: args({ volume: z.string(), ...ScheduleOptions.shape }),
+    result: SnapshotSchedule.nullable(),
+  },
+} satisfies Record<string, { args: z.ZodType; result: z.ZodType; progress?: true }>;
+
+export type MethodName = keyof typeof API;
+export type ApiArgs<M extends MethodName> = z.input<(typeof API)[M]['args']>;
+export type ApiResult<M extends MethodName> = z.output<(typeof API)[M]['result']>;
+
+/** The API as the engine implements it and a client calls it (a void result travels as null). */
+export type Api = {
+  [M in MethodName]: (
+    args: ApiArgs<M>,
+    progress?: ProgressSink,
+  ) => Promise<ApiResult<M> extends null ? void : ApiResult<M>>;
 };
 
+/**
+ * What the engine publishes to every transport as it happens: the volumes (after any change to
+ * them or their mounts), dirty memory (at most once a second while it changes), snapshots taken,
+ * deleted or restored, long work (its progress, then its end), and failures no caller hears of
+ * (a scheduled snapshot that failed, data that could not be stored).
+ */
+export const EngineEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('volumes'), volumes: z.array(VolumeInfo) }),
+  z.object({ type: z.literal('dirty'), dirty: DirtyState }),
+  z.object({
+    type: z.literal('snapshot'),
+    volume: z.string(),
+    snapshot: z.string(),
+    action: z.enum(['created', 'deleted', 'restored']),
+  }),
+  z.object({
+    type: z.literal('job'),
+    /** The same for every event of one call. */
+    jobId: count(),
+    method: z.string(),
+    state: z.enum(['running', 'done', 'failed']),
+    progress: JobProgress.nullable(),
+    /** state "failed": what went wrong. */
+    message: z.string().optional(),
+  }),
+  z.object({ type: z.literal('error'), message: z.string() }),
+]);
+export type EngineEvent = z.infer<typeof EngineEvent>;
+
+/** An API error as it travels: `code` is stable for scripts, `message` says what to do. */
+export const ApiError = z.object({ code: z.string(), message: z.string() });
+export type ApiError = z.infer<typeof ApiError>;
+
 export function isMethodName(name: unknown): name is MethodName {
-  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(METHODS, name);
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(API, name);
 }
 
-/** Checks a call's arguments against the declaration; throws a BazilError naming the bad field. */
-export function validateArgs<M extends MethodName>(method: M, args: unknown): Parameters<Api[M]>[0] {
-  const shape = METHODS[method];
+/**
+ * Checks a call (a method name and its arguments, as any transport received them) against the
+ * declaration; throws a BazilError (EINVAL) that names the bad field.
+ */
+export function parseCall(method: unknown, args: unknown): { method: MethodName; args: unknown } {
+  if (typeof method !== 'string') throw new BazilError('EINVAL', 'a request needs a "method" string');
+  if (!isMethodName(method)) throw new BazilError('EINVAL', `unknown method ${quote(method)}`);
   if (args === null || typeof args !== 'object' || Array.isArray(args)) {
     throw new BazilError('EINVAL', `${method}: arguments must be an object`);
   }
-  const record = args as Record<string, unknown>;
-  for (const [field, declared] of Object.entries(shape)) {
-    const optional = declared.endsWith('?');
-    const type = optional ? declared.slice(0, -1) : declared;
-    if (optional && record[field] === undefined) continue;
-    if (typeof record[field] !== type || (type === 'number' && !Number.isSafeInteger(record[field]))) {
-      throw new BazilError('EINVAL', `${method}: "${field}" must be a ${type === 'number' ? 'whole number' : type}`);
-    }
+  const parsed = API[method].args.safeParse(args);
+  if (!parsed.success) throw new BazilError('EINVAL', `${method}: ${describeIssue(parsed.error.issues[0]!, args)}`);
+  return { method, args: parsed.data };
+}
+
+function describeIssue(issue: z.core.$ZodIssue, args: object): string {
+  const field = quote(issue.path.join('.'));
+  const given = issue.path.reduce<unknown>((value, key) => (value as Record<PropertyKey, unknown>)?.[key], args);
+  if (issue.code === 'unrecognized_keys') return `unknown argument ${quote(issue.keys[0]!)}`;
+  if (issue.code === 'invalid_type') {
+    if (given === undefined) return `${field} is missing`;
+    const expected = issue.expected === 'int' || issue.expected === 'number' ? 'a whole number' : `a ${issue.expected}`;
+    return `${field} must be ${expected}`;
   }
-  for (const field of Object.keys(record)) {
-    if (!(field in shape)) throw new BazilError('EINVAL', `${method}: unknown argument ${quote(field)}`);
-  }
-  return record as Parameters<Api[M]>[0];
+  if (issue.code === 'too_small' || issue.code === 'too_big') return `${field} must be a whole number, 0 or more`;
+  return `${field}: ${issue.message}`;
 }
 
 /** Names of volumes and snapshots: what a person would type, safe in a path (`.snap/NAME`) and a menu. */

@@ -28,8 +28,11 @@ import {
   type ExportResult,
   type ProgressSink,
   type VolumeInfo,
+  type EngineEvent,
 } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
+import { EventHub } from '../common/event-hub.js';
+import { feedDirtyEvents } from './dirty-feed.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
 import { FuseMount, UnstoredDataError, clearDeadMount } from './fuse/fuse-mount.js';
@@ -105,6 +108,8 @@ export class Engine implements Api {
   private readonly spaceScanner: SpaceScanner;
   private readonly exports: Exports;
   private stopping: Promise<StopResult> | null = null;
+  /** What the engine publishes to every transport (the dispatcher adds what calls change). */
+  readonly events = new EventHub<EngineEvent>();
 
   private constructor(
     readonly dataDir: string,
@@ -120,7 +125,18 @@ export class Engine implements Api {
       store,
       volumes: () => [...store.dbs.volumes.getRange({})].map(({ key }) => this.volume(key.toString('utf8'))),
       settled: (volume) => this.mounts.get(volume.name)?.fs.settled() ?? Promise.resolve(),
-      changed: (volume, name) => this.mounts.get(volume.name)?.fs.snapshotChanged(name),
+      changed: (volume, name, action) => {
+        this.mounts.get(volume.name)?.fs.snapshotChanged(name);
+        this.events.publish({ type: 'snapshot', volume: volume.name, snapshot: name, action });
+      },
+      failed: (volume, error) => {
+        console.error(`bazil: the scheduled snapshot of volume ${quote(volume.name)} failed:`, error);
+        const why = error instanceof Error ? error.message : String(error);
+        this.events.publish({
+          type: 'error',
+          message: `the scheduled snapshot of volume ${quote(volume.name)} failed: ${why}`,
+        });
+      },
       nowMs: Date.now,
     });
     this.scheduleTimer = setInterval(() => void this.scheduler.tick(), SCHEDULE_TICK_MS);
@@ -130,6 +146,7 @@ export class Engine implements Api {
       for (const key of reply.manifestBlobs) store.marks.announce(key);
     };
     pool.onPackAbandoned = (packId) => store.notePackAbandoned(packId);
+    feedDirtyEvents(this.events, () => budget.stats());
     this.exports = new Exports(dataDir);
     this.spaceScanner = new SpaceScanner(dataDir, {
       feed: store.marks,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ControlClient } from '../../src-main/engine/control/control-client.js';
+import { ControlClient } from '../../src-main/client/control-client.js';
 import { socketPath } from '../../src-main/engine/data-dir.js';
 import { engineEnv } from '../../src-main/cli/engine-connection.js';
 import { abortConnections, shWithin, type ShResult } from './fuse-connections.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { EngineHarness, assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
+import { BAZIL_BIN, EngineHarness, assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
 import { holdOpen } from '../helpers/fs-tools.js';
 
 let h: EngineHarness;
@@ -43,6 +43,24 @@ test('the first command starts an engine in the background; volumes are created,
     list.map((v) => [v.name, v.mountpoint]),
     [['photos', mnt]],
   );
+});
+
+test('a command that talks to a running engine loads no LMDB, no FUSE binding and no engine module', async () => {
+  const record = join(h.root, 'loaded-modules');
+  const hook = new URL('../helpers/record-loads.js', import.meta.url).href;
+  const run = await sh(
+    `BAZIL_RECORD_LOADS='${record}' '${process.execPath}' --import '${hook}' '${BAZIL_BIN}' --data-dir '${h.dataDir}' volume list`,
+  );
+  assert.equal(run.code, 0, run.stderr);
+  const loaded = (await readFile(record, 'utf8')).trim().split('\n');
+  assert.ok(
+    loaded.some((url) => url.endsWith('/src-main/client/control-client.js')),
+    'the recording sees the client load',
+  );
+  // The data directory's paths and the log's line format are all it takes from the engine's folder.
+  const light = /\/src-main\/engine\/(data-dir|engine-log)\.js$/;
+  const heavy = loaded.filter((url) => /\/node_modules\/lmdb\/|\/src-main\/engine\//.test(url) && !light.test(url));
+  assert.deepEqual(heavy, []);
 });
 
 test('bad names and unknown volumes are refused with one clear line', async () => {

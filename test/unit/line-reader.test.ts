@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LineReader, LineTooLongError } from '../../src-main/engine/control/line-reader.js';
+import { LineReader, LineTooLongError } from '../../src-main/client/line-reader.js';
 
 test('lines are split wherever the pieces end, a character cut between pieces included', () => {
   const reader = new LineReader();

@@ -29,7 +29,8 @@ test('a schedule snapshots when due and changed, and prunes only its own snapsho
       store,
       volumes: () => [volume],
       settled: () => fs.settled(),
-      changed: (_, name) => told.push(name),
+      changed: (_, name, action) => told.push(`${action} ${name}`),
+      failed: (_, error) => assert.fail(error as Error),
       nowMs: () => clock,
     });
     const scheduled = () => listSnapshots(store, volume.id).filter((s) => s.scheduled);
@@ -38,7 +39,7 @@ test('a schedule snapshots when due and changed, and prunes only its own snapsho
     await scheduler.tick();
     assert.equal(scheduled().length, 1, 'the first tick takes one');
     assert.match(scheduled()[0]!.name, /^auto-2026-06-01-0800/);
-    assert.deepEqual(told, [scheduled()[0]!.name]);
+    assert.deepEqual(told, [`created ${scheduled()[0]!.name}`]);
 
     clock += 30 * MINUTE;
     await change(fs, 1);
@@ -73,5 +74,7 @@ test('a schedule snapshots when due and changed, and prunes only its own snapsho
       listSnapshots(store, volume.id).some((s) => s.name === 'mine'),
       'a manual snapshot is never pruned',
     );
+    const deleted = told.filter((t) => t.startsWith('deleted '));
+    assert.equal(told.length - deleted.length - deleted.length, 4, 'each pruned snapshot was told as deleted');
   });
 });

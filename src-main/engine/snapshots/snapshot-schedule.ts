@@ -22,7 +22,9 @@ export interface SchedulerDeps {
   /** Resolves when the volume's changes so far are committed (a mounted volume's). */
   settled(volume: VolumeRecord): Promise<void>;
   /** A snapshot of the volume was taken or deleted (a mount shows it in `.snap`). */
-  changed(volume: VolumeRecord, name: string): void;
+  changed(volume: VolumeRecord, name: string, action: 'created' | 'deleted'): void;
+  /** A volume's scheduled snapshot failed (it is tried again at the next tick). */
+  failed(volume: VolumeRecord, error: unknown): void;
   nowMs(): number;
 }
 
@@ -75,7 +77,7 @@ export class SnapshotScheduler {
       try {
         await this.runFor(volume, schedule);
       } catch (error) {
-        console.error(`bazil: the scheduled snapshot of volume "${volume.name}" failed:`, error);
+        this.deps.failed(volume, error);
       }
     }
   }
@@ -98,7 +100,7 @@ export class SnapshotScheduler {
           createdNs: BigInt(now) * 1_000_000n,
           settled: () => this.deps.settled(volume),
         });
-        this.deps.changed(volume, taken.name);
+        this.deps.changed(volume, taken.name, 'created');
       }
     }
     const candidates = listSnapshots(store, volume.id)
@@ -106,7 +108,7 @@ export class SnapshotScheduler {
       .map((s) => ({ name: s.name, timeMs: Number(s.createdNs / 1_000_000n) }));
     for (const name of snapshotsToPrune(candidates, schedule.keep)) {
       deleteSnapshot(store, volume, name);
-      this.deps.changed(volume, name);
+      this.deps.changed(volume, name, 'deleted');
     }
   }
 }
