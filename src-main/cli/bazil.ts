@@ -3,7 +3,9 @@
  * one API call to the engine of the data directory (started in the background when none runs);
  * `daemon` runs the engine itself in the foreground.
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type {
@@ -19,6 +21,7 @@ import { BazilError, quote } from '../common/errors.js';
 import { defaultDataDir, socketPath } from '../engine/data-dir.js';
 import type { Engine } from '../engine/engine.js';
 import { connectToEngine } from './engine-connection.js';
+import { startHttpBridge } from '../client/http-bridge.js';
 import { reportStartFailure, reportStarted, takeStartPipe } from './start-status.js';
 import { formatBytes, formatCount, progressLine, UsageError } from './cli-output.js';
 import {
@@ -53,6 +56,8 @@ const USAGE = `usage: bazil [--data-dir DIR] COMMAND
                                are mostly garbage, and say what it freed (volumes stay mounted)
   stats [--json]               store size, live and reclaimable space (a scan of the store),
                                dirty memory per volume and file
+  serve [--port N]             the window in a browser, and the API, on 127.0.0.1 only: prints a
+                               URL with a token (any free port unless --port)
 ${SNAPSHOT_USAGE}
 
 The data directory is $BAZIL_DATA_DIR, else $XDG_DATA_HOME/bazil (~/.local/share/bazil).`;
@@ -71,6 +76,8 @@ interface Parsed {
   /** snapshot schedule's options, as the API takes them. */
   schedule: ScheduleOptions;
   dirtyCapMib: number | null;
+  /** serve --port. */
+  port: number | null;
   words: string[];
 }
 
@@ -86,6 +93,7 @@ function parse(argv: string[]): Parsed {
     showSnap: null,
     schedule: {},
     dirtyCapMib: null,
+    port: null,
     words: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -129,6 +137,10 @@ function parse(argv: string[]): Parsed {
       if (!Number.isInteger(n) || n < 8)
         throw new UsageError('--dirty-cap-mib needs a whole number of MiB, at least 8');
       parsed.dirtyCapMib = n;
+    } else if (arg === '--port') {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError('--port needs a port number, 1 to 65535');
+      parsed.port = n;
     } else if (arg === '-h' || arg === '--help') {
       parsed.words = ['help'];
       return parsed;
@@ -266,6 +278,36 @@ async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promis
   if (afterStart) await afterStart(engine);
 }
 
+/** The built window, beside the compiled code (dist/renderer). */
+const RENDERER_DIR = fileURLToPath(new URL('../../renderer', import.meta.url));
+
+/** `bazil serve`: the HTTP bridge, until Ctrl-C (or the engine stops). */
+async function serve(parsed: Parsed): Promise<void> {
+  const client = await connectToEngine(parsed.dataDir, { start: true });
+  const built = existsSync(join(RENDERER_DIR, 'index.html'));
+  const bridge = await startHttpBridge({
+    relay: client,
+    port: parsed.port ?? 0,
+    rendererDir: built ? RENDERER_DIR : null,
+  }).catch((error: unknown) => {
+    client.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new UsageError(`port ${parsed.port} is in use; choose another with --port`);
+    if (code === 'EACCES') throw new UsageError(`port ${parsed.port} needs root; choose one above 1023`);
+    throw error;
+  });
+  console.log(`bazil: serving on ${bridge.url}`);
+  if (!built) console.log('bazil: the window is not built (npm run build); the API alone is served');
+  console.log('bazil: open that URL in a browser on this machine; press Ctrl-C to stop');
+  const stop = () => void bridge.close().then(() => (client.close(), process.exit(0)));
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  client.onClose = () => {
+    console.error('bazil: the engine stopped; serve stops too');
+    void bridge.close().then(() => process.exit(1));
+  };
+}
+
 async function main(argv: string[]): Promise<void> {
   const parsed = parse(argv);
   const [command, ...rest] = parsed.words;
@@ -284,6 +326,11 @@ async function main(argv: string[]): Promise<void> {
       await engine.mount({ name: 'home', mountpoint });
       console.log(`bazil: volume "home" is mounted at ${mountpoint}; press Ctrl-C to unmount and stop`);
     });
+  }
+
+  if (command === 'serve') {
+    expectWords(rest, 0, 'serve [--port N]');
+    return serve(parsed);
   }
 
   const needsEngine = !(command === 'daemon' && rest[0] === 'stop');
