@@ -1,15 +1,11 @@
 /** What every `bazil` command prints with: sizes, counts, and the error for bad usage. */
 import type { JobProgress, ProgressSink } from '../common/api.js';
+import { formatBytes, formatCount } from '../common/units.js';
 
 /** Bad usage of the command: one line, exit code 2. */
 export class UsageError extends Error {}
 
-const MiB = 1024 * 1024;
-
-export const formatBytes = (n: number): string =>
-  n >= 1024 * MiB ? `${(n / 1024 / MiB).toFixed(2)} GiB` : n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${n} B`;
-
-export const formatCount = (n: number): string => n.toLocaleString('en-US');
+export { formatBytes, formatCount };
 
 /**
  * Shows long work's progress on one line of stderr, rewritten in place, with an ETA once the rate

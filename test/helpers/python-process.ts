@@ -41,3 +41,41 @@ export function runPython(script: string, args: string[], cwd?: string): PythonP
     },
   };
 }
+
+/**
+ * A process that writes `bytes` random bytes to `name` in `dir` and keeps the file open (dirty
+ * data the engine holds) until `close()`; `kill()` ends it whatever happened.
+ */
+export async function writeAndHold(
+  dir: string,
+  name: string,
+  bytes: number,
+): Promise<{ close(): Promise<void>; kill(): Promise<void> }> {
+  const writer = runPython(
+    `
+import os, sys
+f = open(sys.argv[1], 'wb')
+f.write(os.urandom(int(sys.argv[2])))
+f.flush()
+print('written', flush=True)
+sys.stdin.readline()
+f.close()
+print('closed', flush=True)
+`,
+    [name, String(bytes)],
+    dir,
+  );
+  try {
+    await writer.said('written');
+  } catch (error) {
+    await writer.kill();
+    throw error;
+  }
+  return {
+    async close() {
+      writer.tell('close');
+      await writer.said('closed');
+    },
+    kill: () => writer.kill(),
+  };
+}

@@ -9,7 +9,7 @@ import type { EngineEvent } from '../../src-main/common/api.js';
 import { ControlClient } from '../../src-main/client/control-client.js';
 import { socketPath } from '../../src-main/engine/data-dir.js';
 import { EngineHarness } from '../helpers/engine-harness.js';
-import { runPython } from '../helpers/python-process.js';
+import { writeAndHold } from '../helpers/python-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 let h: EngineHarness;
@@ -55,30 +55,15 @@ test('a subscriber hears the dirty state at once, and a mount as it happens', as
 test('dirty bytes of a file being written appear, per volume and per file, and fall once it is closed', async () => {
   const mnt = (await h.client!.call('volumeList', {})).find((v) => v.name === 'watched')!.mountpoint!;
   const since = heard.length;
-  const writer = runPython(
-    `
-import os, sys
-f = open('held', 'wb')
-f.write(os.urandom(3 * 1024 * 1024))
-f.flush()
-print('written', flush=True)
-sys.stdin.readline()
-f.close()
-print('closed', flush=True)
-`,
-    [],
-    mnt,
-  );
+  const writer = await writeAndHold(mnt, 'held', 3 * 1024 * 1024);
   try {
-    await writer.said('written');
     const rising = await hear('dirty', (e) => e.dirty.files.some((f) => f.path === '/held'), since);
     const file = rising.dirty.files.find((f) => f.path === '/held')!;
     assert.equal(file.volume, 'watched');
     assert.ok(file.dirtyBytes > 0 && file.dirtyBytes <= 3 * 1024 * 1024, JSON.stringify(file));
     assert.ok(rising.dirty.volumes.find((v) => v.name === 'watched')!.dirtyBytes >= file.dirtyBytes);
     const afterRise = heard.length;
-    writer.tell('close');
-    await writer.said('closed');
+    await writer.close();
     const fallen = await hear('dirty', (e) => !e.dirty.files.some((f) => f.path === '/held'), afterRise);
     assert.ok(fallen.dirty.totalBytes < rising.dirty.totalBytes);
   } finally {

@@ -1,0 +1,238 @@
+/**
+ * Snapshots of a volume: take one with a click, list them (newest first, with what each holds and
+ * what deleting it would give back), browse one's tree, restore a file or folder to its place
+ * (after a confirmation; what it replaces is kept in an automatic snapshot), delete one.
+ */
+import { useEffect, useState } from 'react';
+import type { SnapshotEntry, SnapshotInfo, SnapshotListing } from '../../src-main/common/api.js';
+import { formatBytes, formatCount } from '../../src-main/common/units.js';
+import type { EngineBridge } from './engine-bridge.js';
+import type { EngineState } from './use-engine.js';
+import { formatTime } from './format-time.js';
+import { DataTable } from './data-table.js';
+import { useRun } from './use-run.js';
+
+interface Confirming {
+  question: string;
+  action: string;
+  run: () => Promise<unknown>;
+}
+
+export function SnapshotsView({ bridge, engine }: { bridge: EngineBridge; engine: EngineState }) {
+  const names = engine.volumes?.map((v) => v.name) ?? [];
+  const [volume, setVolume] = useState<string | null>(null);
+  const shown = volume !== null && names.includes(volume) ? volume : (names[0] ?? null);
+  const [snapshots, setSnapshots] = useState<SnapshotInfo[] | null>(null);
+  const [browsing, setBrowsing] = useState<{ snapshot: string; path: string } | null>(null);
+  const [confirming, setConfirming] = useState<Confirming | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const { busy, run } = useRun(engine.report);
+
+  useEffect(() => {
+    if (shown === null) return;
+    let current = true;
+    bridge.call('snapshotList', { volume: shown }).then((list) => current && setSnapshots(list), engine.report);
+    return () => {
+      current = false;
+    };
+  }, [bridge, engine.report, shown, engine.snapshotsVersion]);
+
+  if (shown === null) return <p>No volumes yet: create one first.</p>;
+  return (
+    <div className="view">
+      <h2>Snapshots</h2>
+      <div className="row">
+        <label>
+          Volume{' '}
+          <select
+            value={shown}
+            onChange={(e) => {
+              setVolume(e.target.value);
+              setBrowsing(null);
+            }}
+          >
+            {names.map((n) => (
+              <option key={n}>{n}</option>
+            ))}
+          </select>
+        </label>
+        <button
+          disabled={busy}
+          onClick={() =>
+            void run(async () => {
+              const taken = await bridge.call('snapshotCreate', { volume: shown });
+              setNotice(`Snapshot ${taken.name} taken: ${formatCount(taken.files)} files.`);
+            })
+          }
+        >
+          Take snapshot
+        </button>
+      </div>
+      {notice && (
+        <p role="status" className="notice">
+          {notice}
+        </p>
+      )}
+      {snapshots === null ? (
+        <p>Loading…</p>
+      ) : snapshots.length === 0 ? (
+        <p className="muted">No snapshots of {shown} yet.</p>
+      ) : (
+        <DataTable columns={['Snapshot', 'Taken', 'Files', 'Size', 'Only here', '']} testId="snapshot-list">
+          {[...snapshots].reverse().map((s) => (
+            <tr key={s.name} aria-selected={browsing?.snapshot === s.name}>
+              <th scope="row">
+                {s.name}
+                {s.automatic && <span className="tag">automatic</span>}
+              </th>
+              <td data-label="Taken">{formatTime(s.createdAt)}</td>
+              <td data-label="Files">{formatCount(s.files)}</td>
+              <td data-label="Size">{formatBytes(s.logicalBytes)}</td>
+              <td data-label="Only here">{s.uniqueBytes === null ? '' : formatBytes(s.uniqueBytes)}</td>
+              <td className="row">
+                <button onClick={() => setBrowsing({ snapshot: s.name, path: '/' })}>Browse</button>
+                <button
+                  disabled={busy}
+                  onClick={() =>
+                    setConfirming({
+                      question: `Delete snapshot ${s.name} of ${shown}? Its space comes back with the next garbage collection.`,
+                      action: 'Delete',
+                      run: async () => {
+                        await bridge.call('snapshotDelete', { volume: shown, snapshot: s.name });
+                        if (browsing?.snapshot === s.name) setBrowsing(null);
+                        setNotice(`Snapshot ${s.name} deleted.`);
+                      },
+                    })
+                  }
+                >
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      )}
+      {browsing && (
+        <SnapshotTree
+          bridge={bridge}
+          engine={engine}
+          volume={shown}
+          snapshot={browsing.snapshot}
+          path={browsing.path}
+          open={(path) => setBrowsing({ ...browsing, path })}
+          restore={(entry) =>
+            setConfirming({
+              question:
+                `Restore ${entry.path} as it was in ${browsing.snapshot}? What is there now is kept in an ` +
+                'automatic snapshot first.',
+              action: 'Restore',
+              run: async () => {
+                const done = await bridge.call('snapshotRestore', {
+                  volume: shown,
+                  snapshot: browsing.snapshot,
+                  path: entry.path,
+                });
+                setNotice(
+                  `Restored ${done.path} (${formatCount(done.entries)} ${done.entries === 1 ? 'entry' : 'entries'})` +
+                    (done.safetySnapshot ? `; what it replaced is in ${done.safetySnapshot}.` : '.'),
+                );
+              },
+            })
+          }
+        />
+      )}
+      {confirming && (
+        <div className="backdrop">
+          <div role="alertdialog" aria-modal="true" aria-labelledby="confirm-question" className="dialog">
+            <p id="confirm-question">{confirming.question}</p>
+            <div className="row">
+              <button onClick={() => setConfirming(null)} autoFocus>
+                Cancel
+              </button>
+              <button
+                className="primary"
+                onClick={() => {
+                  const { run: work } = confirming;
+                  setConfirming(null);
+                  void run(work);
+                }}
+              >
+                {confirming.action}
+              </button>
+            </div>
+          </div>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function SnapshotTree({
+  bridge,
+  engine,
+  volume,
+  snapshot,
+  path,
+  open,
+  restore,
+}: {
+  bridge: EngineBridge;
+  engine: EngineState;
+  volume: string;
+  snapshot: string;
+  path: string;
+  open: (path: string) => void;
+  restore: (entry: SnapshotEntry) => void;
+}) {
+  const [listing, setListing] = useState<SnapshotListing | null>(null);
+  useEffect(() => {
+    let current = true;
+    setListing(null);
+    bridge.call('snapshotLs', { volume, snapshot, path }).then((l) => current && setListing(l), engine.report);
+    return () => {
+      current = false;
+    };
+  }, [bridge, engine.report, volume, snapshot, path]);
+  const parts = path.split('/').filter(Boolean);
+  return (
+    <section aria-label={`Snapshot ${snapshot}`} className="tree">
+      <h3>
+        {snapshot}:{' '}
+        <nav aria-label="Path" className="crumbs">
+          <button onClick={() => open('/')}>/</button>
+          {parts.map((part, i) => (
+            <button key={i} onClick={() => open('/' + parts.slice(0, i + 1).join('/'))}>
+              {part}/
+            </button>
+          ))}
+        </nav>
+      </h3>
+      {listing === null ? (
+        <p>Loading…</p>
+      ) : (
+        <DataTable columns={['Name', 'Size', 'Modified', '']} testId="snapshot-tree">
+          {listing.entries.map((entry) => (
+            <tr key={entry.name}>
+              <td>
+                {entry.type === 'dir' ? (
+                  <button className="link" onClick={() => open(entry.path)}>
+                    {entry.name}/
+                  </button>
+                ) : (
+                  <span>{entry.type === 'symlink' ? `${entry.name} → ${entry.target}` : entry.name}</span>
+                )}
+              </td>
+              <td data-label="Size">{entry.type === 'file' ? formatBytes(entry.sizeBytes) : ''}</td>
+              <td data-label="Modified">{formatTime(entry.mtime)}</td>
+              <td>
+                <button aria-label={`Restore ${entry.path}`} onClick={() => restore(entry)}>
+                  Restore
+                </button>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
+      )}
+    </section>
+  );
+}
