@@ -33,7 +33,7 @@ import type { StatsResult } from '../src-main/common/api.js';
 import { BazilError } from '../src-main/common/errors.js';
 import { ControlClient } from '../src-main/client/control-client.js';
 import { socketPath } from '../src-main/engine/data-dir.js';
-import { engineEnv } from '../src-main/cli/engine-connection.js';
+import { engineEnv } from '../src-main/client/engine-connection.js';
 import { hostTicks, printCpu, withCpu, type CpuReport } from './cpu-usage.js';
 import { fmtInt, fmtMBps, fmtMiB, fmtPct, fmtSize, GiB, KiB, mbps, median, MiB } from './figures.js';
 import { mountInfo } from './mount-info.js';

@@ -3,13 +3,10 @@
 // 1. applies Bazil's patch to lmdb and rebuilds it from source, and builds Bazil's own FUSE addon
 //    (native/bazil-fuse; needs libfuse3-dev) (see native/);
 // 2. compiles the TypeScript (dist/), so `bazil` and `npm start` work right away;
-// 3. says whether Electron is there. It is an optional dependency: npm leaves it out on a Node.js
-//    older than its package declares (its install tooling needs a newer one). Dependency install
-//    scripts are off (package.json "allowScripts"), so Electron's own download never runs: machines
-//    that cannot reach its host (such as the project's build and CI machines) still install, and
-//    nothing in `npm test` needs it.
+// 3. builds the window;
+// 4. tries to download Electron's binary (below).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,17 +28,34 @@ run('compiling TypeScript', [
   join(root, 'tsconfig.json'),
 ]);
 
+// 3. The window, built into dist/renderer (`bazil serve` and the desktop app load it).
+run('building the window', [
+  join(root, 'node_modules', 'vite', 'bin', 'vite.js'),
+  'build',
+  '--config',
+  join(root, 'src-renderer', 'vite.config.ts'),
+  '--logLevel',
+  'warn',
+]);
+
+// 4. Electron's binary, where this machine can download it: its own install script (dependency
+//    scripts are off, see package.json "allowScripts"), given two minutes. Where it fails, one line
+//    says so and the install goes on: `npm start` then serves the window in a browser.
 const electron = join(root, 'node_modules', 'electron');
-if (!existsSync(electron)) {
-  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
-  const wanted = lock.packages?.['node_modules/electron']?.engines?.node ?? 'a newer Node.js';
-  console.log(
-    `bazil postinstall: Electron is not installed: its package wants Node.js ${wanted}, this is ${process.version}; ` +
-      'the engine, the `bazil` command and the tests do not need it.',
-  );
-} else if (!existsSync(join(electron, 'dist'))) {
-  console.log(
-    "bazil postinstall: Electron's binary was not downloaded (its install script is not run); " +
-      'the engine, the `bazil` command and the tests do not need it.',
-  );
+const electronBinary = () => existsSync(join(electron, 'path.txt'));
+if (existsSync(electron) && !electronBinary()) {
+  const download = spawnSync(process.execPath, [join(electron, 'install.js')], {
+    cwd: electron,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  if (!electronBinary()) {
+    const why =
+      `${download.stderr ?? ''}`.split('\n').find((line) => line.trim() && !line.trim().startsWith('at ')) ??
+      (download.error ? download.error.message : `exit ${download.status}`);
+    console.log(
+      `bazil postinstall: Electron's binary could not be downloaded (${why.trim()}); ` +
+        '`npm start` serves the window in a browser instead, and the tests do not need Electron.',
+    );
+  }
 }

@@ -3,6 +3,7 @@
  * one API call to the engine of the data directory (started in the background when none runs);
  * `daemon` runs the engine itself in the foreground.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,9 +21,9 @@ import type {
 import { BazilError, quote } from '../common/errors.js';
 import { defaultDataDir, socketPath } from '../engine/data-dir.js';
 import type { Engine } from '../engine/engine.js';
-import { connectToEngine } from './engine-connection.js';
+import { connectToEngine } from '../client/engine-connection.js';
 import { startHttpBridge } from '../client/http-bridge.js';
-import { reportStartFailure, reportStarted, takeStartPipe } from './start-status.js';
+import { reportStartFailure, reportStarted, takeStartPipe } from '../client/start-status.js';
 import { formatBytes, formatCount, progressLine, UsageError } from './cli-output.js';
 import {
   KEEP_OPTIONS,
@@ -37,7 +38,8 @@ const USAGE = `usage: bazil [--data-dir DIR] COMMAND
   daemon [--dirty-cap-mib N]   run the engine in the foreground
   daemon stop [--force]        store dirty data, unmount every volume, stop the engine
                                (--force: even when a program uses a volume)
-  start                        run the engine with volume "home" mounted at ~/Bazil (npm start)
+  start                        run the engine with volume "home" mounted at ~/Bazil, and serve
+                               the window (npm start, where Electron is not installed)
   volume create NAME           create a volume
   volume list [--json]         list volumes and where they are mounted
   volume set NAME --show-snap yes|no
@@ -56,8 +58,9 @@ const USAGE = `usage: bazil [--data-dir DIR] COMMAND
                                are mostly garbage, and say what it freed (volumes stay mounted)
   stats [--json]               store size, live and reclaimable space (a scan of the store),
                                dirty memory per volume and file
-  serve [--port N]             the window in a browser, and the API, on 127.0.0.1 only: prints a
-                               URL with a token (any free port unless --port)
+  serve [--port N] [--open]    the window in a browser, and the API, on 127.0.0.1 only: prints a
+                               URL with a token (any free port unless --port); --open opens it
+                               in the browser when there is a display
 ${SNAPSHOT_USAGE}
 
 The data directory is $BAZIL_DATA_DIR, else $XDG_DATA_HOME/bazil (~/.local/share/bazil).`;
@@ -78,6 +81,8 @@ interface Parsed {
   dirtyCapMib: number | null;
   /** serve --port. */
   port: number | null;
+  /** serve --open. */
+  open: boolean;
   words: string[];
 }
 
@@ -94,6 +99,7 @@ function parse(argv: string[]): Parsed {
     schedule: {},
     dirtyCapMib: null,
     port: null,
+    open: false,
     words: [],
   };
   for (let i = 0; i < argv.length; i++) {
@@ -137,6 +143,8 @@ function parse(argv: string[]): Parsed {
       if (!Number.isInteger(n) || n < 8)
         throw new UsageError('--dirty-cap-mib needs a whole number of MiB, at least 8');
       parsed.dirtyCapMib = n;
+    } else if (arg === '--open') {
+      parsed.open = true;
     } else if (arg === '--port') {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError('--port needs a port number, 1 to 65535');
@@ -278,6 +286,9 @@ async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promis
   if (afterStart) await afterStart(engine);
 }
 
+/** This command, to start another of it. */
+const BIN = fileURLToPath(new URL('../../../bin/bazil.js', import.meta.url));
+
 /** The built window, beside the compiled code (dist/renderer). */
 const RENDERER_DIR = fileURLToPath(new URL('../../renderer', import.meta.url));
 
@@ -299,6 +310,13 @@ async function serve(parsed: Parsed): Promise<void> {
   console.log(`bazil: serving on ${bridge.url}`);
   if (!built) console.log('bazil: the window is not built (npm run build); the API alone is served');
   console.log('bazil: open that URL in a browser on this machine; press Ctrl-C to stop');
+  if (parsed.open && (process.env.DISPLAY || process.env.WAYLAND_DISPLAY)) {
+    const opener = spawn('xdg-open', [bridge.url], { stdio: 'ignore', detached: true });
+    opener.on('error', (error) =>
+      console.error(`bazil: could not open a browser (${error.message}); open the URL yourself`),
+    );
+    opener.unref();
+  }
   const stop = () => void bridge.close().then(() => (client.close(), process.exit(0)));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
@@ -325,11 +343,14 @@ async function main(argv: string[]): Promise<void> {
       await mkdir(mountpoint, { recursive: true });
       await engine.mount({ name: 'home', mountpoint });
       console.log(`bazil: volume "home" is mounted at ${mountpoint}; press Ctrl-C to unmount and stop`);
+      // The window, from a process of its own (HTTP stays off the thread that serves the mounts);
+      // it ends when the engine does.
+      spawn(process.execPath, [BIN, '--data-dir', parsed.dataDir, 'serve', '--open'], { stdio: 'inherit' });
     });
   }
 
   if (command === 'serve') {
-    expectWords(rest, 0, 'serve [--port N]');
+    expectWords(rest, 0, 'serve [--port N] [--open]');
     return serve(parsed);
   }
 

@@ -17,18 +17,18 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, normalize, sep } from 'node:path';
-import { parseCall, type EngineEvent, type MethodName } from '../common/api.js';
+import type { EngineEvent } from '../common/api.js';
 import { toJson } from '../common/control-protocol.js';
 import { BazilError } from '../common/errors.js';
+import { relayCall, type ApiRelay } from './relay-call.js';
 
 /** What the bridge relays to: the control socket's client. */
-export interface ApiRelay {
-  call(method: MethodName, args: never): Promise<unknown>;
+export interface EventRelay extends ApiRelay {
   onEvent(listener: (event: EngineEvent) => void): Promise<() => void>;
 }
 
 export interface HttpBridgeOptions {
-  relay: ApiRelay;
+  relay: EventRelay;
   /** 0: any free port. */
   port: number;
   /** The built window (index.html and its assets); null: the API only. */
@@ -126,14 +126,14 @@ export async function startHttpBridge({ relay, port, rendererDir }: HttpBridgeOp
   }
 
   async function call(method: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let checked;
+    let args: unknown;
     try {
       const body = await readBody(req);
       const parsed: unknown = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
         throw new BazilError('EINVAL', 'the body must be a JSON object: {"args": {...}}');
       }
-      checked = parseCall(decodeURIComponent(method), (parsed as { args?: unknown }).args ?? {});
+      args = (parsed as { args?: unknown }).args ?? {};
     } catch (error) {
       if (error instanceof BazilError)
         return sendJson(res, 400, { error: { code: error.code, message: error.message } });
@@ -142,13 +142,8 @@ export async function startHttpBridge({ relay, port, rendererDir }: HttpBridgeOp
       }
       throw error;
     }
-    try {
-      const result = await relay.call(checked.method, checked.args as never);
-      sendJson(res, 200, { result: result ?? null });
-    } catch (error) {
-      if (!(error instanceof BazilError)) throw error;
-      sendJson(res, STATUS_OF[error.code] ?? 500, { error: { code: error.code, message: error.message } });
-    }
+    const answer = await relayCall(relay, decodeURIComponent(method), args);
+    sendJson(res, 'error' in answer ? (STATUS_OF[answer.error.code] ?? 500) : 200, answer);
   }
 
   function streamEvents(req: IncomingMessage, res: ServerResponse): void {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ControlClient } from '../../src-main/client/control-client.js';
 import { socketPath } from '../../src-main/engine/data-dir.js';
-import { engineEnv } from '../../src-main/cli/engine-connection.js';
+import { engineEnv } from '../../src-main/client/engine-connection.js';
 import { abortConnections, shWithin, type ShResult } from './fuse-connections.js';
 import { waitFor } from './wait-for.js';
 

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { engineEnv } from '../../src-main/cli/engine-connection.js';
+import { engineEnv } from '../../src-main/client/engine-connection.js';
 import { ControlClient } from '../../src-main/client/control-client.js';
 import { socketPath } from '../../src-main/engine/data-dir.js';
 import { BAZIL_BIN, bazil, ok } from '../helpers/engine-harness.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startFailureReason } from '../../src-main/cli/start-status.js';
+import { startFailureReason } from '../../src-main/client/start-status.js';
 
 test("a crash's reason is its error line, not Node's version line that ends it", () => {
   const crash = [

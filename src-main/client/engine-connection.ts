@@ -1,13 +1,14 @@
 /**
  * Reaches the engine of a data directory: connects to its control socket, or starts an engine in
- * the background (its output goes to engine.log in the data directory) and waits for it.
+ * the background (its output goes to engine.log in the data directory) and waits for it. The
+ * engine outlives whoever started it (the command, the desktop app): mounts stay when they end.
  */
 import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { BazilError, quote } from '../common/errors.js';
-import { ControlClient } from '../client/control-client.js';
+import { ControlClient } from './control-client.js';
 import { dataDirError, logPath, prepareDataDir, socketPath } from '../engine/data-dir.js';
 import { START_FD, START_FD_ENV, startFailureReason } from './start-status.js';
 
@@ -64,7 +65,10 @@ async function startFailure(dataDir: string, engine: BackgroundEngine): Promise<
  * write (measured writing 2 GiB); glibc reads this at process start only.
  */
 export function engineEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return { MALLOC_ARENA_MAX: '2', ...env };
+  // Under Electron (the desktop app) process.execPath is Electron's binary: this makes it the
+  // Node.js runtime it carries, so the installed app needs no other Node.js.
+  const runAsNode = process.versions.electron ? { ELECTRON_RUN_AS_NODE: '1' } : {};
+  return { MALLOC_ARENA_MAX: '2', ...env, ...runAsNode };
 }
 
 interface BackgroundEngine {

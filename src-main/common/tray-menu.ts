@@ -1,0 +1,82 @@
+/**
+ * The tray icon's menu and state, as a pure function of what the app knows of the engine: the
+ * desktop app (src-main/app) turns it into Electron's menu, and tests check it without Electron.
+ *
+ * The icon says whether everything is stored (safe to shut down), dirty data is pending, or
+ * something failed (an error not yet seen, or an engine that is not running).
+ *
+ * Pure code: runs anywhere.
+ */
+import type { VolumeInfo } from './api.js';
+import { formatBytes } from './units.js';
+
+export type TrayIcon = 'stored' | 'dirty' | 'error';
+
+export interface TrayInput {
+  /** How the engine is: reached, being started (or restarted after it died), or not running. */
+  engine: 'running' | 'starting' | 'down';
+  /** null until the engine has said. */
+  volumes: VolumeInfo[] | null;
+  dirtyBytes: number;
+  /** The newest error not yet seen in the window, if any. */
+  error: string | null;
+}
+
+export type TrayItem =
+  | { kind: 'info'; label: string }
+  | { kind: 'separator' }
+  /** A checkbox: ticked when mounted; clicking mounts (asking for a folder the first time) or unmounts. */
+  | { kind: 'mount'; label: string; volume: string; mounted: boolean; enabled: boolean }
+  | { kind: 'snapshot'; label: string; volume: string; enabled: boolean }
+  | { kind: 'open'; label: string }
+  | { kind: 'quit'; label: string };
+
+export interface TrayMenu {
+  icon: TrayIcon;
+  tooltip: string;
+  items: TrayItem[];
+}
+
+/** How long a label may be before it is cut (menus do not wrap). */
+const LABEL_MAX = 60;
+
+function shorten(text: string): string {
+  return text.length <= LABEL_MAX ? text : `${text.slice(0, LABEL_MAX - 1)}…`;
+}
+
+export function trayMenu(input: TrayInput): TrayMenu {
+  const running = input.engine === 'running';
+  const icon: TrayIcon =
+    input.error !== null || input.engine === 'down' ? 'error' : input.dirtyBytes > 0 ? 'dirty' : 'stored';
+  const state =
+    input.engine === 'down'
+      ? 'Bazil’s engine is not running'
+      : input.engine === 'starting'
+        ? 'Starting Bazil’s engine…'
+        : input.dirtyBytes > 0
+          ? `${formatBytes(input.dirtyBytes)} not yet stored`
+          : 'Everything is stored';
+  const items: TrayItem[] = [{ kind: 'info', label: state }];
+  if (input.error !== null) items.push({ kind: 'info', label: shorten(`Failed: ${input.error}`) });
+  const volumes = input.volumes ?? [];
+  if (volumes.length > 0) {
+    items.push({ kind: 'separator' });
+    for (const v of volumes) {
+      const where = v.mountpoint === null ? 'not mounted' : `mounted at ${v.mountpoint}`;
+      items.push({
+        kind: 'mount',
+        label: shorten(`${v.name} (${where})`),
+        volume: v.name,
+        mounted: v.mountpoint !== null,
+        enabled: running,
+      });
+    }
+    const mounted = volumes.filter((v) => v.mountpoint !== null);
+    if (mounted.length > 0) items.push({ kind: 'separator' });
+    for (const v of mounted) {
+      items.push({ kind: 'snapshot', label: shorten(`Take snapshot of ${v.name}`), volume: v.name, enabled: running });
+    }
+  }
+  items.push({ kind: 'separator' }, { kind: 'open', label: 'Open Bazil' }, { kind: 'quit', label: 'Quit' });
+  return { icon, tooltip: `Bazil: ${state}`, items };
+}

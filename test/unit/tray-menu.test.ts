@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { VolumeInfo } from '../../src-main/common/api.js';
+import { trayMenu, type TrayInput } from '../../src-main/common/tray-menu.js';
+
+const volume = (name: string, mountpoint: string | null): VolumeInfo => ({
+  name,
+  createdAt: '2026-12-01T03:00:00.000Z',
+  mountpoint,
+  showSnap: false,
+});
+const base: TrayInput = { engine: 'running', volumes: [], dirtyBytes: 0, error: null };
+const labels = (input: TrayInput) => trayMenu(input).items.map((i) => ('label' in i ? i.label : '---'));
+
+test('with nothing dirty the icon says everything is stored; the menu opens the window and quits', () => {
+  const menu = trayMenu(base);
+  assert.equal(menu.icon, 'stored');
+  assert.equal(menu.tooltip, 'Bazil: Everything is stored');
+  assert.deepEqual(labels(base), ['Everything is stored', '---', 'Open Bazil', 'Quit']);
+});
+
+test('each volume is a mount toggle, and each mounted one can be snapshotted', () => {
+  const input = { ...base, volumes: [volume('photos', '/home/me/Photos'), volume('work', null)] };
+  const menu = trayMenu(input);
+  const toggles = menu.items.filter((i) => i.kind === 'mount');
+  assert.deepEqual(
+    toggles.map((t) => [t.volume, t.mounted, t.label]),
+    [
+      ['photos', true, 'photos (mounted at /home/me/Photos)'],
+      ['work', false, 'work (not mounted)'],
+    ],
+  );
+  const snapshots = menu.items.filter((i) => i.kind === 'snapshot');
+  assert.deepEqual(
+    snapshots.map((s) => s.volume),
+    ['photos'],
+    'only a mounted volume offers a snapshot',
+  );
+  assert.ok(menu.items.every((i) => !('enabled' in i) || i.enabled));
+});
+
+test('dirty data pending and errors show in the icon and the first lines', () => {
+  const dirty = trayMenu({ ...base, dirtyBytes: 3 * 1024 * 1024 });
+  assert.equal(dirty.icon, 'dirty');
+  assert.equal(dirty.tooltip, 'Bazil: 3.0 MiB not yet stored');
+  const failed = trayMenu({ ...base, dirtyBytes: 10, error: 'the scheduled snapshot of volume "photos" failed' });
+  assert.equal(failed.icon, 'error', 'an error outranks dirty data');
+  assert.equal(labels({ ...base, error: 'x'.repeat(200) })[1]!.length, 60, 'a long error is cut to fit a menu');
+});
+
+test('while the engine is down or starting, the volumes cannot be toggled and the icon says so', () => {
+  const input: TrayInput = { ...base, engine: 'down', volumes: [volume('photos', null)] };
+  const menu = trayMenu(input);
+  assert.equal(menu.icon, 'error');
+  assert.equal(menu.items[0]!.kind === 'info' && menu.items[0]!.label, 'Bazil’s engine is not running');
+  assert.ok(menu.items.filter((i) => i.kind === 'mount').every((i) => !i.enabled));
+  assert.equal(trayMenu({ ...input, engine: 'starting' }).icon, 'stored');
+  assert.equal(trayMenu({ ...base, volumes: null }).items.length, 4, 'no volumes known yet: no volume lines');
+});
