@@ -1,6 +1,7 @@
 /** What every `bazil` command prints with: sizes, counts, and the error for bad usage. */
 import type { JobProgress, ProgressSink } from '../common/api.js';
 import { formatBytes, formatCount } from '../common/units.js';
+import { ProgressEta, formatSeconds } from '../common/progress-eta.js';
 
 /** Bad usage of the command: one line, exit code 2. */
 export class UsageError extends Error {}
@@ -17,19 +18,15 @@ export function progressLine(stream: NodeJS.WriteStream = process.stderr): {
 } {
   if (!stream.isTTY) return { onProgress: () => undefined, end: () => undefined };
   let shown = false;
-  let phaseStart = { phase: '', ms: 0, done: 0 };
+  const eta = new ProgressEta();
   const amount = (n: number, unit: JobProgress['unit']) => (unit === 'bytes' ? formatBytes(n) : formatCount(n));
   return {
     onProgress(p) {
-      const now = Date.now();
-      if (p.phase !== phaseStart.phase) phaseStart = { phase: p.phase, ms: now, done: p.done };
+      const left = eta.update(p, Date.now());
       let text = `${p.phase}: ${amount(p.done, p.unit)}`;
       if (p.total > 0) {
         text += ` of ${amount(p.total, p.unit)} (${Math.min(100, Math.floor((p.done / p.total) * 100))}%)`;
-        const rate = (p.done - phaseStart.done) / Math.max(1, now - phaseStart.ms);
-        if (rate > 0 && now - phaseStart.ms >= 1000) {
-          text += `, about ${Math.ceil((p.total - p.done) / rate / 1000)} s left`;
-        }
+        if (left !== null) text += `, about ${formatSeconds(left)} left`;
       }
       stream.write(`\r\x1b[K${text}`);
       shown = true;

@@ -8,9 +8,17 @@ import { useEngine } from './use-engine.js';
 import { VolumesView } from './volumes-view.js';
 import { DirtyView } from './dirty-view.js';
 import { SnapshotsView } from './snapshots-view.js';
+import { HistoryView } from './history-view.js';
+import { StoreView } from './store-view.js';
 import { formatBytes } from '../../src-main/common/units.js';
 
-const VIEWS = { volumes: 'Volumes', dirty: 'Dirty memory', snapshots: 'Snapshots' } as const;
+const VIEWS = {
+  volumes: 'Volumes',
+  dirty: 'Dirty memory',
+  snapshots: 'Snapshots',
+  history: 'History',
+  store: 'Store',
+} as const;
 type View = keyof typeof VIEWS;
 
 export function App() {
@@ -55,6 +63,8 @@ export function App() {
         {view === 'volumes' && <VolumesView bridge={bridge} engine={engine} />}
         {view === 'dirty' && <DirtyView engine={engine} />}
         {view === 'snapshots' && <SnapshotsView bridge={bridge} engine={engine} />}
+        {view === 'history' && <HistoryView bridge={bridge} engine={engine} />}
+        {view === 'store' && <StoreView bridge={bridge} engine={engine} />}
       </main>
     </div>
   );

@@ -1,16 +1,17 @@
 /**
  * Snapshots of a volume: take one with a click, list them (newest first, with what each holds and
- * what deleting it would give back), browse one's tree, restore a file or folder to its place
- * (after a confirmation; what it replaces is kept in an automatic snapshot), delete one.
+ * what deleting it would give back), browse one (snapshot-tree.tsx), delete one (confirmed first).
  */
 import { useEffect, useState } from 'react';
-import type { SnapshotEntry, SnapshotInfo, SnapshotListing } from '../../src-main/common/api.js';
+import type { SnapshotInfo } from '../../src-main/common/api.js';
 import { formatBytes, formatCount } from '../../src-main/common/units.js';
 import type { EngineBridge } from './engine-bridge.js';
 import type { EngineState } from './use-engine.js';
+import { VolumeSelect, useVolumeChoice } from './volume-choice.js';
 import { formatTime } from './format-time.js';
 import { DataTable } from './data-table.js';
 import { useRun } from './use-run.js';
+import { SnapshotTree } from './snapshot-tree.js';
 
 interface Confirming {
   question: string;
@@ -19,9 +20,7 @@ interface Confirming {
 }
 
 export function SnapshotsView({ bridge, engine }: { bridge: EngineBridge; engine: EngineState }) {
-  const names = engine.volumes?.map((v) => v.name) ?? [];
-  const [volume, setVolume] = useState<string | null>(null);
-  const shown = volume !== null && names.includes(volume) ? volume : (names[0] ?? null);
+  const { names, shown, choose } = useVolumeChoice(engine);
   const [snapshots, setSnapshots] = useState<SnapshotInfo[] | null>(null);
   const [browsing, setBrowsing] = useState<{ snapshot: string; path: string } | null>(null);
   const [confirming, setConfirming] = useState<Confirming | null>(null);
@@ -42,20 +41,14 @@ export function SnapshotsView({ bridge, engine }: { bridge: EngineBridge; engine
     <div className="view">
       <h2>Snapshots</h2>
       <div className="row">
-        <label>
-          Volume{' '}
-          <select
-            value={shown}
-            onChange={(e) => {
-              setVolume(e.target.value);
-              setBrowsing(null);
-            }}
-          >
-            {names.map((n) => (
-              <option key={n}>{n}</option>
-            ))}
-          </select>
-        </label>
+        <VolumeSelect
+          names={names}
+          shown={shown}
+          onChange={(name) => {
+            choose(name);
+            setBrowsing(null);
+          }}
+        />
         <button
           disabled={busy}
           onClick={() =>
@@ -120,25 +113,7 @@ export function SnapshotsView({ bridge, engine }: { bridge: EngineBridge; engine
           snapshot={browsing.snapshot}
           path={browsing.path}
           open={(path) => setBrowsing({ ...browsing, path })}
-          restore={(entry) =>
-            setConfirming({
-              question:
-                `Restore ${entry.path} as it was in ${browsing.snapshot}? What is there now is kept in an ` +
-                'automatic snapshot first.',
-              action: 'Restore',
-              run: async () => {
-                const done = await bridge.call('snapshotRestore', {
-                  volume: shown,
-                  snapshot: browsing.snapshot,
-                  path: entry.path,
-                });
-                setNotice(
-                  `Restored ${done.path} (${formatCount(done.entries)} ${done.entries === 1 ? 'entry' : 'entries'})` +
-                    (done.safetySnapshot ? `; what it replaced is in ${done.safetySnapshot}.` : '.'),
-                );
-              },
-            })
-          }
+          notice={setNotice}
         />
       )}
       {confirming && (
@@ -164,75 +139,5 @@ export function SnapshotsView({ bridge, engine }: { bridge: EngineBridge; engine
         </div>
       )}
     </div>
-  );
-}
-
-function SnapshotTree({
-  bridge,
-  engine,
-  volume,
-  snapshot,
-  path,
-  open,
-  restore,
-}: {
-  bridge: EngineBridge;
-  engine: EngineState;
-  volume: string;
-  snapshot: string;
-  path: string;
-  open: (path: string) => void;
-  restore: (entry: SnapshotEntry) => void;
-}) {
-  const [listing, setListing] = useState<SnapshotListing | null>(null);
-  useEffect(() => {
-    let current = true;
-    setListing(null);
-    bridge.call('snapshotLs', { volume, snapshot, path }).then((l) => current && setListing(l), engine.report);
-    return () => {
-      current = false;
-    };
-  }, [bridge, engine.report, volume, snapshot, path]);
-  const parts = path.split('/').filter(Boolean);
-  return (
-    <section aria-label={`Snapshot ${snapshot}`} className="tree">
-      <h3>
-        {snapshot}:{' '}
-        <nav aria-label="Path" className="crumbs">
-          <button onClick={() => open('/')}>/</button>
-          {parts.map((part, i) => (
-            <button key={i} onClick={() => open('/' + parts.slice(0, i + 1).join('/'))}>
-              {part}/
-            </button>
-          ))}
-        </nav>
-      </h3>
-      {listing === null ? (
-        <p>Loading…</p>
-      ) : (
-        <DataTable columns={['Name', 'Size', 'Modified', '']} testId="snapshot-tree">
-          {listing.entries.map((entry) => (
-            <tr key={entry.name}>
-              <td>
-                {entry.type === 'dir' ? (
-                  <button className="link" onClick={() => open(entry.path)}>
-                    {entry.name}/
-                  </button>
-                ) : (
-                  <span>{entry.type === 'symlink' ? `${entry.name} → ${entry.target}` : entry.name}</span>
-                )}
-              </td>
-              <td data-label="Size">{entry.type === 'file' ? formatBytes(entry.sizeBytes) : ''}</td>
-              <td data-label="Modified">{formatTime(entry.mtime)}</td>
-              <td>
-                <button aria-label={`Restore ${entry.path}`} onClick={() => restore(entry)}>
-                  Restore
-                </button>
-              </td>
-            </tr>
-          ))}
-        </DataTable>
-      )}
-    </section>
   );
 }

@@ -113,22 +113,82 @@ test('a snapshot taken with a click is browsed, and a file restored from it read
   await page.getByRole('button', { name: 'Take snapshot' }).click();
   const list = page.getByTestId('snapshot-list');
   await list.getByRole('row').nth(1).waitFor();
+  const taken = (await list.getByRole('rowheader').first().textContent())!;
   await list.getByRole('button', { name: 'Browse' }).first().click();
   const tree = page.getByTestId('snapshot-tree');
-  await tree.getByText('notes.txt', { exact: true }).waitFor();
+  await tree.getByRole('button', { name: 'Preview /notes.txt' }).click();
+  assert.equal(await page.getByTestId('preview-text').textContent(), 'the first words\n');
   await shot('snapshot-browser');
 
   await ok(`echo 'words written later' > '${mnt}/notes.txt'`);
   await tree.getByRole('button', { name: 'Restore /notes.txt' }).click();
   const dialog = page.getByRole('alertdialog');
-  await dialog.getByText(/Restore \/notes\.txt as it was in/).waitFor();
+  await dialog.getByRole('heading', { name: `Restore /notes.txt from ${taken}` }).waitFor();
+  assert.ok(await dialog.getByLabel(/To where it was/).isChecked(), 'to the original place is the default');
   await shot('restore-confirmation');
   await dialog.getByRole('button', { name: 'Restore' }).click();
-  await page.getByText(/^Restored \/notes\.txt/).waitFor();
+  await page.getByText(/^Restored \/notes\.txt; what it replaced is in before-restore-/).waitFor();
   assert.equal(await ok(`cat '${mnt}/notes.txt'`), await readFile(join(h.root, 'notes-old'), 'utf8'));
   // What the restore replaced is kept in an automatic snapshot, listed with the others.
   await list.getByText('automatic').first().waitFor();
   await shot('snapshots');
+
+  // Several at once, beside the current ones.
+  await tree.getByLabel('Select /notes.txt').check();
+  await tree.getByLabel('Select /held').check();
+  await page.getByRole('button', { name: 'Restore selected (2)' }).click();
+  await dialog.getByLabel(/Beside it, as a copy/).check();
+  await dialog.getByRole('button', { name: 'Restore' }).click();
+  await page.getByText(/^Restored \/held \(from .*\), \/notes \(from .*\)\.txt\.$/).waitFor();
+  assert.equal(await ok(`cat '${mnt}/notes (from ${taken}).txt'`), 'the first words\n');
+  assert.equal(await ok(`cmp '${mnt}/held' '${mnt}/held (from ${taken})' && echo same`), 'same\n');
+
+  // To a folder outside Bazil.
+  const outside = await h.dir('exported');
+  await tree.getByRole('button', { name: 'Restore /notes.txt' }).click();
+  await dialog.getByLabel('To a folder outside Bazil').check();
+  await dialog.getByLabel('Folder', { exact: true }).fill(outside);
+  await dialog.getByRole('button', { name: 'Restore' }).click();
+  await page.getByText(`Restored ${outside}/notes.txt.`).waitFor();
+  assert.equal(await readFile(join(outside, 'notes.txt'), 'utf8'), 'the first words\n');
+});
+
+test(
+  'a file is found across snapshots, its versions listed, and what changed since a snapshot shown',
+  { skip },
+  async () => {
+    await ok(`echo new > '${mnt}/later.txt'`);
+    await view('History');
+    await page.getByLabel('Name or pattern').fill('notes*');
+    await page.getByRole('button', { name: 'Find', exact: true }).click();
+    const found = page.getByTestId('found');
+    await found.getByRole('cell', { name: '/notes.txt', exact: true }).first().waitFor();
+    await found.getByRole('button', { name: 'Versions of /notes.txt' }).first().click();
+    const versions = page.getByTestId('versions');
+    await versions.getByRole('row').nth(2).waitFor();
+    assert.ok((await versions.getByRole('row').count()) >= 3, 'the first words and the later ones: two versions');
+    await page.getByRole('button', { name: 'Compare' }).click();
+    await page.getByTestId('diff').getByRole('cell', { name: '/later.txt', exact: true }).waitFor();
+    await shot('history');
+  },
+);
+
+test('the store is checked and collected with progress, and a schedule is set', { skip }, async () => {
+  await view('Store');
+  await page.getByRole('button', { name: 'Check every stored chunk' }).click();
+  await page
+    .getByTestId('verified')
+    .getByText(/all intact/)
+    .waitFor();
+  await page.getByRole('button', { name: 'Give back unused space' }).click();
+  await page.getByTestId('collected').waitFor();
+  const form = page.getByRole('form', { name: 'Schedule of ui' });
+  await form.getByLabel('Every').fill('30');
+  await form.getByRole('button', { name: 'Save schedule' }).click();
+  await form.getByText('a snapshot every 30 minutes when something changed').waitFor();
+  const schedule = await h.client!.call('snapshotSchedule', { volume: 'ui' });
+  assert.equal(schedule!.everyMinutes, 30);
+  await shot('store');
 });
 
 test('an engine error is shown in words, and the layout holds in a small window', { skip }, async () => {
@@ -143,14 +203,30 @@ test('an engine error is shown in words, and the layout holds in a small window'
   await page.getByTestId('status').getByText('Everything is stored').waitFor();
 
   await page.setViewportSize({ width: 400, height: 700 });
-  const shown = { Volumes: 'volume-ui', 'Dirty memory': 'dirty-total', Snapshots: 'snapshot-list' };
-  for (const [name, testId] of Object.entries(shown)) {
+  // Each view, once what it loads is there.
+  const shown = {
+    Volumes: () => page.getByTestId('volume-ui'),
+    'Dirty memory': () => page.getByTestId('dirty-total'),
+    Snapshots: () => page.getByTestId('snapshot-list'),
+    History: () => page.getByRole('button', { name: 'Compare' }),
+    Store: () => page.getByRole('form', { name: 'Schedule of ui' }).getByText(/every 30 minutes/),
+  };
+  for (const [name, loaded] of Object.entries(shown)) {
     await view(name);
-    await page.getByTestId(testId).waitFor();
+    await loaded().waitFor();
     const overflow = await page.evaluate<number>(
       'document.documentElement.scrollWidth - document.documentElement.clientWidth',
     );
     assert.ok(overflow <= 0, `${name}: ${overflow} px wider than a 400 px window`);
     await shot(`small-${name.toLowerCase().replace(' ', '-')}`);
   }
+});
+
+test('a volume is created with the keyboard alone', { skip }, async () => {
+  await view('Volumes');
+  await page.getByLabel('New volume').focus();
+  await page.keyboard.type('typed');
+  await page.keyboard.press('Enter');
+  await page.getByTestId('volume-typed').waitFor();
+  assert.ok((await h.client!.call('volumeList', {})).some((v) => v.name === 'typed'));
 });
