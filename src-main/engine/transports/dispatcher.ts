@@ -46,7 +46,7 @@ export class Dispatcher {
   /** Runs one call whose arguments `parseCall` checked; `onProgress` hears its progress (throttled). */
   async call(method: MethodName, args: unknown, onProgress?: ProgressSink): Promise<Answer> {
     const job = 'progress' in API[method] ? { jobId: this.nextJobId++, method } : null;
-    let lastMs = 0;
+    let lastMs = -Infinity; // the first progress always goes
     const progress: ProgressSink = (p) => {
       const now = performance.now();
       if (now - lastMs < PROGRESS_EVERY_MS && p.done < p.total) return;
