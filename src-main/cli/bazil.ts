@@ -246,7 +246,11 @@ function describeStop(result: StopResult): string[] {
 }
 
 /** Runs the engine in this process until stopped (SIGINT, SIGTERM or `bazil daemon stop`). */
-async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promise<void>): Promise<void> {
+async function runDaemon(
+  parsed: Parsed,
+  /** What to do once the engine runs; what it returns is called when the engine begins to stop. */
+  afterStart?: (engine: Engine) => Promise<(() => void) | void>,
+): Promise<void> {
   // Loaded here only: a command that talks to a running engine needs no LMDB or FUSE binding.
   const [{ Engine }, { serveControlSocket }, { Dispatcher }, { installEngineLog }] = await Promise.all([
     import('../engine/engine.js'),
@@ -261,10 +265,12 @@ async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promis
     ...(parsed.dirtyCapMib ? { dirtyCapBytes: parsed.dirtyCapMib * MiB } : {}),
   });
   let stopping = false;
+  let onStopping: (() => void) | void = undefined;
   /** Signals (logout, shutdown, Ctrl-C) stop the engine even with a volume in use. */
   const stop = (signal?: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
+    onStopping?.();
     if (signal) console.log(`bazil: ${signal}: storing what is dirty and unmounting every volume`);
     server.close();
     engine.stop({ force: true }).then(
@@ -283,7 +289,7 @@ async function runDaemon(parsed: Parsed, afterStart?: (engine: Engine) => Promis
   process.on('SIGTERM', stop);
   console.log(`bazil: engine running for ${parsed.dataDir} (pid ${process.pid})`);
   reportStarted();
-  if (afterStart) await afterStart(engine);
+  if (afterStart) onStopping = await afterStart(engine);
 }
 
 /** This command, to start another of it. */
@@ -317,10 +323,15 @@ async function serve(parsed: Parsed): Promise<void> {
     );
     opener.unref();
   }
-  const stop = () => void bridge.close().then(() => (client.close(), process.exit(0)));
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    void bridge.close().then(() => (client.close(), process.exit(0)));
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   client.onClose = () => {
+    if (stopping) return;
     console.error('bazil: the engine stopped; serve stops too');
     void bridge.close().then(() => process.exit(1));
   };
@@ -345,7 +356,10 @@ async function main(argv: string[]): Promise<void> {
       console.log(`bazil: volume "home" is mounted at ${mountpoint}; press Ctrl-C to unmount and stop`);
       // The window, from a process of its own (HTTP stays off the thread that serves the mounts);
       // it ends when the engine does.
-      spawn(process.execPath, [BIN, '--data-dir', parsed.dataDir, 'serve', '--open'], { stdio: 'inherit' });
+      const window = spawn(process.execPath, [BIN, '--data-dir', parsed.dataDir, 'serve', '--open'], {
+        stdio: 'inherit',
+      });
+      return () => window.kill('SIGTERM');
     });
   }
 

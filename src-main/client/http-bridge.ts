@@ -142,7 +142,9 @@ export async function startHttpBridge({ relay, port, rendererDir }: HttpBridgeOp
       }
       throw error;
     }
-    const answer = await relayCall(relay, decodeURIComponent(method), args);
+    const name = safeDecode(method);
+    if (name === null) return refuse(res, 400, 'the method name is not valid percent-encoding');
+    const answer = await relayCall(relay, name, args);
     sendJson(res, 'error' in answer ? (STATUS_OF[answer.error.code] ?? 500) : 200, answer);
   }
 
@@ -161,7 +163,9 @@ export async function startHttpBridge({ relay, port, rendererDir }: HttpBridgeOp
 
   async function serveFile(pathname: string, res: ServerResponse): Promise<void> {
     if (rendererDir === null) return refuse(res, 404, 'this bridge serves the API only');
-    const relative = normalize(decodeURIComponent(pathname === '/' ? '/index.html' : pathname));
+    const decoded = safeDecode(pathname === '/' ? '/index.html' : pathname);
+    if (decoded === null) return refuse(res, 400, 'the path is not valid percent-encoding');
+    const relative = normalize(decoded);
     const path = join(rendererDir, relative);
     if (!path.startsWith(rendererDir + sep)) return refuse(res, 404, 'no such file');
     const info = await stat(path).catch(() => null);
@@ -189,6 +193,14 @@ export async function startHttpBridge({ relay, port, rendererDir }: HttpBridgeOp
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+function safeDecode(text: string): string | null {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return null;
+  }
 }
 
 function presentedToken(req: IncomingMessage): string {

@@ -136,6 +136,8 @@ test('the window itself is served only with the token, under a content security 
   }
   assert.equal((await http('GET', '/')).status, 401);
   assert.equal((await http('GET', '/../../etc/passwd', { headers: bearer() })).status, 404);
+  assert.equal((await http('GET', '/%E0%A4%A', { headers: bearer() })).status, 400, 'bad percent-encoding');
+  assert.equal((await http('POST', '/api/call/%ZZ', { headers: bearer() })).status, 400);
 });
 
 test('a request without the token, or with a wrong one, is refused', async () => {

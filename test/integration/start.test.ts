@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { engineEnv } from '../../src-main/client/engine-connection.js';
 import { ControlClient } from '../../src-main/client/control-client.js';
 import { socketPath } from '../../src-main/engine/data-dir.js';
-import { BAZIL_BIN, bazil, ok } from '../helpers/engine-harness.js';
+import { BAZIL_BIN, bazil, ok, sh } from '../helpers/engine-harness.js';
 import { PYTHON } from '../helpers/fs-tools.js';
 import { scratch } from '../helpers/scratch.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -60,8 +60,18 @@ test('Ctrl-C on `bazil start` stores a file still being written, unmounts, and s
   });
   client.close();
 
+  // The window is served too, from a process of its own.
+  await waitFor(() => /bazil: serving on http:\/\/127\.0\.0\.1:\d+\/\?token=/.test(output), {
+    timeoutMs: 15_000,
+    what: 'bazil start to serve the window',
+  });
+
   child.kill('SIGINT');
   assert.equal(await exited, 0, output);
+  await waitFor(async () => (await sh(`pgrep -f '${dataDir} [s]erve'`)).code !== 0, {
+    timeoutMs: 10_000,
+    what: 'the window’s server to end with the engine',
+  });
   const lines = output.trimEnd().split('\n');
   assert.ok(lines.includes(`bazil: volume "home": stored 3.0 MiB, unmounted from "${mnt}"`), output);
   assert.equal(lines.at(-1), 'bazil: engine stopped');
