@@ -321,6 +321,11 @@ export class Engine implements Api {
         throw new BazilError('EINTERNAL', message);
       }
       this.mounts.set(name, { fs, mount });
+      mount.onEnded = () => {
+        if (this.mounts.get(name)?.mount !== mount) return;
+        this.mounts.delete(name);
+        void this.volumeList().then((volumes) => this.events.publish({ type: 'volumes', volumes }));
+      };
     } finally {
       this.mounting.delete(fs);
     }

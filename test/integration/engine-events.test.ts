@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import type { EngineEvent } from '../../src-main/common/api.js';
 import { ControlClient } from '../../src-main/client/control-client.js';
 import { socketPath } from '../../src-main/engine/data-dir.js';
-import { EngineHarness } from '../helpers/engine-harness.js';
+import { EngineHarness, ok } from '../helpers/engine-harness.js';
 import { writeAndHold } from '../helpers/python-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -96,4 +96,16 @@ test('a failed call is answered to its caller; a job that fails says so to every
   );
   const failed = await hear('job', (e) => e.method === 'snapshotExport' && e.state === 'failed', since);
   assert.match(failed.message!, /nosuch/);
+});
+
+test('a volume unmounted from outside is published as unmounted, keeps its data, and mounts again', async () => {
+  const mnt = await h.volume('outside');
+  await ok(`head -c 300000 /dev/urandom > '${mnt}/kept' && sha256sum '${mnt}/kept' > '${h.root}/kept.sum'`);
+  const since = heard.length;
+  await ok(`fusermount3 -u '${mnt}'`);
+  await hear('volumes', (e) => e.volumes.some((v) => v.name === 'outside' && v.mountpoint === null), since);
+  const [listed] = (await h.client!.call('volumeList', {})).filter((v) => v.name === 'outside');
+  assert.equal(listed!.mountpoint, null, 'the engine knows it is not mounted');
+  await h.mount('outside', mnt);
+  await ok(`sha256sum -c --quiet '${h.root}/kept.sum'`);
 });

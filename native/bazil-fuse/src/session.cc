@@ -114,8 +114,21 @@ void CallJs(napi_env env, napi_value js_cb, void* context, void* data) {
                            MakeError(env, "EIO", "the kernel ended the connection before INIT was answered"));
       s->mount_deferred = nullptr;
     }
+    // Mounted (not Unmounting): the kernel ended it by itself, an unmount from outside
+    // (`fusermount3 -u`, `umount`). JS hears it as onRequests(true), once.
+    bool from_outside = s->state == State::Mounted;
     s->Teardown(env);
     s->state = State::Ended;
+    if (from_outside) {
+      napi_value undefined, ended;
+      napi_get_undefined(env, &undefined);
+      napi_get_boolean(env, true, &ended);
+      if (napi_call_function(env, undefined, js_cb, 1, &ended, nullptr) == napi_pending_exception) {
+        napi_value error;
+        napi_get_and_clear_last_exception(env, &error);
+        napi_fatal_exception(env, error);
+      }
+    }
     if (!ConnectionMounted(s->connection)) UnregisterLive(s);  // else unmount() or exit clears it
     return;
   }

@@ -214,12 +214,14 @@ export interface Addon {
   /**
    * Mounts at `mountpoint` (through fusermount3 for a normal user) and starts serving. Resolves
    * once INIT is answered, with what the kernel granted. `onRequests` is called on the JS thread
-   * when requests are queued (once for any number of them): call `take`.
+   * when requests are queued (once for any number of them): call `take`. It is called once more,
+   * with `ended` true, if the kernel ends the connection by itself (an unmount from outside: the
+   * session is over, and its requests were answered EIO).
    */
   mount(
     mountpoint: string,
     options: MountOptions,
-    onRequests: () => void,
+    onRequests: (ended?: boolean) => void,
   ): Promise<{ session: Session; granted: Granted }>;
   /** Every request queued now (possibly none). */
   take(session: Session): Request[];

@@ -142,11 +142,40 @@ export class FuseMount {
     const { session } = await addon.mount(
       this.mountpoint,
       mountOptions(`bazil:${this.fs.volumeName}`, this.options),
-      () => this.serveQueued(),
+      (ended) => (ended ? this.endedFromOutside() : this.serveQueued()),
     );
     this.session = session;
     this.fs.onInvalidateEntry = (parent, name) => addon.notifyInvalEntry(session, parent, name);
     if (this.wokenEarly) this.serveQueued();
+  }
+
+  /** Hears that the mount ended from outside (its dirty data is stored first). */
+  onEnded: () => void = () => undefined;
+
+  /**
+   * The kernel ended the connection by itself: someone unmounted it (`fusermount3 -u`, `umount`,
+   * possible only while no program used it). What is dirty is stored, then the volume is closed.
+   */
+  private endedFromOutside(): void {
+    if (!this.session) return;
+    this.session = null;
+    this.fs.onInvalidateEntry = () => undefined;
+    console.error(
+      `bazil: volume ${quote(this.fs.volumeName)} was unmounted from outside (at ${quote(this.mountpoint)})`,
+    );
+    void this.fs
+      .flushAll()
+      .catch((error: unknown) =>
+        console.error(
+          `bazil: volume ${quote(this.fs.volumeName)}: data that could not be stored after its unmount:`,
+          error,
+        ),
+      )
+      .finally(() => {
+        this.fs.close();
+        this.pending.close();
+        this.onEnded();
+      });
   }
 
   /**
