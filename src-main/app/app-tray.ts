@@ -19,6 +19,8 @@ export interface TrayActions {
 export class AppTray {
   private readonly tray: Tray;
   private icon: TrayIcon = 'stored';
+  /** The menu shown, as JSON: an event that changes nothing (dirty bytes sampled again) rebuilds nothing. */
+  private shown = '';
 
   constructor(private readonly actions: TrayActions) {
     this.tray = new Tray(image(this.icon));
@@ -27,6 +29,9 @@ export class AppTray {
 
   show(input: TrayInput): void {
     const menu = trayMenu(input);
+    const seen = JSON.stringify(menu);
+    if (seen === this.shown) return;
+    this.shown = seen;
     if (menu.icon !== this.icon) this.tray.setImage(image((this.icon = menu.icon)));
     this.tray.setToolTip(menu.tooltip);
     this.tray.setContextMenu(Menu.buildFromTemplate(menu.items.map((item) => this.menuItem(item))));

@@ -135,8 +135,7 @@ export async function startHttpBridge({ relay, port, rendererDir }: HttpBridgeOp
       }
       args = (parsed as { args?: unknown }).args ?? {};
     } catch (error) {
-      if (error instanceof BazilError)
-        return sendJson(res, 400, { error: { code: error.code, message: error.message } });
+      if (error instanceof BazilError) return sendJson(res, 400, { error: error.toAnswer() });
       if (error instanceof SyntaxError) {
         return sendJson(res, 400, { error: { code: 'EINVAL', message: `the body is not JSON: ${error.message}` } });
       }

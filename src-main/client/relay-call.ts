@@ -18,7 +18,7 @@ export async function relayCall(relay: ApiRelay, method: unknown, args: unknown)
     const checked = parseCall(method, args);
     return { result: (await relay.call(checked.method, checked.args as never)) ?? null };
   } catch (error) {
-    if (error instanceof BazilError) return { error: { code: error.code, message: error.message } };
+    if (error instanceof BazilError) return { error: error.toAnswer() };
     throw error;
   }
 }

@@ -82,6 +82,11 @@ export class BazilError extends Error {
   ) {
     super(message);
   }
+
+  /** As every transport carries it (the API's ApiError). */
+  toAnswer(): { code: BazilErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
 }
 
 /**

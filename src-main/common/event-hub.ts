@@ -9,10 +9,6 @@ export class EventHub<E> {
   /** Hears how many listeners there are, after each change. */
   onListenerCount: (count: number) => void = () => undefined;
 
-  get listenerCount(): number {
-    return this.listeners.size;
-  }
-
   /** Adds a listener; the function returned removes it. */
   subscribe(listener: (event: E) => void): () => void {
     const own = (event: E) => listener(event);

@@ -82,7 +82,7 @@ export class Dispatcher {
 
 /** An API error from what a call threw: a BazilError as it is, anything else as EINTERNAL (and logged). */
 export function toApiError(error: unknown): ApiError {
-  if (error instanceof BazilError) return { code: error.code, message: error.message };
+  if (error instanceof BazilError) return error.toAnswer();
   console.error('bazil: API call failed:', error);
   return { code: 'EINTERNAL', message: (error as Error).message ?? String(error) };
 }

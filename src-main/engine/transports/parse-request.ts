@@ -24,7 +24,7 @@ export function parseRequest(line: string): ParsedRequest {
     if (fields.subscribe === true) return { id, subscribe: true };
     return { id, ...parseCall(fields.method, fields.args ?? {}) };
   } catch (error) {
-    if (error instanceof BazilError) return { id, error: { code: error.code, message: error.message } };
+    if (error instanceof BazilError) return { id, error: error.toAnswer() };
     if (error instanceof SyntaxError)
       return { id, error: { code: 'EINVAL', message: `request is not JSON: ${error.message}` } };
     throw error;
