@@ -2,14 +2,22 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DirtyBudget, PAGE_BYTES, type DirtyFile } from '../../src-main/engine/fs/dirty-budget.js';
 
-function file(volumeName: string, displayPath: string, dirtyBytes: number): DirtyFile & { flushes: number } {
+/** A file whose pages are all live until `startEarlyFlush`, which stores them all (storable 0). */
+function file(
+  volumeName: string,
+  displayPath: string,
+  dirtyBytes: number,
+): DirtyFile & { flushes: number; storableBytes: number } {
   return {
     volumeName,
     displayPath,
     dirtyBytes,
+    storableBytes: dirtyBytes,
     flushes: 0,
     startEarlyFlush() {
+      if (this.storableBytes === 0) return;
       this.flushes++;
+      this.storableBytes = 0;
     },
   };
 }
@@ -43,6 +51,42 @@ test('at the cap a writer waits until a stored page is given back', async () => 
   await new Promise((r) => setImmediate(r));
   assert.equal(woke, true);
   assert.equal(budget.totalBytes, PAGE_BYTES);
+});
+
+test('at the cap the file with the most live pages stores, not one already storing', () => {
+  const budget = new DirtyBudget(4 * PAGE_BYTES);
+  const storing = file('v', '/storing', 3 * PAGE_BYTES);
+  storing.startEarlyFlush();
+  const live = file('v', '/live', PAGE_BYTES);
+  budget.track(storing);
+  budget.track(live);
+  for (let i = 0; i < 4; i++) budget.takePage();
+  assert.ok(budget.waitForRoom());
+  assert.equal(live.flushes, 1, 'the file whose pages are all live stores');
+  assert.equal(storing.flushes, 1, 'the one storing is not asked again');
+});
+
+test('writers still at the cap when a file finished storing: the next file stores', () => {
+  // Twelve writers under a 16 MiB cap hung so: a store freed too little, and no other began.
+  const budget = new DirtyBudget(4 * PAGE_BYTES);
+  const a = file('v', '/a', 2 * PAGE_BYTES);
+  const b = file('v', '/b', 3 * PAGE_BYTES);
+  budget.track(a);
+  budget.track(b);
+  const pages = [budget.takePage(), budget.takePage(), budget.takePage()];
+  assert.equal(b.flushes, 1, 'past half the cap the largest stores');
+  budget.takePage();
+  budget.takePage();
+  assert.ok(budget.waitForRoom());
+  assert.equal(a.flushes, 1, 'at the cap the other one stores too');
+  // b's store ends having freed one page; both wrote more meanwhile (writes woken before).
+  b.storableBytes = PAGE_BYTES;
+  a.storableBytes = 2 * PAGE_BYTES;
+  budget.givePage(pages[0]!);
+  budget.flushEnded();
+  assert.equal(a.flushes, 2, 'still at the cap with a writer waiting: the largest live file stores');
+  budget.flushEnded();
+  assert.equal(a.flushes, 2, 'a file storing already is not asked again');
 });
 
 test('given-back pages are reused; a retired page only once reclaimed', () => {

@@ -13,6 +13,8 @@ export interface DirtyFile {
   readonly displayPath: string;
   /** Bytes held by this file's dirty pages (live and being stored). */
   readonly dirtyBytes: number;
+  /** Bytes `startEarlyFlush` would store now: its live pages, none while it is storing. */
+  readonly storableBytes: number;
   /** Starts storing this file's dirty pages now, unless it is already doing so. */
   startEarlyFlush(): void;
 }
@@ -126,6 +128,7 @@ export class DirtyBudget {
    * Null while under the cap; otherwise a promise that resolves when stored pages free room, or
    * rejects when storing fails: a writer then gets the error (ENOSPC, say) rather than waiting
    * for room that will not come. Its earlier data stays in memory, and every store retries.
+   * Every waiter wakes at once: each asks again before it writes (another may have taken the room).
    */
   waitForRoom(): Promise<void> | null {
     if (this.total < this.capBytes) return null;
@@ -146,6 +149,15 @@ export class DirtyBudget {
     this.failure = null;
   }
 
+  /**
+   * A file finished storing. If writers still wait at the cap, the next file stores: the pages
+   * this one freed may not have been enough, and without this the writers waited for ever once
+   * every other file's pages were live (twelve writers under a 16 MiB cap hung so).
+   */
+  flushEnded(): void {
+    if (this.waiters.length > 0 && this.total >= this.capBytes) this.flushLargest();
+  }
+
   stats(): DirtyStats {
     const volumes = new Map<string, number>();
     const files: DirtyStats['files'] = [];
@@ -163,9 +175,12 @@ export class DirtyBudget {
     };
   }
 
+  /** Starts storing the file with the most live pages (one already storing has none to add). */
   private flushLargest(): void {
     let largest: DirtyFile | null = null;
-    for (const file of this.files) if (!largest || file.dirtyBytes > largest.dirtyBytes) largest = file;
+    for (const file of this.files) {
+      if (file.storableBytes > (largest?.storableBytes ?? 0)) largest = file;
+    }
     largest?.startEarlyFlush();
   }
 }

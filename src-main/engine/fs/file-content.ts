@@ -96,6 +96,10 @@ export class FileContent implements DirtyFile {
     return (this.pages.size + this.frozen.size) * PAGE_BYTES;
   }
 
+  get storableBytes(): number {
+    return this.flushing ? 0 : this.pages.size * PAGE_BYTES;
+  }
+
   /** Changes not yet recorded (a crash would lose them). */
   get isDirty(): boolean {
     return this.changeSeq !== this.recordedSeq;
@@ -183,7 +187,7 @@ export class FileContent implements DirtyFile {
   /**
    * Copies `data` into dirty pages at `offset`. A promise when a page must first be filled with
    * stored bytes that have to be read from the disk. (The kernel sends one write or truncation of
-   * a file at a time.)
+   * a file at a time.) `data` is read during the call only: a write that waits keeps a copy.
    */
   write(offset: number, data: Uint8Array): void | Promise<void> {
     return this.writeFrom(offset, offset, data);
@@ -197,11 +201,17 @@ export class FileContent implements DirtyFile {
       const pageStart = pageIndex * PAGE_BYTES;
       const pieceEnd = Math.min(end, pageStart + PAGE_BYTES);
       const page = this.livePage(pageIndex, at === pageStart && pieceEnd === pageStart + PAGE_BYTES);
-      if (page instanceof Promise) return page.then(() => this.writeFrom(at, offset, data));
+      if (page instanceof Promise) {
+        const kept = data.slice();
+        return page.then(() => this.writeFrom(at, offset, kept));
+      }
       copyBytes(page, at - pageStart, data.subarray(at - offset, pieceEnd - offset));
+      // The size covers each piece as it lands: taking the next page may start a flush of this
+      // file (the dirty cap), which stores its pages up to the size it sees and then drops them.
+      // (Grown once at the end, a flush begun mid-write dropped the pages written so far.)
+      if (pieceEnd > this.size) this.grow(offset, pieceEnd);
       at = pieceEnd;
     }
-    if (end > this.size) this.grow(offset, end);
     this.changeSeq++;
     if (this.pages.size * PAGE_BYTES >= EARLY_FLUSH_FILE_BYTES) this.startEarlyFlush();
   }
@@ -347,6 +357,7 @@ export class FileContent implements DirtyFile {
   private track(run: Promise<void>): Promise<void> {
     const tracked = run.finally(() => {
       if (this.flushing === tracked) this.flushing = null;
+      this.deps.budget.flushEnded();
     });
     this.flushing = tracked;
     return tracked;

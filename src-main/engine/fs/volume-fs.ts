@@ -449,11 +449,17 @@ export class VolumeFs {
   }
 
   /** Resolves once the dirty cap leaves room for a write (null: room now). */
-  waitForWriteRoom(): Promise<void> | null {
-    return this.deps.budget.waitForRoom();
-  }
-
+  /**
+   * Writes `data` (read during the call only) at `offset`. At the dirty cap it waits for room
+   * first, with a copy of `data`, and asks again when woken, so writers woken together do not all
+   * take pages past the cap.
+   */
   write(fh: number, data: Uint8Array, offset: number): number | Promise<number> {
+    const room = this.deps.budget.waitForRoom();
+    if (room) {
+      const kept = data.slice();
+      return room.then(() => this.write(fh, kept, offset));
+    }
     const inode = this.handleInode(fh);
     if (!inode.content) throw new FsError('EBADF');
     if (offset + data.length > FILE_MAX_BYTES) throw new FsError('EFBIG');

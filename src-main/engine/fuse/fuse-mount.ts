@@ -314,14 +314,11 @@ export class FuseMount {
           () => fs.read(request.fh, request.size, request.offset, (pieces) => addon.replyData(session, id, pieces)),
           () => undefined,
         );
-      case 'write': {
-        const { fh, data, offset } = request;
-        const room = fs.waitForWriteRoom();
+      case 'write':
         return run(
-          room === null ? () => fs.write(fh, data, offset) : () => room.then(() => fs.write(fh, data, offset)),
+          () => fs.write(request.fh, request.data, request.offset),
           (count) => addon.replyWrite(session, id, count),
         );
-      }
       case 'flush':
         return run(() => fs.flush(request.fh), ok);
       case 'release':
