@@ -310,14 +310,14 @@ export class MemoryFs {
     node.ctimeNs = changes.ctimeNs ?? now;
   }
 
-  private write(node: Node, offset: number, data: Buffer): void {
+  private write(node: Node, offset: number, data: Uint8Array): void {
     const end = offset + data.length;
     if (end > node.data.length) {
       const grown = Buffer.alloc(end);
       node.data.copy(grown);
       node.data = grown;
     }
-    data.copy(node.data, offset);
+    node.data.set(data, offset);
     node.mtimeNs = node.ctimeNs = nowNs();
   }
 

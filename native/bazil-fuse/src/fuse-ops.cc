@@ -253,9 +253,17 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
   r.fh = fi->fh;
   r.offset = off;
   r.flags = fi->flags;
-  r.data.reset(new char[size > 0 ? size : 1]);
-  memcpy(r.data.get(), buf, size);
   r.data_len = size;
+  Session* s = S(req);  // requests are read on the JS thread, which owns the arena
+  if (s->arena && s->arena_size - s->arena_used >= size) {
+    memcpy(s->arena + s->arena_used, buf, size);
+    r.arena_offset = static_cast<int64_t>(s->arena_used);
+    s->arena_used += (size + 63) & ~static_cast<size_t>(63);  // each write cache-line aligned
+    if (s->arena_used > s->arena_size) s->arena_used = s->arena_size;
+  } else {
+    r.data.reset(new char[size > 0 ? size : 1]);
+    memcpy(r.data.get(), buf, size);
+  }
   Queue(std::move(r));
 }
 

@@ -41,6 +41,10 @@ void DetachLiveAtExit() {
   Live().clear();
 }
 
+// Room for the writes JS takes at once (Session::arena): eight of the largest (1 MiB) the kernel
+// sends; more than that between two takes are copied as before.
+constexpr size_t kArenaBytes = 8 * 1024 * 1024;
+
 const napi_type_tag kSessionTag = {0x6261'7a69'6c2d'6675ull, 0x7365'2d73'6573'7369ull};
 
 void Finalize(napi_env env, void* data, void* hint) {
@@ -302,9 +306,13 @@ void Session::Teardown(napi_env env) {
     cleanup_hook_added = false;
     if (tsfn) napi_release_threadsafe_function(tsfn, napi_tsfn_release);
     if (self_ref) napi_delete_reference(env, self_ref);
+    if (arena_ref) napi_delete_reference(env, arena_ref);
   }
   tsfn = nullptr;
   self_ref = nullptr;
+  arena_ref = nullptr;
+  arena = nullptr;
+  arena_size = arena_used = 0;
 }
 
 Session* SessionFrom(napi_env env, napi_value value) {
@@ -384,6 +392,13 @@ napi_value Mount(napi_env env, napi_callback_info info) {
   napi_wrap(env, handle, s, Finalize, nullptr, nullptr);
   napi_type_tag_object(env, handle, &kSessionTag);
   napi_create_reference(env, handle, 1, &s->self_ref);
+  napi_value arena;
+  void* arena_data = nullptr;
+  if (napi_create_arraybuffer(env, kArenaBytes, &arena_data, &arena) == napi_ok) {
+    napi_create_reference(env, arena, 1, &s->arena_ref);
+    s->arena = static_cast<char*>(arena_data);
+    s->arena_size = kArenaBytes;
+  }
   napi_create_string_utf8(env, "bazil-fuse", NAPI_AUTO_LENGTH, &name);
   napi_create_threadsafe_function(env, argv[2], nullptr, name, 0, 1, nullptr, nullptr, s, CallJs, &s->tsfn);
   // After the tsfn: cleanup hooks run last-added first, so this one stops the threads before

@@ -81,8 +81,9 @@ struct Record {
   int32_t extra = 0;      // fsync datasync, lseek whence, access mask
   std::string name;       // name, or the xattr name
   std::string name2;      // newName, or a symlink's target
-  std::unique_ptr<char[]> data;  // a write's bytes, a setxattr value
+  std::unique_ptr<char[]> data;  // a setxattr value, a write's bytes when not in the arena
   size_t data_len = 0;
+  int64_t arena_offset = -1;     // a write's bytes in Session::arena from here (when >= 0)
   // setattr: which fields (FUSE_SET_ATTR_*) and their values
   int to_set = 0;
   struct stat attr {};
@@ -165,6 +166,14 @@ struct Session {
   State state = State::Mounting;
   uv_poll_t* poll = nullptr;  // libuv's watch on /dev/fuse while serving (freed when closed)
   struct fuse_buf buf {};     // libfuse's receive buffer, reused
+  // Writes' bytes land here, memory JS owns (an ArrayBuffer): take() lends JS views of it, valid
+  // until JS returns to the event loop, and starts it over; requests read while it is full take
+  // their own copy. One copy into memory that is reused replaces two into new memory each time
+  // (a Record's, then a Buffer's), and the page faults and garbage collection that came with them.
+  napi_ref arena_ref = nullptr;
+  char* arena = nullptr;
+  size_t arena_size = 0;
+  size_t arena_used = 0;
   bool init_posted = false;
   std::unordered_map<uint64_t, Pending> pending;
   uint64_t next_id = 1;

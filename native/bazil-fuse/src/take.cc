@@ -37,7 +37,8 @@ napi_value Changes(napi_env env, const Record& r) {
   return b.Build();
 }
 
-napi_value ToJs(napi_env env, const Record& r, uint64_t id, napi_value op_name) {
+// `arena`: Session::arena's ArrayBuffer, for a write whose bytes are in it.
+napi_value ToJs(napi_env env, const Record& r, uint64_t id, napi_value op_name, napi_value arena) {
   Builder b(env);
   b.U64("id", id);
   b.Add("op", op_name);
@@ -120,7 +121,13 @@ napi_value ToJs(napi_env env, const Record& r, uint64_t id, napi_value op_name) 
       b.U64("ino", r.ino);
       b.U64("fh", r.fh);
       b.I64("offset", r.offset);
-      b.Bytes("data", r.data.get(), r.data_len);
+      if (r.arena_offset >= 0 && arena) {
+        napi_value view;
+        napi_create_typedarray(env, napi_uint8_array, r.data_len, arena, static_cast<size_t>(r.arena_offset), &view);
+        b.Add("data", view);
+      } else {
+        b.Bytes("data", r.data.get(), r.data_len);
+      }
       b.I32("flags", r.flags);
       break;
     case Op::Flush:
@@ -209,6 +216,8 @@ napi_value Take(napi_env env, napi_callback_info info) {
   }
   napi_create_array_with_length(env, records.size(), &array);
   napi_value op_names[static_cast<size_t>(Op::Count)] = {};
+  napi_value arena = nullptr;
+  if (s->arena_ref) napi_get_reference_value(env, s->arena_ref, &arena);
   for (size_t i = 0; i < records.size(); i++) {
     Record& r = records[i];
     size_t op = static_cast<size_t>(r.op);
@@ -218,7 +227,10 @@ napi_value Take(napi_env env, napi_callback_info info) {
       uint32_t size = r.op == Op::Write ? static_cast<uint32_t>(r.data_len) : static_cast<uint32_t>(r.size);
       s->pending.emplace(id, Pending{r.req, r.op, size});
     }
-    napi_set_element(env, array, static_cast<uint32_t>(i), ToJs(env, r, id, op_names[op]));
+    napi_set_element(env, array, static_cast<uint32_t>(i), ToJs(env, r, id, op_names[op], arena));
   }
+  // Every write in the arena is now in a view JS holds until it returns to the event loop; the
+  // next read of /dev/fuse (a later turn of the loop) writes over them.
+  s->arena_used = 0;
   return array;
 }

@@ -13,8 +13,11 @@
  *   are thread-safe), so a read's data goes from JS memory to the kernel with no copy in between.
  * - FORGET (and each entry of a BATCH_FORGET) needs no reply.
  *
- * Memory: no external buffers (Electron's runtime refuses them). Data from the kernel (a write's
- * bytes, xattr values) is copied into buffers JS owns; data to the kernel is read from JS memory
+ * Memory: no external buffers (Electron's runtime refuses them). Data from the kernel is copied
+ * into memory JS owns: an xattr value into a Buffer of its own, a write's bytes into a region of
+ * an ArrayBuffer the session keeps and reuses (its `data` is a view of it, valid only until JS
+ * returns to the event loop: a write that must wait copies what it keeps; past eight 1 MiB writes
+ * in one take, a write gets a Buffer of its own). Data to the kernel is read from JS memory
  * during the reply call.
  *
  * Numbers: inode numbers, file handles, offsets and sizes are JS numbers (they stay below 2^53 in
@@ -96,7 +99,8 @@ export type Request =
   | (Base<'link'> & { ino: number; newParent: number; newName: string })
   | (Base<'open'> & { ino: number; flags: number })
   | (Base<'read'> & { ino: number; fh: number; size: number; offset: number })
-  | (Base<'write'> & { ino: number; fh: number; offset: number; data: Buffer; flags: number })
+  /** `data`: valid only until JS returns to the event loop (see Memory above). */
+  | (Base<'write'> & { ino: number; fh: number; offset: number; data: Uint8Array; flags: number })
   | (Base<'flush'> & { ino: number; fh: number })
   | (Base<'release'> & { ino: number; fh: number; flags: number })
   | (Base<'fsync'> & { ino: number; fh: number; datasync: boolean })
