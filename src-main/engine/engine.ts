@@ -38,7 +38,8 @@ import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
 import { FuseMount, UnstoredDataError, clearDeadMount } from './fuse/fuse-mount.js';
 import { mountOf, readMountTable } from './fs/mount-table.js';
 import { VolumeFs, S_IFDIR } from './fs/volume-fs.js';
-import { newInode } from './fs/volume-meta.js';
+import { VolumeMeta, newInode } from './fs/volume-meta.js';
+import { listLive } from './fs/list-live.js';
 import { formatNs, nowNs } from '../common/time.js';
 import {
   META_NEXT_VOLUME_ID_KEY,
@@ -51,6 +52,7 @@ import {
   inodeKey,
   volumeKey,
   volumePrefix,
+  type TreeEntry,
   type VolumeRecord,
 } from './store/format.js';
 import { Store } from './store/store.js';
@@ -73,6 +75,7 @@ import { SnapshotScheduler, getSchedule, setSchedule } from './snapshots/snapsho
 import {
   describeEntry,
   entryAt,
+  entryInTree,
   getSnapshot,
   listSnapshots,
   readSnapshotFile,
@@ -498,6 +501,16 @@ export class Engine implements Api {
     return { entry, entries };
   }
 
+  /** A directory of the live tree (mounted or not): names, kinds, sizes, times. */
+  async volumeLs({ volume: volumeName, path = '/' }: { volume: string; path?: string }): Promise<SnapshotListing> {
+    const volume = this.volume(volumeName);
+    // The metadata in memory where the volume is served (its mount, or a restore into it): what
+    // programs see now, changes not yet committed too. Otherwise what is committed.
+    const served =
+      this.mounts.get(volumeName)?.fs ?? [...this.mounting].find((fs) => fs.volumeName === volumeName) ?? null;
+    return listLive(served?.meta ?? new VolumeMeta(this.store, volume), path);
+  }
+
   async snapshotRead(args: {
     volume: string;
     snapshot: string;
@@ -542,23 +555,40 @@ export class Engine implements Api {
     volume: volumeName,
     from,
     to,
+    path = '/',
   }: {
     volume: string;
     from: string;
     to?: string;
+    path?: string;
   }): Promise<SnapshotDiff> {
     const volume = this.volume(volumeName);
-    const fromKey = getSnapshot(this.store, volume.id, volumeName, from).rootTreeKey;
-    let toKey: Uint8Array;
+    const fromRecord = getSnapshot(this.store, volume.id, volumeName, from);
+    let toRoot: TreeEntry;
     if (to !== undefined) {
-      toKey = getSnapshot(this.store, volume.id, volumeName, to).rootTreeKey;
+      const record = getSnapshot(this.store, volume.id, volumeName, to);
+      toRoot = { name: '', ino: ROOT_INO, record: record.rootRecord, treeKey: record.rootTreeKey };
     } else {
       // The live tree as a snapshot would take it now (its changed directories written as trees).
       await this.mounts.get(volumeName)?.fs.settled();
       const { env, dbs } = this.store;
-      toKey = env.transactionSync(() => writeVolumeTree(dbs, volume.id, volumeName, this.store.marks)).root.treeKey;
+      const { root, rootRecord } = env.transactionSync(() =>
+        writeVolumeTree(dbs, volume.id, volumeName, this.store.marks),
+      );
+      toRoot = { name: '', ino: ROOT_INO, record: rootRecord, treeKey: root.treeKey };
     }
-    return { from, to: to ?? null, changes: diffTrees(this.store, fromKey, toKey) };
+    const fromDir = entryAt(this.store, fromRecord, path);
+    const toDir = entryInTree(
+      this.store,
+      toRoot,
+      path,
+      to === undefined ? `volume ${quote(volumeName)}` : `snapshot ${quote(to)}`,
+    );
+    if (!fromDir.entry.treeKey || !toDir.entry.treeKey) {
+      throw new BazilError('ENOTDIR', `${fromDir.path} is not a directory: a diff compares directories`);
+    }
+    const changes = diffTrees(this.store, fromDir.entry.treeKey, toDir.entry.treeKey, fromDir.path);
+    return { from, to: to ?? null, changes };
   }
 
   async fileHistory({ volume: volumeName, path }: { volume: string; path: string }): Promise<FileVersion[]> {

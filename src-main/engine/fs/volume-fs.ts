@@ -45,7 +45,7 @@ import type { Attr, SetattrChanges, StatFs } from '../fuse/addon.js';
 import type { DirtyBudget } from './dirty-budget.js';
 import { FileContent, type StoredContent } from './file-content.js';
 import { UnstoredFiles } from './unstored-files.js';
-import { VolumeMeta, newInode, type Inode } from './volume-meta.js';
+import { VolumeMeta, currentSizeBytes, newInode, type Inode } from './volume-meta.js';
 import { DotSnap, SNAP_DIR_NAME, SNAP_INO_BASE, isSnapIno } from './dot-snap.js';
 import { createSnapshot } from '../snapshots/create-snapshot.js';
 
@@ -878,7 +878,7 @@ export class VolumeFs {
   }
 
   stat(inode: Inode): Attr {
-    const size = inode.content ? inode.content.sizeBytes : isDir(inode) ? 4096 : inode.sizeBytes;
+    const size = isDir(inode) ? 4096 : currentSizeBytes(inode);
     return {
       ino: inode.ino,
       mode: inode.mode,

@@ -68,6 +68,11 @@ interface Failing {
   retries: number;
 }
 
+/** A file's size as programs see it: what is written, stored or not. */
+export function currentSizeBytes(inode: Inode): number {
+  return inode.content ? inode.content.sizeBytes : inode.sizeBytes;
+}
+
 /** A new inode owned by the user running the engine, all its times now. */
 export function newInode(ino: number, mode: number, nlink: number): Inode {
   const now = nowNs();
