@@ -7,6 +7,7 @@ import { engineBridge } from './engine-bridge.js';
 import { useEngine } from './use-engine.js';
 import { VolumesView } from './volumes-view.js';
 import { DirtyView } from './dirty-view.js';
+import { FilesView } from './files-view.js';
 import { SnapshotsView } from './snapshots-view.js';
 import { HistoryView } from './history-view.js';
 import { StoreView } from './store-view.js';
@@ -14,6 +15,7 @@ import { formatBytes } from '../../src-main/common/units.js';
 
 const VIEWS = {
   volumes: 'Volumes',
+  files: 'Files',
   dirty: 'Dirty memory',
   snapshots: 'Snapshots',
   history: 'History',
@@ -61,6 +63,7 @@ export function App() {
       </section>
       <main>
         {view === 'volumes' && <VolumesView bridge={bridge} engine={engine} />}
+        {view === 'files' && <FilesView bridge={bridge} engine={engine} />}
         {view === 'dirty' && <DirtyView engine={engine} />}
         {view === 'snapshots' && <SnapshotsView bridge={bridge} engine={engine} />}
         {view === 'history' && <HistoryView bridge={bridge} engine={engine} />}

@@ -2,8 +2,7 @@
  * Snapshots of a volume: take one with a click, list them (newest first, with what each holds and
  * what deleting it would give back), browse one (snapshot-tree.tsx), delete one (confirmed first).
  */
-import { useEffect, useState } from 'react';
-import type { SnapshotInfo } from '../../src-main/common/api.js';
+import { useState } from 'react';
 import { formatBytes, formatCount } from '../../src-main/common/units.js';
 import type { EngineBridge } from './engine-bridge.js';
 import type { EngineState } from './use-engine.js';
@@ -12,6 +11,7 @@ import { formatTime } from './format-time.js';
 import { DataTable } from './data-table.js';
 import { useRun } from './use-run.js';
 import { SnapshotTree } from './snapshot-tree.js';
+import { useSnapshots } from './use-snapshots.js';
 
 interface Confirming {
   question: string;
@@ -21,20 +21,11 @@ interface Confirming {
 
 export function SnapshotsView({ bridge, engine }: { bridge: EngineBridge; engine: EngineState }) {
   const { names, shown, choose } = useVolumeChoice(engine);
-  const [snapshots, setSnapshots] = useState<SnapshotInfo[] | null>(null);
+  const snapshots = useSnapshots(bridge, engine, shown);
   const [browsing, setBrowsing] = useState<{ snapshot: string; path: string } | null>(null);
   const [confirming, setConfirming] = useState<Confirming | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const { busy, run } = useRun(engine.report);
-
-  useEffect(() => {
-    if (shown === null) return;
-    let current = true;
-    bridge.call('snapshotList', { volume: shown }).then((list) => current && setSnapshots(list), engine.report);
-    return () => {
-      current = false;
-    };
-  }, [bridge, engine.report, shown, engine.snapshotsVersion]);
 
   if (shown === null) return <p>No volumes yet: create one first.</p>;
   return (

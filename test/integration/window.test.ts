@@ -173,6 +173,56 @@ test(
   },
 );
 
+test(
+  'the live tree is browsed with mouse and keyboard, a file restored from its versions, a folder compared',
+  { skip },
+  async () => {
+    await ok(`mkdir -p '${mnt}/docs/inner' && echo v1 > '${mnt}/docs/inner/report.txt'`);
+    await h.client!.call('snapshotCreate', { volume: 'ui', name: 'files-1' });
+    await ok(`echo 'v2, longer' > '${mnt}/docs/inner/report.txt'`);
+    await h.client!.call('snapshotCreate', { volume: 'ui', name: 'files-2' });
+    await ok(`echo elsewhere > '${mnt}/outside.txt'`);
+
+    await view('Files');
+    const tree = page.getByTestId('live-tree');
+    await tree.getByRole('button', { name: 'docs/' }).click();
+    // The keyboard from here: into inner/, then its first entry has the focus.
+    await tree.getByRole('button', { name: 'inner/' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('navigation', { name: 'Path' }).getByRole('button', { name: 'inner/' }).waitFor();
+    const focused = () => page.evaluate<string | null>('document.activeElement?.textContent ?? null');
+    await waitFor(async () => (await focused()) === 'report.txt', { timeoutMs: STEP_MS, what: 'report.txt focused' });
+    // The size the window shows is the one the shell sees.
+    const row = tree.getByRole('row').filter({ hasText: 'report.txt' });
+    assert.equal(await ok(`stat -c %s '${mnt}/docs/inner/report.txt'`), '11\n');
+    await row.getByText('11 B', { exact: true }).waitFor();
+    await page.keyboard.press('Enter');
+    const versions = page.getByTestId('versions');
+    await versions.getByRole('row').nth(2).waitFor();
+    assert.equal(await versions.getByRole('row').count(), 3, 'v1 and v2: two versions');
+    await shot('files');
+
+    await versions.getByRole('button', { name: 'Restore version 1 of /docs/inner/report.txt' }).click();
+    const dialog = page.getByRole('alertdialog');
+    await dialog.getByRole('heading', { name: 'Restore /docs/inner/report.txt from files-1' }).waitFor();
+    await dialog.getByRole('button', { name: 'Restore' }).click();
+    await page.getByText(/^Restored \/docs\/inner\/report\.txt; what it replaced is in before-restore-/).waitFor();
+    assert.equal(await ok(`cat '${mnt}/docs/inner/report.txt'`), 'v1\n');
+    await row.getByText('3 B', { exact: true }).waitFor();
+
+    // Backspace goes up a folder; there, what changed since files-2, and only in it.
+    await tree.getByRole('button', { name: 'Versions of /docs/inner/report.txt' }).focus();
+    await page.keyboard.press('Backspace');
+    await waitFor(async () => (await focused()) === 'inner/', { timeoutMs: STEP_MS, what: 'inner/ focused' });
+    await page.getByLabel('Since snapshot').selectOption('files-2');
+    await page.getByRole('button', { name: 'Show changes' }).click();
+    const diff = page.getByTestId('folder-diff');
+    await diff.getByRole('cell', { name: '/docs/inner/report.txt', exact: true }).waitFor();
+    assert.equal(await diff.getByText('/outside.txt').count(), 0, 'a change outside the folder is not listed');
+    await shot('files-diff');
+  },
+);
+
 test('the store is checked and collected with progress, and a schedule is set', { skip }, async () => {
   await view('Store');
   await page.getByRole('button', { name: 'Check every stored chunk' }).click();
@@ -206,6 +256,7 @@ test('an engine error is shown in words, and the layout holds in a small window'
   // Each view, once what it loads is there.
   const shown = {
     Volumes: () => page.getByTestId('volume-ui'),
+    Files: () => page.getByTestId('live-tree'),
     'Dirty memory': () => page.getByTestId('dirty-total'),
     Snapshots: () => page.getByTestId('snapshot-list'),
     History: () => page.getByRole('button', { name: 'Compare' }),
