@@ -223,6 +223,66 @@ test(
   },
 );
 
+test('the snapshots lie on a timeline by time; a mark chosen by mouse or keyboard is browsed', { skip }, async () => {
+  await view('Snapshots');
+  const timeline = page.getByTestId('timeline');
+  const marks = timeline.getByRole('button');
+  const snapshots = await h.client!.call('snapshotList', { volume: 'ui' });
+  await waitFor(async () => (await marks.count()) === snapshots.length, {
+    timeoutMs: STEP_MS,
+    what: `${snapshots.length} marks on the timeline`,
+  });
+  // Placed by time, oldest at the left; automatic ones named so.
+  const lefts: number[] = [];
+  for (let i = 0; i < snapshots.length; i++) {
+    assert.match((await marks.nth(i).getAttribute('aria-label'))!, new RegExp(`^${snapshots[i]!.name}, taken `));
+    lefts.push((await marks.nth(i).boundingBox())!.x);
+  }
+  assert.deepEqual(
+    lefts,
+    [...lefts].sort((a, b) => a - b),
+  );
+  assert.ok(lefts.at(-1)! > lefts[0]!, 'the newest lies right of the oldest');
+
+  // A click selects as the list's Browse does.
+  await timeline.getByRole('button', { name: /^files-1, taken / }).click();
+  await page.getByRole('region', { name: 'Snapshot files-1' }).waitFor();
+  const listRow = (name: string) =>
+    page
+      .getByTestId('snapshot-list')
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name }) });
+  assert.equal(await listRow('files-1').getAttribute('aria-selected'), 'true');
+  // The keyboard: the selected mark is the one in the tab order; the right arrow goes on in time.
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Enter');
+  await page.getByRole('region', { name: 'Snapshot files-2' }).waitFor();
+  assert.equal(await listRow('files-2').getAttribute('aria-selected'), 'true');
+  assert.equal(await timeline.getByRole('button', { name: /^files-2, taken / }).getAttribute('aria-pressed'), 'true');
+  await shot('timeline');
+
+  // 400 px wide: every mark within the window, and none under another (two of them were taken
+  // in the same second).
+  await page.setViewportSize({ width: 400, height: 700 });
+  try {
+    const boxes = [];
+    for (let i = 0; i < snapshots.length; i++) {
+      const box = (await marks.nth(i).boundingBox())!;
+      assert.ok(box.x >= 0 && box.x + box.width <= 400, `mark ${i} lies outside the window: ${box.x}`);
+      boxes.push(box);
+    }
+    for (const [i, a] of boxes.entries()) {
+      for (const b of boxes.slice(i + 1)) {
+        const apart = a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y;
+        assert.ok(apart, `two marks overlap: ${JSON.stringify([a, b])}`);
+      }
+    }
+    await shot('small-timeline');
+  } finally {
+    await page.setViewportSize({ width: 1000, height: 720 });
+  }
+});
+
 test('the store is checked and collected with progress, and a schedule is set', { skip }, async () => {
   await view('Store');
   await page.getByRole('button', { name: 'Check every stored chunk' }).click();
