@@ -11,7 +11,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineEvent } from '../common/api.js';
 import { formatBytes } from '../common/units.js';
-import type { TrayInput } from '../common/tray-menu.js';
+import { notificationFor } from '../common/notifications.js';
+import { trayInputAfter, type TrayInput } from '../common/tray-menu.js';
 import { EngineSupervisor } from '../client/engine-supervisor.js';
 import { relayCall } from '../client/relay-call.js';
 import { defaultDataDir } from '../engine/data-dir.js';
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
       void keep();
     },
   });
-  const state: TrayInput = { engine: 'starting', volumes: null, dirtyBytes: 0, error: null };
+  let state: TrayInput = { engine: 'starting', volumes: null, dirtyBytes: 0, error: null };
   let window: BrowserWindow | null = null;
   let quitting = false;
 
@@ -95,14 +96,13 @@ async function main(): Promise<void> {
     await supervisor.call('mount', { name: volume, mountpoint });
   }
 
+  // The window hears every event and notifies of none (the page knows it runs here): the
+  // notifications are this process's, a scheduled snapshot's only when it fails.
   const hear = (event: EngineEvent) => {
     if (window && !window.isDestroyed()) window.webContents.send('bazil:event', event);
-    if (event.type === 'volumes') state.volumes = event.volumes;
-    else if (event.type === 'dirty') state.dirtyBytes = event.dirty.totalBytes;
-    else if (event.type === 'snapshot' && event.action !== 'deleted') {
-      notify(`Snapshot ${event.snapshot} of ${event.volume} ${event.action === 'created' ? 'taken' : 'restored'}`);
-    } else if (event.type === 'job' && event.state === 'failed') fail(`${event.method} failed: ${event.message}`);
-    else if (event.type === 'error') fail(event.message);
+    state = trayInputAfter(state, event);
+    const text = notificationFor(event);
+    if (text !== null) notify(text);
     tray.show(state);
   };
   supervisor.events.subscribe(hear);

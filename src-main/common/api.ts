@@ -428,6 +428,8 @@ export const EngineEvent = z.discriminatedUnion('type', [
     volume: z.string(),
     snapshot: z.string(),
     action: z.enum(['created', 'deleted', 'restored']),
+    /** Taken or pruned by the volume's schedule: no one asked (notified only when it fails). */
+    scheduled: z.boolean().optional(),
   }),
   z.object({
     type: z.literal('job'),

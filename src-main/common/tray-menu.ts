@@ -7,7 +7,8 @@
  *
  * Pure code: runs anywhere.
  */
-import type { VolumeInfo } from './api.js';
+import type { EngineEvent, VolumeInfo } from './api.js';
+import { failedJob } from './notifications.js';
 import { formatBytes } from './units.js';
 
 export type TrayIcon = 'stored' | 'dirty' | 'error';
@@ -20,6 +21,25 @@ export interface TrayInput {
   dirtyBytes: number;
   /** The newest error not yet seen in the window, if any. */
   error: string | null;
+}
+
+/**
+ * What the tray knows after an engine event: the volumes, the dirty bytes, and the newest failure
+ * (an error event or failed long work), shown until the window is opened.
+ */
+export function trayInputAfter(input: TrayInput, event: EngineEvent): TrayInput {
+  switch (event.type) {
+    case 'volumes':
+      return { ...input, volumes: event.volumes };
+    case 'dirty':
+      return { ...input, dirtyBytes: event.dirty.totalBytes };
+    case 'error':
+      return { ...input, error: event.message };
+    case 'job':
+      return event.state === 'failed' ? { ...input, error: failedJob(event.method, event.message) } : input;
+    default:
+      return input;
+  }
 }
 
 export type TrayItem =

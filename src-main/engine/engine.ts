@@ -33,6 +33,7 @@ import {
 import { BazilError, quote } from '../common/errors.js';
 import { EventHub } from '../common/event-hub.js';
 import { feedDirtyEvents } from './dirty-feed.js';
+import { FailureFeed } from './failure-feed.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
 import { FuseMount, UnstoredDataError, clearDeadMount } from './fuse/fuse-mount.js';
@@ -113,6 +114,8 @@ export class Engine implements Api {
   private stopping: Promise<StopResult> | null = null;
   /** What the engine publishes to every transport (the dispatcher adds what calls change). */
   readonly events = new EventHub<EngineEvent>();
+  /** Failures no call returns, as error events (repeat-limited). */
+  private readonly failures = new FailureFeed(this.events);
 
   private constructor(
     readonly dataDir: string,
@@ -121,7 +124,11 @@ export class Engine implements Api {
     private readonly budget: DirtyBudget,
   ) {
     this.syncTimer = setInterval(() => {
-      this.store.syncToDisk().catch((error: unknown) => console.error('bazil: sync to disk failed:', error));
+      this.store.syncToDisk().catch((error: unknown) => {
+        console.error('bazil: sync to disk failed:', error);
+        const why = this.store.explainWriteFailure(error).message;
+        this.failures.report('sync', `the store could not be synced to its disk (${why}); it is tried again`);
+      });
     }, SYNC_INTERVAL_MS);
     this.syncTimer.unref();
     this.scheduler = new SnapshotScheduler({
@@ -130,15 +137,15 @@ export class Engine implements Api {
       settled: (volume) => this.mounts.get(volume.name)?.fs.settled() ?? Promise.resolve(),
       changed: (volume, name, action) => {
         this.mounts.get(volume.name)?.fs.snapshotChanged(name);
-        this.events.publish({ type: 'snapshot', volume: volume.name, snapshot: name, action });
+        this.events.publish({ type: 'snapshot', volume: volume.name, snapshot: name, action, scheduled: true });
       },
       failed: (volume, error) => {
         console.error(`bazil: the scheduled snapshot of volume ${quote(volume.name)} failed:`, error);
         const why = error instanceof Error ? error.message : String(error);
-        this.events.publish({
-          type: 'error',
-          message: `the scheduled snapshot of volume ${quote(volume.name)} failed: ${why}`,
-        });
+        this.failures.report(
+          `schedule:${volume.name}`,
+          `the scheduled snapshot of volume ${quote(volume.name)} failed: ${why}`,
+        );
       },
       nowMs: Date.now,
     });
@@ -304,7 +311,7 @@ export class Engine implements Api {
     );
     holds(dir);
     await checkMountpoint(dir);
-    const fs = new VolumeFs(volume, { store: this.store, pool: this.pool, budget: this.budget, dataDir: this.dataDir });
+    const fs = this.volumeFs(volume);
     this.mounting.add(fs);
     try {
       await fs.meta.sweepOrphans();
@@ -539,7 +546,7 @@ export class Engine implements Api {
       throw new BazilError('EBUSY', `volume ${quote(args.volume)} is being mounted; try again once it is`);
     }
     this.restoring.add(args.volume);
-    const fs = new VolumeFs(volume, { store: this.store, pool: this.pool, budget: this.budget, dataDir: this.dataDir });
+    const fs = this.volumeFs(volume);
     this.mounting.add(fs);
     try {
       return await restoreSnapshot(this.store, volume, fs, args);
@@ -696,6 +703,12 @@ export class Engine implements Api {
     if (this.restoring.has(name)) {
       throw new BazilError('EBUSY', `a restore into volume ${quote(name)} is running; try again when it ends`);
     }
+  }
+
+  /** A file system of the volume, for its mount or a restore into it while it is not mounted. */
+  private volumeFs(volume: VolumeRecord): VolumeFs {
+    const { store, pool, budget, dataDir } = this;
+    return new VolumeFs(volume, { store, pool, budget, dataDir, reportFailure: this.failures.report });
   }
 
   private volume(name: string): VolumeRecord {

@@ -6,75 +6,38 @@
  * test-artifacts/window/.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { BAZIL_BIN, EngineHarness, ok } from '../helpers/engine-harness.js';
+import type { Page } from 'playwright-core';
+import { EngineHarness, ok } from '../helpers/engine-harness.js';
 import { writeAndHold } from '../helpers/python-process.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/window/', import.meta.url));
-/** Debian's chromium, headless (../shared/DESIGN.md, "Traps already met"). */
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const STEP_MS = 20_000;
-
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (Debian: apt-get install chromium)`;
+import { STEP_MS, WindowHarness, skipWithoutChromium as skip } from '../helpers/window-harness.js';
 
 let h: EngineHarness;
-let serve: ChildProcess | null = null;
-let browser: Browser | null = null;
+let w: WindowHarness | null = null;
 let page: Page;
 let mnt: string;
 
 before(async () => {
   if (skip) return;
-  await mkdir(ARTIFACTS, { recursive: true });
   h = await EngineHarness.create();
   await h.start();
-  let output = '';
-  serve = spawn(process.execPath, [BAZIL_BIN, '--data-dir', h.dataDir, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  serve.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  serve.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const url = await waitFor(
-    () => {
-      if (serve!.exitCode !== null) throw new Error(`bazil serve exited: ${output}`);
-      return /serving on (http:\S+)/.exec(output)?.[1] ?? null;
-    },
-    { timeoutMs: STEP_MS, what: 'bazil serve to print its URL' },
-  );
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: STEP_MS });
-  page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
-  page.setDefaultTimeout(STEP_MS);
-  await page.goto(url);
+  w = await WindowHarness.open(h);
+  page = w.page;
+  await w.goto();
   mnt = await h.dir('mnt-ui');
 });
 
 after(async () => {
   if (skip) return;
-  await browser?.close();
-  if (serve && serve.exitCode === null) {
-    const exited = new Promise((resolve) => serve!.once('exit', resolve));
-    serve.kill('SIGTERM');
-    await exited;
-  }
+  await w?.close();
   await h.stop();
 });
 
-const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-const view = (name: string) => page.getByRole('button', { name, exact: true }).click();
+const shot = (name: string) => w!.shot(name);
+const view = (name: string) => w!.view(name);
 
 test('a volume is created and mounted from the window, and the shell sees the mount', { skip }, async () => {
   await page.getByLabel('New volume').fill('ui');

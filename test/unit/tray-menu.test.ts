@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { VolumeInfo } from '../../src-main/common/api.js';
-import { trayMenu, type TrayInput } from '../../src-main/common/tray-menu.js';
+import { trayInputAfter, trayMenu, type TrayInput } from '../../src-main/common/tray-menu.js';
 
 const volume = (name: string, mountpoint: string | null): VolumeInfo => ({
   name,
@@ -56,4 +56,39 @@ test('while the engine is down or starting, the volumes cannot be toggled and th
   assert.ok(menu.items.filter((i) => i.kind === 'mount').every((i) => !i.enabled));
   assert.equal(trayMenu({ ...input, engine: 'starting' }).icon, 'stored');
   assert.equal(trayMenu({ ...base, volumes: null }).items.length, 4, 'no volumes known yet: no volume lines');
+});
+
+test('engine events move the tray: volumes, dirty bytes, and an error event or failed work to the error icon', () => {
+  let input: TrayInput = { ...base, volumes: null };
+  input = trayInputAfter(input, { type: 'volumes', volumes: [volume('photos', '/p')] });
+  input = trayInputAfter(input, {
+    type: 'dirty',
+    dirty: { capBytes: 100, totalBytes: 7, volumes: [], files: [] },
+  });
+  assert.equal(trayMenu(input).icon, 'dirty');
+  assert.deepEqual(
+    input.volumes?.map((v) => v.name),
+    ['photos'],
+  );
+  const unchanged = trayInputAfter(input, { type: 'snapshot', volume: 'photos', snapshot: 's', action: 'created' });
+  assert.equal(unchanged, input, 'a snapshot changes nothing the tray shows');
+  const failed = trayInputAfter(input, {
+    type: 'error',
+    message: 'volume "photos": a closed file could not be stored',
+  });
+  assert.equal(trayMenu(failed).icon, 'error');
+  assert.match(labels(failed)[1]!, /^Failed: volume "photos": a closed file/);
+  const job = trayInputAfter(input, {
+    type: 'job',
+    jobId: 1,
+    method: 'gc',
+    state: 'failed',
+    progress: null,
+    message: 'no space',
+  });
+  assert.equal(job.error, 'gc failed: no space');
+  assert.equal(
+    trayInputAfter(input, { ...job, type: 'job', jobId: 1, method: 'gc', state: 'done', progress: null }),
+    input,
+  );
 });

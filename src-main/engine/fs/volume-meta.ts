@@ -117,6 +117,8 @@ export class VolumeMeta {
 
   /** Called when commits succeed again after failing (files that could not be stored meanwhile can be). */
   onRecovered: () => void = () => undefined;
+  /** Called when commits begin to fail (not at each retry). */
+  onFailing: (error: Error) => void = () => undefined;
 
   constructor(
     private readonly store: Store,
@@ -390,6 +392,7 @@ export class VolumeMeta {
               `changes stay in memory and are written again, retried every ${FIRST_RETRY_MS / 1000} s ` +
               `to ${LAST_RETRY_MS / 1000} s until it works`,
           );
+          this.onFailing(error);
         }
         for (const ino of inodes) this.pendingInodes.add(ino);
         for (const entry of dirents) {
