@@ -5,6 +5,7 @@
 import { useMemo, useState } from 'react';
 import { engineBridge } from './engine-bridge.js';
 import { useEngine } from './use-engine.js';
+import { useNotifications } from './use-notifications.js';
 import { VolumesView } from './volumes-view.js';
 import { DirtyView } from './dirty-view.js';
 import { FilesView } from './files-view.js';
@@ -25,7 +26,8 @@ type View = keyof typeof VIEWS;
 
 export function App() {
   const bridge = useMemo(engineBridge, []);
-  const engine = useEngine(bridge);
+  const notifications = useNotifications();
+  const engine = useEngine(bridge, notifications.hear);
   const [view, setView] = useState<View>('volumes');
   const dirtyBytes = engine.dirty?.totalBytes ?? 0;
   const status =
@@ -47,6 +49,7 @@ export function App() {
             </button>
           ))}
         </nav>
+        {notifications.offered && <button onClick={notifications.ask}>Turn on notifications</button>}
         <p className={`status status-${status.kind}`} role="status" data-testid="status">
           {status.text}
         </p>

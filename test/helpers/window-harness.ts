@@ -1,6 +1,7 @@
 /**
  * The window as a person uses it: `bazil serve` for an engine harness's data directory, and a page
- * of Debian's Chromium (headless, driven by playwright-core) opened at the URL it prints.
+ * of Debian's Chromium (headless, driven by playwright-core) opened at the URL it prints; the
+ * page's desktop notifications are counted as it shows them (`notifications`).
  * `close()` ends the browser and the server whatever happened; screenshots go to
  * test-artifacts/window/.
  */
@@ -33,6 +34,25 @@ export const skipWithoutChromium = existsSync(CHROMIUM)
   ? false
   : `no Chromium at ${CHROMIUM} (Debian: apt-get install chromium)`;
 
+/**
+ * Runs before the window's own scripts: each desktop notification the window shows, and each time
+ * it asks for the permission, is counted (then passed on to the browser's own Notification).
+ */
+const NOTIFICATION_SPY = `(() => {
+  const Real = window.Notification;
+  window.__notified = [];
+  window.__asked = 0;
+  class Counted extends Real {
+    constructor(title, options) {
+      super(title, options);
+      window.__notified.push(options?.body ?? '');
+    }
+    static get permission() { return Real.permission; }
+    static requestPermission() { window.__asked++; return Real.requestPermission(); }
+  }
+  window.Notification = Counted;
+})()`;
+
 export class WindowHarness {
   private constructor(
     private readonly serve: ChildProcess,
@@ -40,6 +60,20 @@ export class WindowHarness {
     readonly page: Page,
     readonly url: string,
   ) {}
+
+  /**
+   * Another page of the window, in a browser context of its own (`context`: its options, such as
+   * permissions), opened and counting its notifications.
+   */
+  async newPage(context: BrowserContextOptions = {}): Promise<Page> {
+    const page = await (
+      await this.browser!.newContext({ viewport: { width: 1000, height: 720 }, ...context })
+    ).newPage();
+    page.setDefaultTimeout(STEP_MS);
+    await page.addInitScript(NOTIFICATION_SPY);
+    await page.goto(this.url);
+    return page;
+  }
 
   /** Serves the window for `h`'s engine and opens it (`context`: the browser context's options). */
   static async open(h: EngineHarness, context: BrowserContextOptions = {}): Promise<WindowHarness> {
@@ -62,8 +96,8 @@ export class WindowHarness {
       browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: STEP_MS });
       const page = await (await browser.newContext({ viewport: { width: 1000, height: 720 }, ...context })).newPage();
       page.setDefaultTimeout(STEP_MS);
-      const window = new WindowHarness(serve, browser, page, url);
-      return window;
+      await page.addInitScript(NOTIFICATION_SPY);
+      return new WindowHarness(serve, browser, page, url);
     } catch (error) {
       await browser?.close();
       await stopServe(serve);
@@ -71,9 +105,16 @@ export class WindowHarness {
     }
   }
 
-  /** Opens the window's page (after `page.addInitScript`, say). */
+  /** Opens the window in the first page. */
   async goto(): Promise<void> {
     await this.page.goto(this.url);
+  }
+
+  /** What the page's desktop notifications said, and how often it asked for the permission. */
+  static async notifications(page: Page): Promise<{ said: string[]; asked: number }> {
+    return page.evaluate<{ said: string[]; asked: number }>(
+      '({ said: window.__notified ?? [], asked: window.__asked ?? 0 })',
+    );
   }
 
   /** A screenshot of the whole page, as test-artifacts/window/NAME.png. */

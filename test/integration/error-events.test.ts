@@ -32,7 +32,7 @@ test(
       if (event.type === 'error') errors.push(event.message);
       tray = trayInputAfter(tray, event);
     });
-    const w = await WindowHarness.open(h);
+    const w = await WindowHarness.open(h, { permissions: ['notifications'] });
     t.after(() => w.close());
     await w.goto();
     const { page } = w;
@@ -67,6 +67,11 @@ test(
       .first()
       .waitFor();
     await w.shot('error-event');
+    const said = (await WindowHarness.notifications(page)).said;
+    assert.ok(
+      said.some((body) => /^volume "full": .*no space left on the disk/.test(body)),
+      `the failure is a desktop notification too: ${said.join('\n')}`,
+    );
     // The tray's model, fed the same events: the error icon, and the words in its menu.
     const menu = trayMenu(tray);
     assert.equal(menu.icon, 'error');

@@ -24,7 +24,8 @@ before(async () => {
   if (skip) return;
   h = await EngineHarness.create();
   await h.start();
-  w = await WindowHarness.open(h);
+  // Notifications allowed, as after the person said yes (asking is tested on a page of its own).
+  w = await WindowHarness.open(h, { permissions: ['notifications'] });
   page = w.page;
   await w.goto();
   mnt = await h.dir('mnt-ui');
@@ -91,6 +92,10 @@ test('a snapshot taken with a click is browsed, and a file restored from it read
   await shot('restore-confirmation');
   await dialog.getByRole('button', { name: 'Restore' }).click();
   await page.getByText(/^Restored \/notes\.txt; what it replaced is in before-restore-/).waitFor();
+  // In a browser the window notifies of both (in the desktop app its main process does).
+  const said = (await WindowHarness.notifications(page)).said;
+  assert.ok(said.includes(`Snapshot ${taken} of ui taken`), said.join('\n'));
+  assert.ok(said.includes(`Restored from snapshot ${taken} of ui`), said.join('\n'));
   assert.equal(await ok(`cat '${mnt}/notes.txt'`), await readFile(join(h.root, 'notes-old'), 'utf8'));
   // What the restore replaced is kept in an automatic snapshot, listed with the others.
   await list.getByText('automatic').first().waitFor();
@@ -293,6 +298,29 @@ test('an engine error is shown in words, and the layout holds in a small window'
     );
     assert.ok(overflow <= 0, `${name}: ${overflow} px wider than a 400 px window`);
     await shot(`small-${name.toLowerCase().replace(' ', '-')}`);
+  }
+});
+
+test('the window asks for notifications once, on a click, and remembers it asked', { skip }, async () => {
+  const fresh = await w!.newPage();
+  try {
+    const offer = fresh.getByRole('button', { name: 'Turn on notifications' });
+    await offer.waitFor();
+    assert.equal((await WindowHarness.notifications(fresh)).asked, 0, 'not asked before the click');
+    await offer.click();
+    await offer.waitFor({ state: 'detached' });
+    assert.equal((await WindowHarness.notifications(fresh)).asked, 1);
+    await fresh.reload();
+    await fresh.getByTestId('status').waitFor();
+    assert.equal(await offer.count(), 0, 'not offered again');
+    // Not granted (headless Chromium grants nothing it asks a person for): no notification.
+    assert.notEqual(await fresh.evaluate('Notification.permission'), 'granted');
+    await h.client!.call('snapshotCreate', { volume: 'ui', name: 'unnotified' });
+    await fresh.getByRole('button', { name: 'Snapshots', exact: true }).click();
+    await fresh.getByTestId('snapshot-list').getByRole('rowheader', { name: 'unnotified' }).waitFor();
+    assert.deepEqual((await WindowHarness.notifications(fresh)).said, []);
+  } finally {
+    await fresh.context().close();
   }
 });
 
