@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { EngineEvent } from '../common/api.js';
 import { formatBytes } from '../common/units.js';
 import { notificationFor } from '../common/notifications.js';
-import { trayInputAfter, type TrayInput } from '../common/tray-menu.js';
+import { quitProgress, trayInputAfter, type TrayInput } from '../common/tray-menu.js';
 import { EngineSupervisor } from '../client/engine-supervisor.js';
 import { relayCall } from '../client/relay-call.js';
 import { defaultDataDir } from '../engine/data-dir.js';
@@ -103,7 +103,12 @@ async function main(): Promise<void> {
     state = trayInputAfter(state, event);
     const text = notificationFor(event);
     if (text !== null) notify(text);
+    show();
+  };
+  /** The tray, and while quitting the window's progress bar: how much of the dirty data is stored. */
+  const show = () => {
     tray.show(state);
+    if (window && !window.isDestroyed()) window.setProgressBar(quitProgress(state) ?? -1);
   };
   supervisor.events.subscribe(hear);
   supervisor.states.subscribe((engine) => {
@@ -124,6 +129,10 @@ async function main(): Promise<void> {
     if (quitting) return;
     event.preventDefault();
     quitting = true;
+    // The dirty events go on while the engine stores: the tray's tooltip and first line, and the
+    // window's progress bar, say how much is left until it is all stored.
+    state = { ...state, quitting: { fromBytes: state.dirtyBytes } };
+    show();
     if (state.dirtyBytes > 0) notify(`Storing ${formatBytes(state.dirtyBytes)} before quitting…`);
     void quit();
   });
@@ -143,6 +152,8 @@ async function main(): Promise<void> {
       });
       if (response === 0) {
         quitting = false;
+        state = { ...state, quitting: null };
+        show();
         return;
       }
       await supervisor.stop({ force: true }).catch(fail);

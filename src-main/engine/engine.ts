@@ -116,6 +116,7 @@ export class Engine implements Api {
   readonly events = new EventHub<EngineEvent>();
   /** Failures no call returns, as error events (repeat-limited). */
   private readonly failures = new FailureFeed(this.events);
+  private readonly publishDirtyNow: () => void;
 
   private constructor(
     readonly dataDir: string,
@@ -156,7 +157,7 @@ export class Engine implements Api {
       for (const key of reply.manifestBlobs) store.marks.announce(key);
     };
     pool.onPackAbandoned = (packId) => store.notePackAbandoned(packId);
-    feedDirtyEvents(this.events, () => budget.stats());
+    this.publishDirtyNow = feedDirtyEvents(this.events, () => budget.stats());
     this.exports = new Exports(dataDir);
     this.spaceScanner = new SpaceScanner(dataDir, {
       feed: store.marks,
@@ -391,6 +392,8 @@ export class Engine implements Api {
         busy.push(`${quote(name)} at ${quote(mounted.mount.mountpoint)}`);
       }
     }
+    // Everything is stored: a quitting app shows so before the answer.
+    this.publishDirtyNow();
     if (busy.length > 0) {
       throw new BazilError(
         'EBUSY',
