@@ -53,7 +53,6 @@ import {
   inodeKey,
   volumeKey,
   volumePrefix,
-  type TreeEntry,
   type VolumeRecord,
 } from './store/format.js';
 import { Store } from './store/store.js';
@@ -78,6 +77,7 @@ import {
   entryAt,
   entryInTree,
   getSnapshot,
+  treeRoot,
   listSnapshots,
   readSnapshotFile,
   readTree,
@@ -270,7 +270,7 @@ export class Engine implements Api {
         await mounted.fs.settled();
       } else {
         this.checkNotRestoring(name);
-        if ([...this.mounting].some((fs) => fs.volumeName === name)) {
+        if (this.beingMounted(name)) {
           throw new BazilError('EBUSY', `volume ${quote(name)} is being mounted; try again once it is`);
         }
         const { env, dbs } = this.store;
@@ -516,8 +516,7 @@ export class Engine implements Api {
     const volume = this.volume(volumeName);
     // The metadata in memory where the volume is served (its mount, or a restore into it): what
     // programs see now, changes not yet committed too. Otherwise what is committed.
-    const served =
-      this.mounts.get(volumeName)?.fs ?? [...this.mounting].find((fs) => fs.volumeName === volumeName) ?? null;
+    const served = this.mounts.get(volumeName)?.fs ?? this.beingMounted(volumeName);
     return listLive(served?.meta ?? new VolumeMeta(this.store, volume), path);
   }
 
@@ -545,7 +544,7 @@ export class Engine implements Api {
     if (mounted) return restoreSnapshot(this.store, volume, mounted.fs, args);
     // Not mounted: a file system of the volume is made for the restore alone.
     this.checkNotRestoring(args.volume);
-    if ([...this.mounting].some((fs) => fs.volumeName === args.volume)) {
+    if (this.beingMounted(args.volume)) {
       throw new BazilError('EBUSY', `volume ${quote(args.volume)} is being mounted; try again once it is`);
     }
     this.restoring.add(args.volume);
@@ -573,11 +572,10 @@ export class Engine implements Api {
     path?: string;
   }): Promise<SnapshotDiff> {
     const volume = this.volume(volumeName);
-    const fromRecord = getSnapshot(this.store, volume.id, volumeName, from);
-    let toRoot: TreeEntry;
+    const fromDir = entryAt(this.store, getSnapshot(this.store, volume.id, volumeName, from), path);
+    let toDir;
     if (to !== undefined) {
-      const record = getSnapshot(this.store, volume.id, volumeName, to);
-      toRoot = { name: '', ino: ROOT_INO, record: record.rootRecord, treeKey: record.rootTreeKey };
+      toDir = entryAt(this.store, getSnapshot(this.store, volume.id, volumeName, to), path);
     } else {
       // The live tree as a snapshot would take it now (its changed directories written as trees).
       await this.mounts.get(volumeName)?.fs.settled();
@@ -585,15 +583,8 @@ export class Engine implements Api {
       const { root, rootRecord } = env.transactionSync(() =>
         writeVolumeTree(dbs, volume.id, volumeName, this.store.marks),
       );
-      toRoot = { name: '', ino: ROOT_INO, record: rootRecord, treeKey: root.treeKey };
+      toDir = entryInTree(this.store, treeRoot(rootRecord, root.treeKey), path, `volume ${quote(volumeName)}`);
     }
-    const fromDir = entryAt(this.store, fromRecord, path);
-    const toDir = entryInTree(
-      this.store,
-      toRoot,
-      path,
-      to === undefined ? `volume ${quote(volumeName)}` : `snapshot ${quote(to)}`,
-    );
     if (!fromDir.entry.treeKey || !toDir.entry.treeKey) {
       throw new BazilError('ENOTDIR', `${fromDir.path} is not a directory: a diff compares directories`);
     }
@@ -700,6 +691,11 @@ export class Engine implements Api {
   /** Resolves once every mounted volume's changes so far are committed. */
   private mountsSettled(): Promise<unknown> {
     return Promise.all([...this.mounts.values()].map(({ fs }) => fs.settled()));
+  }
+
+  /** The volume's file system between the start and the end of its mount, or of a restore into it. */
+  private beingMounted(name: string): VolumeFs | undefined {
+    return [...this.mounting].find((fs) => fs.volumeName === name);
   }
 
   private checkNotRestoring(name: string): void {

@@ -74,10 +74,14 @@ export function readTree(store: Store, key: Uint8Array): TreeEntry[] {
   return decodeTree(bytes);
 }
 
+/** The root of a tree (a snapshot's, or the live tree's as a diff writes it): an entry named "". */
+export function treeRoot(rootRecord: Uint8Array, rootTreeKey: Uint8Array): TreeEntry {
+  return { name: '', ino: ROOT_INO, record: rootRecord, treeKey: rootTreeKey };
+}
+
 /** The entry at `path` in a snapshot (the root is an entry named ""), with its path normalised. */
 export function entryAt(store: Store, record: SnapshotRecord, path: string): { entry: TreeEntry; path: string } {
-  const root: TreeEntry = { name: '', ino: ROOT_INO, record: record.rootRecord, treeKey: record.rootTreeKey };
-  return entryInTree(store, root, path, `snapshot ${quote(record.name)}`);
+  return entryInTree(store, treeRoot(record.rootRecord, record.rootTreeKey), path, `snapshot ${quote(record.name)}`);
 }
 
 /**
