@@ -11,7 +11,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineEvent } from '../common/api.js';
 import { formatBytes } from '../common/units.js';
-import type { TrayInput } from '../common/tray-menu.js';
+import { notificationFor } from '../common/notifications.js';
+import { quitProgress, trayInputAfter, type TrayInput } from '../common/tray-menu.js';
 import { EngineSupervisor } from '../client/engine-supervisor.js';
 import { relayCall } from '../client/relay-call.js';
 import { defaultDataDir } from '../engine/data-dir.js';
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
       void keep();
     },
   });
-  const state: TrayInput = { engine: 'starting', volumes: null, dirtyBytes: 0, error: null };
+  let state: TrayInput = { engine: 'starting', volumes: null, dirtyBytes: 0, error: null };
   let window: BrowserWindow | null = null;
   let quitting = false;
 
@@ -95,15 +96,19 @@ async function main(): Promise<void> {
     await supervisor.call('mount', { name: volume, mountpoint });
   }
 
+  // The window hears every event and notifies of none (the page knows it runs here): the
+  // notifications are this process's, a scheduled snapshot's only when it fails.
   const hear = (event: EngineEvent) => {
     if (window && !window.isDestroyed()) window.webContents.send('bazil:event', event);
-    if (event.type === 'volumes') state.volumes = event.volumes;
-    else if (event.type === 'dirty') state.dirtyBytes = event.dirty.totalBytes;
-    else if (event.type === 'snapshot' && event.action !== 'deleted') {
-      notify(`Snapshot ${event.snapshot} of ${event.volume} ${event.action === 'created' ? 'taken' : 'restored'}`);
-    } else if (event.type === 'job' && event.state === 'failed') fail(`${event.method} failed: ${event.message}`);
-    else if (event.type === 'error') fail(event.message);
+    state = trayInputAfter(state, event);
+    const text = notificationFor(event);
+    if (text !== null) notify(text);
+    show();
+  };
+  /** The tray, and while quitting the window's progress bar: how much of the dirty data is stored. */
+  const show = () => {
     tray.show(state);
+    if (window && !window.isDestroyed()) window.setProgressBar(quitProgress(state) ?? -1);
   };
   supervisor.events.subscribe(hear);
   supervisor.states.subscribe((engine) => {
@@ -124,6 +129,10 @@ async function main(): Promise<void> {
     if (quitting) return;
     event.preventDefault();
     quitting = true;
+    // The dirty events go on while the engine stores: the tray's tooltip and first line, and the
+    // window's progress bar, say how much is left until it is all stored.
+    state = { ...state, quitting: { fromBytes: state.dirtyBytes } };
+    show();
     if (state.dirtyBytes > 0) notify(`Storing ${formatBytes(state.dirtyBytes)} before quitting…`);
     void quit();
   });
@@ -143,6 +152,8 @@ async function main(): Promise<void> {
       });
       if (response === 0) {
         quitting = false;
+        state = { ...state, quitting: null };
+        show();
         return;
       }
       await supervisor.stop({ force: true }).catch(fail);

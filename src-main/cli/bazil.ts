@@ -29,6 +29,7 @@ import {
   KEEP_OPTIONS,
   parseInterval,
   runHistoryCommand,
+  runLsCommand,
   runSnapshotCommand,
   SNAPSHOT_USAGE,
 } from './snapshot-command.js';
@@ -72,6 +73,8 @@ interface Parsed {
   allowOther: boolean;
   withSnapshots: boolean;
   as: string | null;
+  /** snapshot diff --path: a directory of the volume. */
+  path: string | null;
   /** snapshot restore --to: a directory outside Bazil (absolute: resolved here). */
   to: string | null;
   /** volume set --show-snap yes|no. */
@@ -94,6 +97,7 @@ function parse(argv: string[]): Parsed {
     allowOther: false,
     withSnapshots: false,
     as: null,
+    path: null,
     to: null,
     showSnap: null,
     schedule: {},
@@ -130,6 +134,10 @@ function parse(argv: string[]): Parsed {
       const path = argv[++i];
       if (!path) throw new UsageError('--as needs a path in the volume');
       parsed.as = path;
+    } else if (arg === '--path') {
+      const path = argv[++i];
+      if (!path) throw new UsageError('--path needs a directory of the volume');
+      parsed.path = path;
     } else if (arg === '--show-snap') {
       const value = argv[++i];
       if (value !== 'yes' && value !== 'no') throw new UsageError('--show-snap takes yes or no');
@@ -437,10 +445,13 @@ async function main(argv: string[]): Promise<void> {
           json: parsed.json,
           as: parsed.as,
           to: parsed.to,
+          path: parsed.path,
           schedule: parsed.schedule,
         });
       case 'history':
         return await runHistoryCommand(client, rest, parsed.json);
+      case 'ls':
+        return await runLsCommand(client, rest, parsed.json);
       case 'verify': {
         expectWords(rest, 0, 'verify [--json]');
         const shown = progressLine();

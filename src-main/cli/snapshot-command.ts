@@ -1,5 +1,5 @@
 /**
- * `bazil snapshot ...`: take, list and browse a volume's snapshots. Each subcommand is API calls
+ * `bazil snapshot ...`: take, list and browse a volume's snapshots; `bazil history` and `bazil ls`. Each subcommand is API calls
  * to the engine (see ../common/api.ts); `cat` reads the file in pieces and writes them to stdout.
  */
 import {
@@ -7,6 +7,7 @@ import {
   type ScheduleOptions,
   type SnapshotEntry,
   type SnapshotInfo,
+  type SnapshotListing,
   type SnapshotSchedule,
 } from '../common/api.js';
 import type { ControlClient } from '../client/control-client.js';
@@ -26,10 +27,10 @@ export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]
                                data; what it replaces is kept in an automatic snapshot first);
                                --to DIR writes it to DIR/NAME outside Bazil instead (the root:
                                into DIR, new or empty), with modes, times, links and xattrs
-  snapshot diff VOLUME FROM [TO] [--json]
-                               what changed from snapshot FROM to TO (the live volume by default):
-                               + added, - removed, M content modified, m attributes only,
-                               T type changed
+  snapshot diff VOLUME FROM [TO] [--path DIR] [--json]
+                               what changed from snapshot FROM to TO (the live volume by default),
+                               in directory DIR only with --path: + added, - removed, M content
+                               modified, m attributes only, T type changed
   snapshot find VOLUME PATTERN [--json]
                                entries named PATTERN (a shell pattern, quoted; with "/" a whole
                                path) in every snapshot, newest first
@@ -40,7 +41,8 @@ export const SNAPSHOT_USAGE = `  snapshot create VOLUME [NAME]
                                take a snapshot every interval (30m, 1h, 1d), only when something
                                changed, and keep the newest of each of the last N hours, days...;
                                with no option, show the schedule
-  history VOLUME PATH [--json]  the versions of a file across the volume's snapshots`;
+  history VOLUME PATH [--json]  the versions of a file across the volume's snapshots
+  ls VOLUME [PATH] [--json]    what a directory of the volume holds now (mounted or not)`;
 
 export const KEEP_OPTIONS: Record<string, Exclude<keyof ScheduleOptions, 'everyMinutes' | 'off'>> = {
   '--keep-hourly': 'keepHourly',
@@ -127,7 +129,9 @@ function printColumns(rows: string[][]): void {
     );
 }
 
-function printEntries(entries: SnapshotEntry[]): void {
+/** A directory's entries as ls -ln shows them, or the entry alone when it is not a directory. */
+function printListing(listing: SnapshotListing): void {
+  const entries = listing.entry.type === 'dir' ? listing.entries : [listing.entry];
   const rows = entries.map((e) => [
     modeString(e),
     String(e.nlink),
@@ -143,7 +147,13 @@ function printEntries(entries: SnapshotEntry[]): void {
 export async function runSnapshotCommand(
   client: ControlClient,
   words: string[],
-  { json, as, to, schedule }: { json: boolean; as: string | null; to: string | null; schedule: ScheduleOptions },
+  {
+    json,
+    as,
+    to,
+    path: under,
+    schedule,
+  }: { json: boolean; as: string | null; to: string | null; path: string | null; schedule: ScheduleOptions },
 ): Promise<void> {
   const [sub, ...args] = words;
   const expect = (min: number, max: number, form: string) => {
@@ -174,7 +184,7 @@ export async function runSnapshotCommand(
         path === undefined ? { volume, snapshot } : { volume, snapshot, path },
       );
       if (json) console.log(JSON.stringify(listing, null, 2));
-      else printEntries(listing.entry.type === 'dir' ? listing.entries : [listing.entry]);
+      else printListing(listing);
       return;
     }
     case 'cat': {
@@ -235,9 +245,14 @@ export async function runSnapshotCommand(
       return;
     }
     case 'diff': {
-      expect(2, 3, 'diff VOLUME FROM [TO] [--json]');
+      expect(2, 3, 'diff VOLUME FROM [TO] [--path DIR] [--json]');
       const [volume, from, to] = args as [string, string, string | undefined];
-      const diff = await client.call('snapshotDiff', to === undefined ? { volume, from } : { volume, from, to });
+      const diff = await client.call('snapshotDiff', {
+        volume,
+        from,
+        ...(to === undefined ? {} : { to }),
+        ...(under === null ? {} : { path: under }),
+      });
       if (json) {
         console.log(JSON.stringify(diff, null, 2));
         return;
@@ -279,6 +294,15 @@ export async function runSnapshotCommand(
         'usage: bazil snapshot create|list|ls|cat|restore|diff|find|delete|schedule ...; see bazil --help',
       );
   }
+}
+
+/** `bazil ls VOLUME [PATH]`: a directory of the volume's live tree. */
+export async function runLsCommand(client: ControlClient, words: string[], json: boolean): Promise<void> {
+  if (words.length < 1 || words.length > 2) throw new UsageError('usage: bazil ls VOLUME [PATH] [--json]');
+  const [volume, path] = words as [string, string | undefined];
+  const listing = await client.call('volumeLs', path === undefined ? { volume } : { volume, path });
+  if (json) console.log(JSON.stringify(listing, null, 2));
+  else printListing(listing);
 }
 
 /** `bazil history VOLUME PATH`: the versions of a path across the volume's snapshots. */

@@ -58,17 +58,31 @@ export class EngineSupervisor {
     return this.client.call(method, args);
   }
 
-  /** Stores what is dirty, unmounts every volume and stops the engine (the app quits). */
+  /**
+   * Stores what is dirty, unmounts every volume and stops the engine (the app quits). Refused
+   * (a volume in use, data that cannot be stored): the engine runs on, and the hold on it too, so
+   * the app can ask the person and stop again (`force`) or go on.
+   */
   async stop({ force = false } = {}): Promise<StopResult | null> {
     this.stopping = true;
     const client = this.client;
     if (!client) return null;
+    let result: StopResult;
     try {
-      return await client.call('stop', force ? { force } : {});
-    } finally {
+      result = await client.call('stop', force ? { force } : {});
+    } catch (error) {
+      const refused = error instanceof BazilError && error.code !== 'ENOENGINE' && this.client === client;
+      if (refused) {
+        this.stopping = false;
+        throw error;
+      }
       client.close();
       this.client = null;
+      throw error;
     }
+    client.close();
+    this.client = null;
+    return result;
   }
 
   /** Lets go of the engine, which keeps running with its mounts. */

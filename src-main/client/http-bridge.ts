@@ -20,6 +20,7 @@ import { extname, join, normalize, sep } from 'node:path';
 import type { EngineEvent } from '../common/api.js';
 import { toJson } from '../common/control-protocol.js';
 import { BazilError } from '../common/errors.js';
+import { parseJsonObject } from '../common/json-object.js';
 import { relayCall, type ApiRelay } from './relay-call.js';
 
 /** What the bridge relays to: the control socket's client. */
@@ -129,16 +130,10 @@ export async function startHttpBridge({ relay, port, rendererDir }: HttpBridgeOp
     let args: unknown;
     try {
       const body = await readBody(req);
-      const parsed: unknown = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-        throw new BazilError('EINVAL', 'the body must be a JSON object: {"args": {...}}');
-      }
-      args = (parsed as { args?: unknown }).args ?? {};
+      const parsed = body.length === 0 ? {} : parseJsonObject(body.toString('utf8'), 'the body', '{"args": {...}}');
+      args = parsed.args ?? {};
     } catch (error) {
       if (error instanceof BazilError) return sendJson(res, 400, { error: error.toAnswer() });
-      if (error instanceof SyntaxError) {
-        return sendJson(res, 400, { error: { code: 'EINVAL', message: `the body is not JSON: ${error.message}` } });
-      }
       throw error;
     }
     const name = safeDecode(method);

@@ -148,6 +148,7 @@ export const SnapshotEntry = z.object({
 });
 export type SnapshotEntry = z.infer<typeof SnapshotEntry>;
 
+/** A directory of a snapshot (snapshotLs) or of the live tree (volumeLs). */
 export const SnapshotListing = z.object({
   /** The entry the path names; for a directory, `entries` holds what is in it. */
   entry: SnapshotEntry,
@@ -346,6 +347,11 @@ export const API = {
     args: args({ volume: z.string(), snapshot: z.string(), path: z.string().optional() }),
     result: SnapshotListing,
   },
+  /**
+   * A directory of the volume's live tree (or the entry alone, for anything else), mounted or
+   * not: what programs see now when mounted (a file being written with its size so far).
+   */
+  volumeLs: { args: args({ volume: z.string(), path: z.string().optional() }), result: SnapshotListing },
   /** Up to `length` bytes (at most SNAPSHOT_READ_MAX_BYTES) from `offset`, base64; fewer at the end of the file. */
   snapshotRead: {
     args: args({ volume: z.string(), snapshot: z.string(), path: z.string(), offset: count(), length: count() }),
@@ -356,9 +362,12 @@ export const API = {
     args: args({ volume: z.string(), snapshot: z.string(), path: z.string(), as: z.string().optional() }),
     result: RestoreResult,
   },
-  /** From snapshot `from` to snapshot `to`, or to the live volume when `to` is left out. */
+  /**
+   * From snapshot `from` to snapshot `to`, or to the live volume when `to` is left out; of the
+   * directory at `path` only (the whole volume by default).
+   */
   snapshotDiff: {
-    args: args({ volume: z.string(), from: z.string(), to: z.string().optional() }),
+    args: args({ volume: z.string(), from: z.string(), to: z.string().optional(), path: z.string().optional() }),
     result: SnapshotDiff,
   },
   /** The distinct versions of a path across the volume's snapshots (by content), oldest first. */
@@ -419,6 +428,8 @@ export const EngineEvent = z.discriminatedUnion('type', [
     volume: z.string(),
     snapshot: z.string(),
     action: z.enum(['created', 'deleted', 'restored']),
+    /** Taken or pruned by the volume's schedule: no one asked (notified only when it fails). */
+    scheduled: z.boolean().optional(),
   }),
   z.object({
     type: z.literal('job'),

@@ -7,7 +7,8 @@
  *
  * Pure code: runs anywhere.
  */
-import type { VolumeInfo } from './api.js';
+import type { EngineEvent, VolumeInfo } from './api.js';
+import { failedJob } from './notifications.js';
 import { formatBytes } from './units.js';
 
 export type TrayIcon = 'stored' | 'dirty' | 'error';
@@ -20,6 +21,30 @@ export interface TrayInput {
   dirtyBytes: number;
   /** The newest error not yet seen in the window, if any. */
   error: string | null;
+  /** Quitting: what is dirty is being stored first; `fromBytes` the most there was to store. */
+  quitting?: { fromBytes: number } | null;
+}
+
+/**
+ * What the tray knows after an engine event: the volumes, the dirty bytes, and the newest failure
+ * (an error event or failed long work), shown until the window is opened.
+ */
+export function trayInputAfter(input: TrayInput, event: EngineEvent): TrayInput {
+  switch (event.type) {
+    case 'volumes':
+      return { ...input, volumes: event.volumes };
+    case 'dirty': {
+      const dirtyBytes = event.dirty.totalBytes;
+      const quitting = input.quitting && { fromBytes: Math.max(input.quitting.fromBytes, dirtyBytes) };
+      return { ...input, dirtyBytes, ...(quitting ? { quitting } : {}) };
+    }
+    case 'error':
+      return { ...input, error: event.message };
+    case 'job':
+      return event.state === 'failed' ? { ...input, error: failedJob(event.method, event.message) } : input;
+    default:
+      return input;
+  }
 }
 
 export type TrayItem =
@@ -44,12 +69,22 @@ function shorten(text: string): string {
   return text.length <= LABEL_MAX ? text : `${text.slice(0, LABEL_MAX - 1)}…`;
 }
 
+/** How much of what was dirty when quitting began is stored (0 to 1); null when not quitting. */
+export function quitProgress(input: TrayInput): number | null {
+  if (!input.quitting) return null;
+  const { fromBytes } = input.quitting;
+  return fromBytes === 0 ? 1 : Math.min(1, Math.max(0, (fromBytes - input.dirtyBytes) / fromBytes));
+}
+
 export function trayMenu(input: TrayInput): TrayMenu {
-  const running = input.engine === 'running';
+  const running = input.engine === 'running' && !input.quitting;
   const icon: TrayIcon =
     input.error !== null || input.engine === 'down' ? 'error' : input.dirtyBytes > 0 ? 'dirty' : 'stored';
-  const state =
-    input.engine === 'down'
+  const state = input.quitting
+    ? input.dirtyBytes > 0
+      ? `Quitting: storing ${formatBytes(input.dirtyBytes)} of ${formatBytes(input.quitting.fromBytes)}…`
+      : 'Quitting: everything is stored; unmounting…'
+    : input.engine === 'down'
       ? 'Bazil’s engine is not running'
       : input.engine === 'starting'
         ? 'Starting Bazil’s engine…'

@@ -9,7 +9,11 @@ import type { EventHub } from '../common/event-hub.js';
 /** Twice a second: a window showing dirty memory "live" sees every change within half a second. */
 export const DIRTY_SAMPLE_MS = 500;
 
-export function feedDirtyEvents(events: EventHub<EngineEvent>, sample: () => DirtyState): void {
+/**
+ * Starts the feed; the function returned publishes the state now if it changed (a stop has stored
+ * everything: whoever shows its progress hears so before the stop answers).
+ */
+export function feedDirtyEvents(events: EventHub<EngineEvent>, sample: () => DirtyState): () => void {
   let timer: NodeJS.Timeout | null = null;
   let last = '';
   let listeners = 0;
@@ -31,5 +35,8 @@ export function feedDirtyEvents(events: EventHub<EngineEvent>, sample: () => Dir
     timer ??= setInterval(() => publish(false), DIRTY_SAMPLE_MS).unref();
     // A new listener hears the state now (the others hear it again: harmless).
     if (joined) setImmediate(() => publish(true));
+  };
+  return () => {
+    if (listeners > 0) publish(false);
   };
 }

@@ -33,12 +33,14 @@ import {
 import { BazilError, quote } from '../common/errors.js';
 import { EventHub } from '../common/event-hub.js';
 import { feedDirtyEvents } from './dirty-feed.js';
+import { FailureFeed } from './failure-feed.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
 import { FuseMount, UnstoredDataError, clearDeadMount } from './fuse/fuse-mount.js';
 import { mountOf, readMountTable } from './fs/mount-table.js';
 import { VolumeFs, S_IFDIR } from './fs/volume-fs.js';
-import { newInode } from './fs/volume-meta.js';
+import { VolumeMeta, newInode } from './fs/volume-meta.js';
+import { listLive } from './fs/list-live.js';
 import { formatNs, nowNs } from '../common/time.js';
 import {
   META_NEXT_VOLUME_ID_KEY,
@@ -73,7 +75,9 @@ import { SnapshotScheduler, getSchedule, setSchedule } from './snapshots/snapsho
 import {
   describeEntry,
   entryAt,
+  entryInTree,
   getSnapshot,
+  treeRoot,
   listSnapshots,
   readSnapshotFile,
   readTree,
@@ -110,6 +114,9 @@ export class Engine implements Api {
   private stopping: Promise<StopResult> | null = null;
   /** What the engine publishes to every transport (the dispatcher adds what calls change). */
   readonly events = new EventHub<EngineEvent>();
+  /** Failures no call returns, as error events (repeat-limited). */
+  private readonly failures = new FailureFeed(this.events);
+  private readonly publishDirtyNow: () => void;
 
   private constructor(
     readonly dataDir: string,
@@ -118,7 +125,11 @@ export class Engine implements Api {
     private readonly budget: DirtyBudget,
   ) {
     this.syncTimer = setInterval(() => {
-      this.store.syncToDisk().catch((error: unknown) => console.error('bazil: sync to disk failed:', error));
+      this.store.syncToDisk().catch((error: unknown) => {
+        console.error('bazil: sync to disk failed:', error);
+        const why = this.store.explainWriteFailure(error).message;
+        this.failures.report('sync', `the store could not be synced to its disk (${why}); it is tried again`);
+      });
     }, SYNC_INTERVAL_MS);
     this.syncTimer.unref();
     this.scheduler = new SnapshotScheduler({
@@ -127,15 +138,15 @@ export class Engine implements Api {
       settled: (volume) => this.mounts.get(volume.name)?.fs.settled() ?? Promise.resolve(),
       changed: (volume, name, action) => {
         this.mounts.get(volume.name)?.fs.snapshotChanged(name);
-        this.events.publish({ type: 'snapshot', volume: volume.name, snapshot: name, action });
+        this.events.publish({ type: 'snapshot', volume: volume.name, snapshot: name, action, scheduled: true });
       },
       failed: (volume, error) => {
         console.error(`bazil: the scheduled snapshot of volume ${quote(volume.name)} failed:`, error);
         const why = error instanceof Error ? error.message : String(error);
-        this.events.publish({
-          type: 'error',
-          message: `the scheduled snapshot of volume ${quote(volume.name)} failed: ${why}`,
-        });
+        this.failures.report(
+          `schedule:${volume.name}`,
+          `the scheduled snapshot of volume ${quote(volume.name)} failed: ${why}`,
+        );
       },
       nowMs: Date.now,
     });
@@ -146,7 +157,7 @@ export class Engine implements Api {
       for (const key of reply.manifestBlobs) store.marks.announce(key);
     };
     pool.onPackAbandoned = (packId) => store.notePackAbandoned(packId);
-    feedDirtyEvents(this.events, () => budget.stats());
+    this.publishDirtyNow = feedDirtyEvents(this.events, () => budget.stats());
     this.exports = new Exports(dataDir);
     this.spaceScanner = new SpaceScanner(dataDir, {
       feed: store.marks,
@@ -259,7 +270,7 @@ export class Engine implements Api {
         await mounted.fs.settled();
       } else {
         this.checkNotRestoring(name);
-        if ([...this.mounting].some((fs) => fs.volumeName === name)) {
+        if (this.beingMounted(name)) {
           throw new BazilError('EBUSY', `volume ${quote(name)} is being mounted; try again once it is`);
         }
         const { env, dbs } = this.store;
@@ -301,7 +312,7 @@ export class Engine implements Api {
     );
     holds(dir);
     await checkMountpoint(dir);
-    const fs = new VolumeFs(volume, { store: this.store, pool: this.pool, budget: this.budget, dataDir: this.dataDir });
+    const fs = this.volumeFs(volume);
     this.mounting.add(fs);
     try {
       await fs.meta.sweepOrphans();
@@ -381,6 +392,8 @@ export class Engine implements Api {
         busy.push(`${quote(name)} at ${quote(mounted.mount.mountpoint)}`);
       }
     }
+    // Everything is stored: a quitting app shows so before the answer.
+    this.publishDirtyNow();
     if (busy.length > 0) {
       throw new BazilError(
         'EBUSY',
@@ -498,6 +511,15 @@ export class Engine implements Api {
     return { entry, entries };
   }
 
+  /** A directory of the live tree (mounted or not): names, kinds, sizes, times. */
+  async volumeLs({ volume: volumeName, path = '/' }: { volume: string; path?: string }): Promise<SnapshotListing> {
+    const volume = this.volume(volumeName);
+    // The metadata in memory where the volume is served (its mount, or a restore into it): what
+    // programs see now, changes not yet committed too. Otherwise what is committed.
+    const served = this.mounts.get(volumeName)?.fs ?? this.beingMounted(volumeName);
+    return listLive(served?.meta ?? new VolumeMeta(this.store, volume), path);
+  }
+
   async snapshotRead(args: {
     volume: string;
     snapshot: string;
@@ -522,11 +544,11 @@ export class Engine implements Api {
     if (mounted) return restoreSnapshot(this.store, volume, mounted.fs, args);
     // Not mounted: a file system of the volume is made for the restore alone.
     this.checkNotRestoring(args.volume);
-    if ([...this.mounting].some((fs) => fs.volumeName === args.volume)) {
+    if (this.beingMounted(args.volume)) {
       throw new BazilError('EBUSY', `volume ${quote(args.volume)} is being mounted; try again once it is`);
     }
     this.restoring.add(args.volume);
-    const fs = new VolumeFs(volume, { store: this.store, pool: this.pool, budget: this.budget, dataDir: this.dataDir });
+    const fs = this.volumeFs(volume);
     this.mounting.add(fs);
     try {
       return await restoreSnapshot(this.store, volume, fs, args);
@@ -542,23 +564,32 @@ export class Engine implements Api {
     volume: volumeName,
     from,
     to,
+    path = '/',
   }: {
     volume: string;
     from: string;
     to?: string;
+    path?: string;
   }): Promise<SnapshotDiff> {
     const volume = this.volume(volumeName);
-    const fromKey = getSnapshot(this.store, volume.id, volumeName, from).rootTreeKey;
-    let toKey: Uint8Array;
+    const fromDir = entryAt(this.store, getSnapshot(this.store, volume.id, volumeName, from), path);
+    let toDir;
     if (to !== undefined) {
-      toKey = getSnapshot(this.store, volume.id, volumeName, to).rootTreeKey;
+      toDir = entryAt(this.store, getSnapshot(this.store, volume.id, volumeName, to), path);
     } else {
       // The live tree as a snapshot would take it now (its changed directories written as trees).
       await this.mounts.get(volumeName)?.fs.settled();
       const { env, dbs } = this.store;
-      toKey = env.transactionSync(() => writeVolumeTree(dbs, volume.id, volumeName, this.store.marks)).root.treeKey;
+      const { root, rootRecord } = env.transactionSync(() =>
+        writeVolumeTree(dbs, volume.id, volumeName, this.store.marks),
+      );
+      toDir = entryInTree(this.store, treeRoot(rootRecord, root.treeKey), path, `volume ${quote(volumeName)}`);
     }
-    return { from, to: to ?? null, changes: diffTrees(this.store, fromKey, toKey) };
+    if (!fromDir.entry.treeKey || !toDir.entry.treeKey) {
+      throw new BazilError('ENOTDIR', `${fromDir.path} is not a directory: a diff compares directories`);
+    }
+    const changes = diffTrees(this.store, fromDir.entry.treeKey, toDir.entry.treeKey, fromDir.path);
+    return { from, to: to ?? null, changes };
   }
 
   async fileHistory({ volume: volumeName, path }: { volume: string; path: string }): Promise<FileVersion[]> {
@@ -662,10 +693,21 @@ export class Engine implements Api {
     return Promise.all([...this.mounts.values()].map(({ fs }) => fs.settled()));
   }
 
+  /** The volume's file system between the start and the end of its mount, or of a restore into it. */
+  private beingMounted(name: string): VolumeFs | undefined {
+    return [...this.mounting].find((fs) => fs.volumeName === name);
+  }
+
   private checkNotRestoring(name: string): void {
     if (this.restoring.has(name)) {
       throw new BazilError('EBUSY', `a restore into volume ${quote(name)} is running; try again when it ends`);
     }
+  }
+
+  /** A file system of the volume, for its mount or a restore into it while it is not mounted. */
+  private volumeFs(volume: VolumeRecord): VolumeFs {
+    const { store, pool, budget, dataDir } = this;
+    return new VolumeFs(volume, { store, pool, budget, dataDir, reportFailure: this.failures.report });
   }
 
   private volume(name: string): VolumeRecord {

@@ -5,8 +5,10 @@
 import { useMemo, useState } from 'react';
 import { engineBridge } from './engine-bridge.js';
 import { useEngine } from './use-engine.js';
+import { useNotifications } from './use-notifications.js';
 import { VolumesView } from './volumes-view.js';
 import { DirtyView } from './dirty-view.js';
+import { FilesView } from './files-view.js';
 import { SnapshotsView } from './snapshots-view.js';
 import { HistoryView } from './history-view.js';
 import { StoreView } from './store-view.js';
@@ -14,6 +16,7 @@ import { formatBytes } from '../../src-main/common/units.js';
 
 const VIEWS = {
   volumes: 'Volumes',
+  files: 'Files',
   dirty: 'Dirty memory',
   snapshots: 'Snapshots',
   history: 'History',
@@ -23,7 +26,8 @@ type View = keyof typeof VIEWS;
 
 export function App() {
   const bridge = useMemo(engineBridge, []);
-  const engine = useEngine(bridge);
+  const notifications = useNotifications();
+  const engine = useEngine(bridge, notifications.hear);
   const [view, setView] = useState<View>('volumes');
   const dirtyBytes = engine.dirty?.totalBytes ?? 0;
   const status =
@@ -45,6 +49,7 @@ export function App() {
             </button>
           ))}
         </nav>
+        {notifications.offered && <button onClick={notifications.ask}>Turn on notifications</button>}
         <p className={`status status-${status.kind}`} role="status" data-testid="status">
           {status.text}
         </p>
@@ -61,6 +66,7 @@ export function App() {
       </section>
       <main>
         {view === 'volumes' && <VolumesView bridge={bridge} engine={engine} />}
+        {view === 'files' && <FilesView bridge={bridge} engine={engine} />}
         {view === 'dirty' && <DirtyView engine={engine} />}
         {view === 'snapshots' && <SnapshotsView bridge={bridge} engine={engine} />}
         {view === 'history' && <HistoryView bridge={bridge} engine={engine} />}

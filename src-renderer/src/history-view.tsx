@@ -2,45 +2,34 @@
  * File-first: find a name across every snapshot of a volume, the versions of one file across
  * them (restore any of them), and what changed between two snapshots or since one.
  */
-import { useEffect, useState, type FormEvent } from 'react';
-import type { DiffChange, FileVersion, FoundEntry, SnapshotEntry, SnapshotInfo } from '../../src-main/common/api.js';
-import { formatBytes, formatCount } from '../../src-main/common/units.js';
+import { useState, type FormEvent } from 'react';
+import type { DiffChange, FoundEntry } from '../../src-main/common/api.js';
+import { formatBytes } from '../../src-main/common/units.js';
 import { DataTable } from './data-table.js';
+import { DiffTable } from './diff-table.js';
 import type { EngineBridge } from './engine-bridge.js';
+import { FileVersions } from './file-versions.js';
 import { formatTime } from './format-time.js';
-import { RestoreDialog } from './restore-dialog.js';
 import type { EngineState } from './use-engine.js';
 import { VolumeSelect, useVolumeChoice } from './volume-choice.js';
 import { useRun } from './use-run.js';
+import { chosenSnapshot, useSnapshots } from './use-snapshots.js';
 
 const LIVE = '';
 
 export function HistoryView({ bridge, engine }: { bridge: EngineBridge; engine: EngineState }) {
   const { names, shown, choose } = useVolumeChoice(engine);
-  const [snapshots, setSnapshots] = useState<SnapshotInfo[]>([]);
+  const snapshots = useSnapshots(bridge, engine, shown) ?? [];
   const [pattern, setPattern] = useState('');
   const [found, setFound] = useState<FoundEntry[] | null>(null);
   const [path, setPath] = useState('');
-  const [versions, setVersions] = useState<{ path: string; list: FileVersion[] } | null>(null);
-  const [from, setFrom] = useState('');
+  const [versionsOf, setVersionsOf] = useState<string | null>(null);
+  const [chosenFrom, setFrom] = useState('');
+  const from = chosenSnapshot(snapshots, chosenFrom);
   const [to, setTo] = useState(LIVE);
   const [diff, setDiff] = useState<DiffChange[] | null>(null);
-  const [restoring, setRestoring] = useState<{ snapshot: string; entry: SnapshotEntry } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const { busy, run } = useRun(engine.report);
-
-  useEffect(() => {
-    if (shown === null) return;
-    let current = true;
-    bridge.call('snapshotList', { volume: shown }).then((list) => {
-      if (!current) return;
-      setSnapshots(list);
-      setFrom((f) => (list.some((s) => s.name === f) ? f : (list.at(-1)?.name ?? '')));
-    }, engine.report);
-    return () => {
-      current = false;
-    };
-  }, [bridge, engine.report, shown, engine.snapshotsVersion]);
 
   if (shown === null) return <p>No volumes yet: create one first.</p>;
 
@@ -48,11 +37,10 @@ export function HistoryView({ bridge, engine }: { bridge: EngineBridge; engine: 
     e.preventDefault();
     void run(async () => setFound(await bridge.call('snapshotFind', { volume: shown, pattern: pattern.trim() })));
   };
-  const history = (of: string) =>
-    void run(async () => {
-      setPath(of);
-      setVersions({ path: of, list: await bridge.call('fileHistory', { volume: shown, path: of }) });
-    });
+  const history = (of: string) => {
+    setPath(of);
+    setVersionsOf(of);
+  };
   const compare = (e: FormEvent) => {
     e.preventDefault();
     void run(async () => {
@@ -60,12 +48,6 @@ export function HistoryView({ bridge, engine }: { bridge: EngineBridge; engine: 
       setDiff(changes.changes);
     });
   };
-  const restoreVersion = (of: string, version: FileVersion) =>
-    void run(async () => {
-      const snapshot = version.snapshots.at(-1)!;
-      const listing = await bridge.call('snapshotLs', { volume: shown, snapshot, path: of });
-      setRestoring({ snapshot, entry: listing.entry });
-    });
 
   return (
     <div className="view">
@@ -123,35 +105,9 @@ export function HistoryView({ bridge, engine }: { bridge: EngineBridge; engine: 
           Show versions
         </button>
       </form>
-      {versions &&
-        (versions.list.length === 0 ? (
-          <p className="muted">No snapshot holds {versions.path}.</p>
-        ) : (
-          <DataTable columns={['Version', 'In snapshots', 'Size', 'Modified', '']} testId="versions">
-            {versions.list.map((v, i) => (
-              <tr key={v.snapshots[0]}>
-                <td>
-                  {i + 1}, first seen {formatTime(v.firstSeen)}
-                </td>
-                <td data-label="In snapshots">
-                  {v.snapshots.length === 1
-                    ? v.snapshots[0]
-                    : `${v.snapshots[0]} … ${v.snapshots.at(-1)} (${formatCount(v.snapshots.length)})`}
-                </td>
-                <td data-label="Size">{v.type === 'file' ? formatBytes(v.sizeBytes) : v.type}</td>
-                <td data-label="Modified">{formatTime(v.mtime)}</td>
-                <td>
-                  <button
-                    aria-label={`Restore version ${i + 1} of ${versions.path}`}
-                    onClick={() => restoreVersion(versions.path, v)}
-                  >
-                    Restore
-                  </button>
-                </td>
-              </tr>
-            ))}
-          </DataTable>
-        ))}
+      {versionsOf !== null && (
+        <FileVersions bridge={bridge} engine={engine} volume={shown} path={versionsOf} onDone={setNotice} />
+      )}
 
       <h3>What changed</h3>
       {snapshots.length === 0 ? (
@@ -180,35 +136,7 @@ export function HistoryView({ bridge, engine }: { bridge: EngineBridge; engine: 
           </button>
         </form>
       )}
-      {diff !== null &&
-        (diff.length === 0 ? (
-          <p className="muted">Nothing changed.</p>
-        ) : (
-          <DataTable columns={['Path', 'Change', 'What']} testId="diff">
-            {diff.map((c) => (
-              <tr key={c.path}>
-                <td>{c.path}</td>
-                <td data-label="Change">
-                  {c.change === 'modified' ? (c.content ? 'content changed' : 'attributes changed') : c.change}
-                  {c.was && ` (was a ${c.was})`}
-                </td>
-                <td data-label="What">{c.type}</td>
-              </tr>
-            ))}
-          </DataTable>
-        ))}
-
-      {restoring && (
-        <RestoreDialog
-          bridge={bridge}
-          engine={engine}
-          volume={shown}
-          snapshot={restoring.snapshot}
-          entries={[restoring.entry]}
-          onClose={() => setRestoring(null)}
-          onDone={setNotice}
-        />
-      )}
+      {diff !== null && <DiffTable changes={diff} />}
     </div>
   );
 }

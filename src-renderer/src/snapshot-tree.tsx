@@ -8,6 +8,7 @@ import { formatBytes, formatCount } from '../../src-main/common/units.js';
 import { DataTable } from './data-table.js';
 import type { EngineBridge } from './engine-bridge.js';
 import { FilePreview } from './file-preview.js';
+import { PathCrumbs } from './path-crumbs.js';
 import { formatTime } from './format-time.js';
 import { RestoreDialog } from './restore-dialog.js';
 import type { EngineState } from './use-engine.js';
@@ -49,20 +50,11 @@ export function SnapshotTree({
       if (!next.delete(entryPath)) next.add(entryPath);
       return next;
     });
-  const parts = path.split('/').filter(Boolean);
   const chosen = listing?.entries.filter((e) => selected.has(e.path)) ?? [];
   return (
     <section aria-label={`Snapshot ${snapshot}`} className="tree">
       <h3>
-        {snapshot}:{' '}
-        <nav aria-label="Path" className="crumbs">
-          <button onClick={() => open('/')}>/</button>
-          {parts.map((part, i) => (
-            <button key={i} onClick={() => open('/' + parts.slice(0, i + 1).join('/'))}>
-              {part}/
-            </button>
-          ))}
-        </nav>
+        {snapshot}: <PathCrumbs path={path} open={open} />
       </h3>
       {listing === null ? (
         <p>Loading…</p>

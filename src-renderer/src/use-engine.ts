@@ -42,7 +42,10 @@ export interface EngineState {
   dismiss(id: number): void;
 }
 
-export function useEngine(bridge: EngineBridge): EngineState {
+const IGNORE = () => undefined;
+
+/** `onEvent` hears every event too (it must not change between renders). */
+export function useEngine(bridge: EngineBridge, onEvent: (event: EngineEvent) => void = IGNORE): EngineState {
   const [volumes, setVolumes] = useState<VolumeInfo[] | null>(null);
   const [storeBytes, setStoreBytes] = useState<number | null>(null);
   const [dirty, setDirty] = useState<DirtyState | null>(null);
@@ -66,6 +69,7 @@ export function useEngine(bridge: EngineBridge): EngineState {
         return [...history.filter((s) => s.atMs > now - DIRTY_HISTORY_MS), { atMs: now, totalBytes }];
       });
     const stop = bridge.onEvent((event) => {
+      onEvent(event);
       switch (event.type) {
         case 'volumes':
           setVolumes(event.volumes);
@@ -98,7 +102,7 @@ export function useEngine(bridge: EngineBridge): EngineState {
       stop();
       clearInterval(tick);
     };
-  }, [bridge, report]);
+  }, [bridge, report, onEvent]);
 
   // The store's size changes with what is stored: read again when the volumes or snapshots change.
   useEffect(() => {

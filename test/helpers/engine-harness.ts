@@ -56,6 +56,13 @@ export async function bazil(dataDir: string, ...args: string[]): Promise<ShResul
   }
 }
 
+/** Runs `bazil --data-dir DIR ...args` and returns its stdout; fails the test unless it exits 0. */
+export async function bazilOk(dataDir: string, ...args: string[]): Promise<string> {
+  const result = await bazil(dataDir, ...args);
+  assert.equal(result.code, 0, `bazil ${args.join(' ')}: ${result.stderr}`);
+  return result.stdout;
+}
+
 /** A command refused as bad input: one line on stderr, exit code 2, and the words a user needs. */
 export function assertRefused(result: ShResult, words: RegExp): void {
   assert.equal(result.code, 2, `expected exit 2, got ${result.code}: ${result.stderr}`);

@@ -21,7 +21,17 @@ export async function withVolume(
   try {
     const volume: VolumeRecord = { id: 1, name: 'v', createdNs: 0n, nextIno: ROOT_INO + 1, showSnap: false };
     await store.dbs.inodes.put(inodeKey(1, ROOT_INO), encodeInode(newInode(ROOT_INO, S_IFDIR | 0o755, 2)));
-    await use(new VolumeFs(volume, { store, pool, budget: new DirtyBudget(64 * MiB), dataDir: dir }), store, volume);
+    await use(
+      new VolumeFs(volume, {
+        store,
+        pool,
+        budget: new DirtyBudget(64 * MiB),
+        dataDir: dir,
+        reportFailure: () => undefined,
+      }),
+      store,
+      volume,
+    );
   } finally {
     await pool.close();
     await store.close();

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { EngineEvent } from '../../src-main/common/api.js';
 import { EngineSupervisor, type EngineLinkState } from '../../src-main/client/engine-supervisor.js';
+import { quitProgress, trayInputAfter, type TrayInput } from '../../src-main/common/tray-menu.js';
 import { ok, sh } from '../helpers/engine-harness.js';
+import { writeAndHold } from '../helpers/python-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const root = await mkdtemp(join(tmpdir(), 'bazil-supervisor-'));
@@ -75,6 +77,52 @@ test('a killed engine is started again, with its volume mounted again and its fi
   try {
     await again.start();
     assert.equal(await ok(`cat '${mnt}/note'`), 'kept through a crash\n');
+    await again.stop();
+  } finally {
+    again.close();
+  }
+});
+
+test('quitting with dirty data: the dirty events take the tray from what was dirty to all stored', async () => {
+  const MiB = 1024 * 1024;
+  const supervisor = new EngineSupervisor(dataDir, { mounts: new Map([['home', mnt]]) });
+  // The app's tray model, fed the supervisor's events as the app feeds it.
+  let tray: TrayInput = { engine: 'running', volumes: null, dirtyBytes: 0, error: null };
+  const shares: number[] = [];
+  supervisor.events.subscribe((event) => {
+    tray = trayInputAfter(tray, event);
+    const share = quitProgress(tray);
+    if (share !== null) shares.push(share);
+  });
+  const writer = await (async () => {
+    await supervisor.start();
+    return writeAndHold(mnt, 'unstored', 16 * MiB);
+  })().catch((error: unknown) => {
+    supervisor.close();
+    throw error;
+  });
+  try {
+    await waitFor(() => tray.dirtyBytes >= 16 * MiB, { timeoutMs: 20_000, what: '16 MiB dirty in the tray model' });
+    tray = { ...tray, quitting: { fromBytes: tray.dirtyBytes } };
+    // A program still has the file open: the app asks, and the engine runs on meanwhile...
+    await assert.rejects(supervisor.stop(), /in use/);
+    assert.equal(quitProgress(tray), 1, 'the refused stop stored the data first, and said so');
+    assert.equal((await supervisor.call('volumeList', {}))[0]!.mountpoint, mnt, 'still held and mounted');
+    // ...then the person quits anyway.
+    tray = { ...tray, quitting: { fromBytes: tray.dirtyBytes } };
+    assert.ok(await supervisor.stop({ force: true }), 'the engine stopped');
+    assert.equal(tray.dirtyBytes, 0);
+    assert.ok(shares.length > 0 && shares.at(-1) === 1, `progress heard: ${shares.join(', ')}`);
+    assert.equal((await sh(`grep -c ' ${mnt} ' /proc/mounts`)).stdout.trim(), '0', 'quitting unmounts');
+  } finally {
+    await writer.kill();
+    supervisor.close();
+  }
+  // What was dirty is stored: the next start has the whole file.
+  const again = new EngineSupervisor(dataDir, { mounts: new Map([['home', mnt]]) });
+  try {
+    await again.start();
+    assert.equal(await ok(`stat -c %s '${mnt}/unstored'`), `${16 * MiB}\n`);
     await again.stop();
   } finally {
     again.close();

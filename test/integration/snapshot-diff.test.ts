@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { FileVersion, FoundEntry, SnapshotDiff } from '../../src-main/common/api.js';
-import { EngineHarness, assertRefused, bazil, ok } from '../helpers/engine-harness.js';
+import { EngineHarness, assertRefused, bazil, bazilOk, ok } from '../helpers/engine-harness.js';
 import { q, uniqueName } from '../helpers/fs-tools.js';
 
 let h: EngineHarness;
@@ -24,11 +24,7 @@ after(async () => {
   await h.stop({ force: true });
 });
 
-async function cli(...args: string[]): Promise<string> {
-  const result = await bazil(h.dataDir, ...args);
-  assert.equal(result.code, 0, `bazil ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout;
-}
+const cli = (...args: string[]) => bazilOk(h.dataDir, ...args);
 
 const diff = async (...args: string[]) =>
   (JSON.parse(await cli('snapshot', 'diff', VOLUME, ...args, '--json')) as SnapshotDiff).changes.map((c) =>
@@ -82,6 +78,18 @@ test('diff lists what was added, removed, modified (content or attributes) and c
   assert.match(text, new RegExp(`^- /${d}/gone-dir/$`, 'm'));
   assert.match(text, new RegExp(`^T /${d}/changes/retyped/$`, 'm'));
   assertRefused(await bazil(h.dataDir, 'snapshot', 'diff', VOLUME, 'nosuch'), /has no snapshot named "nosuch"/);
+
+  // One folder only: what changed under it, paths still from the volume's root.
+  assert.deepEqual(await diff('a', 'b', '--path', `/${d}/changes`), expected.slice(0, 5));
+  assert.deepEqual(await diff('a', '--path', `${d}/same/`), [`added /${d}/same/later file `]);
+  assertRefused(
+    await bazil(h.dataDir, 'snapshot', 'diff', VOLUME, 'a', '--path', `/${d}/new-dir`),
+    new RegExp(`/${d}/new-dir in snapshot "a": no such file or directory`),
+  );
+  assertRefused(
+    await bazil(h.dataDir, 'snapshot', 'diff', VOLUME, 'a', 'b', '--path', `/${d}/changes/edited`),
+    /is not a directory: a diff compares directories/,
+  );
 });
 
 test('history: the distinct versions of a file, with the snapshots that hold each', async () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SnapshotInfo, StatsResult } from '../../src-main/common/api.js';
-import { EngineHarness, assertRefused, bazil, ok } from '../helpers/engine-harness.js';
+import { EngineHarness, assertRefused, bazil, bazilOk, ok } from '../helpers/engine-harness.js';
 import { holdOpen, py, q, uniqueName } from '../helpers/fs-tools.js';
 
 let h: EngineHarness;
@@ -23,11 +23,7 @@ after(async () => {
   await h.stop({ force: true });
 });
 
-async function cli(...args: string[]): Promise<string> {
-  const result = await bazil(h.dataDir, ...args);
-  assert.equal(result.code, 0, `bazil ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout;
-}
+const cli = (...args: string[]) => bazilOk(h.dataDir, ...args);
 
 const chunkCount = async () => (JSON.parse(await cli('stats', '--json')) as StatsResult).chunkCount;
 const snapshots = async (volume = VOLUME) =>

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { SnapshotInfo, SnapshotListing } from '../../src-main/common/api.js';
-import { EngineHarness, assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
+import { EngineHarness, assertRefused, bazil, bazilOk, ok, sh } from '../helpers/engine-harness.js';
 import { py, q, uniqueName } from '../helpers/fs-tools.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -27,11 +27,7 @@ after(async () => {
   await h.stop({ force: true });
 });
 
-async function cli(...args: string[]): Promise<string> {
-  const result = await bazil(h.dataDir, ...args);
-  assert.equal(result.code, 0, `bazil ${args.join(' ')}: ${result.stderr}`);
-  return result.stdout;
-}
+const cli = (...args: string[]) => bazilOk(h.dataDir, ...args);
 
 /** `bazil snapshot cat` as bytes (the CLI writes them raw to stdout). */
 async function cat(snapshot: string, path: string): Promise<Buffer> {

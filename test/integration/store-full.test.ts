@@ -4,34 +4,12 @@
  * as the integration tests do.)
  */
 import assert from 'node:assert/strict';
-import { statfsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { test, type TestContext } from 'node:test';
-import { EngineHarness, ok, sh } from '../helpers/engine-harness.js';
+import { test } from 'node:test';
+import { ok, sh } from '../helpers/engine-harness.js';
 import { needsRoot, py } from '../helpers/fs-tools.js';
+import { engineOnSmallDisk, fillDisk } from '../helpers/small-disk.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-/** An engine whose data directory is a small tmpfs of `sizeMib`, cleaned up after the test. */
-async function engineOnSmallDisk(t: TestContext, sizeMib: number, args: string[] = []): Promise<EngineHarness> {
-  const h = await EngineHarness.create();
-  await ok(`mkdir -p '${h.dataDir}' && mount -t tmpfs -o size=${sizeMib}m bazil-test '${h.dataDir}'`);
-  t.after(async () => {
-    await h.stop({ keepFiles: true, force: true });
-    await sh(`umount '${h.dataDir}'`);
-    await rm(h.root, { recursive: true, force: true });
-  });
-  await h.start(args);
-  return h;
-}
-
-/** Fills the disk of `dir` with a file, leaving about `leaveBytes` free; returns the file. */
-async function fillDisk(dir: string, leaveBytes: number): Promise<string> {
-  const filler = join(dir, 'filler');
-  const { bavail, bsize } = statfsSync(dir);
-  await ok(`fallocate -l ${Math.max(0, bavail * bsize - leaveBytes)} '${filler}'`);
-  return filler;
-}
 
 /** CPU time (user + system, in clock ticks of 10 ms) a process has used. */
 async function cpuTicks(pid: number): Promise<number> {

@@ -6,75 +6,39 @@
  * test-artifacts/window/.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { BAZIL_BIN, EngineHarness, ok } from '../helpers/engine-harness.js';
+import type { Page } from 'playwright-core';
+import { EngineHarness, ok } from '../helpers/engine-harness.js';
 import { writeAndHold } from '../helpers/python-process.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/window/', import.meta.url));
-/** Debian's chromium, headless (../shared/DESIGN.md, "Traps already met"). */
-const FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const STEP_MS = 20_000;
-
-const skip = existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (Debian: apt-get install chromium)`;
+import { STEP_MS, WindowHarness, skipWithoutChromium as skip } from '../helpers/window-harness.js';
 
 let h: EngineHarness;
-let serve: ChildProcess | null = null;
-let browser: Browser | null = null;
+let w: WindowHarness | null = null;
 let page: Page;
 let mnt: string;
 
 before(async () => {
   if (skip) return;
-  await mkdir(ARTIFACTS, { recursive: true });
   h = await EngineHarness.create();
   await h.start();
-  let output = '';
-  serve = spawn(process.execPath, [BAZIL_BIN, '--data-dir', h.dataDir, 'serve'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  serve.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  serve.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const url = await waitFor(
-    () => {
-      if (serve!.exitCode !== null) throw new Error(`bazil serve exited: ${output}`);
-      return /serving on (http:\S+)/.exec(output)?.[1] ?? null;
-    },
-    { timeoutMs: STEP_MS, what: 'bazil serve to print its URL' },
-  );
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: STEP_MS });
-  page = await browser.newPage({ viewport: { width: 1000, height: 720 } });
-  page.setDefaultTimeout(STEP_MS);
-  await page.goto(url);
+  // Notifications allowed, as after the person said yes (asking is tested on a page of its own).
+  w = await WindowHarness.open(h, { permissions: ['notifications'] });
+  page = w.page;
+  await w.goto();
   mnt = await h.dir('mnt-ui');
 });
 
 after(async () => {
   if (skip) return;
-  await browser?.close();
-  if (serve && serve.exitCode === null) {
-    const exited = new Promise((resolve) => serve!.once('exit', resolve));
-    serve.kill('SIGTERM');
-    await exited;
-  }
+  await w?.close();
   await h.stop();
 });
 
-const shot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-const view = (name: string) => page.getByRole('button', { name, exact: true }).click();
+const shot = (name: string) => w!.shot(name);
+const view = (name: string) => w!.view(name);
 
 test('a volume is created and mounted from the window, and the shell sees the mount', { skip }, async () => {
   await page.getByLabel('New volume').fill('ui');
@@ -128,6 +92,10 @@ test('a snapshot taken with a click is browsed, and a file restored from it read
   await shot('restore-confirmation');
   await dialog.getByRole('button', { name: 'Restore' }).click();
   await page.getByText(/^Restored \/notes\.txt; what it replaced is in before-restore-/).waitFor();
+  // In a browser the window notifies of both (in the desktop app its main process does).
+  const said = (await WindowHarness.notifications(page)).said;
+  assert.ok(said.includes(`Snapshot ${taken} of ui taken`), said.join('\n'));
+  assert.ok(said.includes(`Restored from snapshot ${taken} of ui`), said.join('\n'));
   assert.equal(await ok(`cat '${mnt}/notes.txt'`), await readFile(join(h.root, 'notes-old'), 'utf8'));
   // What the restore replaced is kept in an automatic snapshot, listed with the others.
   await list.getByText('automatic').first().waitFor();
@@ -173,6 +141,116 @@ test(
   },
 );
 
+test(
+  'the live tree is browsed with mouse and keyboard, a file restored from its versions, a folder compared',
+  { skip },
+  async () => {
+    await ok(`mkdir -p '${mnt}/docs/inner' && echo v1 > '${mnt}/docs/inner/report.txt'`);
+    await h.client!.call('snapshotCreate', { volume: 'ui', name: 'files-1' });
+    await ok(`echo 'v2, longer' > '${mnt}/docs/inner/report.txt'`);
+    await h.client!.call('snapshotCreate', { volume: 'ui', name: 'files-2' });
+    await ok(`echo elsewhere > '${mnt}/outside.txt'`);
+
+    await view('Files');
+    const tree = page.getByTestId('live-tree');
+    await tree.getByRole('button', { name: 'docs/' }).click();
+    // The keyboard from here: into inner/, then its first entry has the focus.
+    await tree.getByRole('button', { name: 'inner/' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('navigation', { name: 'Path' }).getByRole('button', { name: 'inner/' }).waitFor();
+    const focused = () => page.evaluate<string | null>('document.activeElement?.textContent ?? null');
+    await waitFor(async () => (await focused()) === 'report.txt', { timeoutMs: STEP_MS, what: 'report.txt focused' });
+    // The size the window shows is the one the shell sees.
+    const row = tree.getByRole('row').filter({ hasText: 'report.txt' });
+    assert.equal(await ok(`stat -c %s '${mnt}/docs/inner/report.txt'`), '11\n');
+    await row.getByText('11 B', { exact: true }).waitFor();
+    await page.keyboard.press('Enter');
+    const versions = page.getByTestId('versions');
+    await versions.getByRole('row').nth(2).waitFor();
+    assert.equal(await versions.getByRole('row').count(), 3, 'v1 and v2: two versions');
+    await shot('files');
+
+    await versions.getByRole('button', { name: 'Restore version 1 of /docs/inner/report.txt' }).click();
+    const dialog = page.getByRole('alertdialog');
+    await dialog.getByRole('heading', { name: 'Restore /docs/inner/report.txt from files-1' }).waitFor();
+    await dialog.getByRole('button', { name: 'Restore' }).click();
+    await page.getByText(/^Restored \/docs\/inner\/report\.txt; what it replaced is in before-restore-/).waitFor();
+    assert.equal(await ok(`cat '${mnt}/docs/inner/report.txt'`), 'v1\n');
+    await row.getByText('3 B', { exact: true }).waitFor();
+
+    // Backspace goes up a folder; there, what changed since files-2, and only in it.
+    await tree.getByRole('button', { name: 'Versions of /docs/inner/report.txt' }).focus();
+    await page.keyboard.press('Backspace');
+    await waitFor(async () => (await focused()) === 'inner/', { timeoutMs: STEP_MS, what: 'inner/ focused' });
+    await page.getByLabel('Since snapshot').selectOption('files-2');
+    await page.getByRole('button', { name: 'Show changes' }).click();
+    const diff = page.getByTestId('folder-diff');
+    await diff.getByRole('cell', { name: '/docs/inner/report.txt', exact: true }).waitFor();
+    assert.equal(await diff.getByText('/outside.txt').count(), 0, 'a change outside the folder is not listed');
+    await shot('files-diff');
+  },
+);
+
+test('the snapshots lie on a timeline by time; a mark chosen by mouse or keyboard is browsed', { skip }, async () => {
+  await view('Snapshots');
+  const timeline = page.getByTestId('timeline');
+  const marks = timeline.getByRole('button');
+  const snapshots = await h.client!.call('snapshotList', { volume: 'ui' });
+  await waitFor(async () => (await marks.count()) === snapshots.length, {
+    timeoutMs: STEP_MS,
+    what: `${snapshots.length} marks on the timeline`,
+  });
+  // Placed by time, oldest at the left; automatic ones named so.
+  const lefts: number[] = [];
+  for (let i = 0; i < snapshots.length; i++) {
+    assert.match((await marks.nth(i).getAttribute('aria-label'))!, new RegExp(`^${snapshots[i]!.name}, taken `));
+    lefts.push((await marks.nth(i).boundingBox())!.x);
+  }
+  assert.deepEqual(
+    lefts,
+    [...lefts].sort((a, b) => a - b),
+  );
+  assert.ok(lefts.at(-1)! > lefts[0]!, 'the newest lies right of the oldest');
+
+  // A click selects as the list's Browse does.
+  await timeline.getByRole('button', { name: /^files-1, taken / }).click();
+  await page.getByRole('region', { name: 'Snapshot files-1' }).waitFor();
+  const listRow = (name: string) =>
+    page
+      .getByTestId('snapshot-list')
+      .getByRole('row')
+      .filter({ has: page.getByRole('rowheader', { name }) });
+  assert.equal(await listRow('files-1').getAttribute('aria-selected'), 'true');
+  // The keyboard: the selected mark is the one in the tab order; the right arrow goes on in time.
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Enter');
+  await page.getByRole('region', { name: 'Snapshot files-2' }).waitFor();
+  assert.equal(await listRow('files-2').getAttribute('aria-selected'), 'true');
+  assert.equal(await timeline.getByRole('button', { name: /^files-2, taken / }).getAttribute('aria-pressed'), 'true');
+  await shot('timeline');
+
+  // 400 px wide: every mark within the window, and none under another (two of them were taken
+  // in the same second).
+  await page.setViewportSize({ width: 400, height: 700 });
+  try {
+    const boxes = [];
+    for (let i = 0; i < snapshots.length; i++) {
+      const box = (await marks.nth(i).boundingBox())!;
+      assert.ok(box.x >= 0 && box.x + box.width <= 400, `mark ${i} lies outside the window: ${box.x}`);
+      boxes.push(box);
+    }
+    for (const [i, a] of boxes.entries()) {
+      for (const b of boxes.slice(i + 1)) {
+        const apart = a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y;
+        assert.ok(apart, `two marks overlap: ${JSON.stringify([a, b])}`);
+      }
+    }
+    await shot('small-timeline');
+  } finally {
+    await page.setViewportSize({ width: 1000, height: 720 });
+  }
+});
+
 test('the store is checked and collected with progress, and a schedule is set', { skip }, async () => {
   await view('Store');
   await page.getByRole('button', { name: 'Check every stored chunk' }).click();
@@ -206,6 +284,7 @@ test('an engine error is shown in words, and the layout holds in a small window'
   // Each view, once what it loads is there.
   const shown = {
     Volumes: () => page.getByTestId('volume-ui'),
+    Files: () => page.getByTestId('live-tree'),
     'Dirty memory': () => page.getByTestId('dirty-total'),
     Snapshots: () => page.getByTestId('snapshot-list'),
     History: () => page.getByRole('button', { name: 'Compare' }),
@@ -219,6 +298,29 @@ test('an engine error is shown in words, and the layout holds in a small window'
     );
     assert.ok(overflow <= 0, `${name}: ${overflow} px wider than a 400 px window`);
     await shot(`small-${name.toLowerCase().replace(' ', '-')}`);
+  }
+});
+
+test('the window asks for notifications once, on a click, and remembers it asked', { skip }, async () => {
+  const fresh = await w!.newPage();
+  try {
+    const offer = fresh.getByRole('button', { name: 'Turn on notifications' });
+    await offer.waitFor();
+    assert.equal((await WindowHarness.notifications(fresh)).asked, 0, 'not asked before the click');
+    await offer.click();
+    await offer.waitFor({ state: 'detached' });
+    assert.equal((await WindowHarness.notifications(fresh)).asked, 1);
+    await fresh.reload();
+    await fresh.getByTestId('status').waitFor();
+    assert.equal(await offer.count(), 0, 'not offered again');
+    // Not granted (headless Chromium grants nothing it asks a person for): no notification.
+    assert.notEqual(await fresh.evaluate('Notification.permission'), 'granted');
+    await h.client!.call('snapshotCreate', { volume: 'ui', name: 'unnotified' });
+    await fresh.getByRole('button', { name: 'Snapshots', exact: true }).click();
+    await fresh.getByTestId('snapshot-list').getByRole('rowheader', { name: 'unnotified' }).waitFor();
+    assert.deepEqual((await WindowHarness.notifications(fresh)).said, []);
+  } finally {
+    await fresh.context().close();
   }
 });
 

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { VolumeInfo } from '../../src-main/common/api.js';
-import { trayMenu, type TrayInput } from '../../src-main/common/tray-menu.js';
+import type { EngineEvent, VolumeInfo } from '../../src-main/common/api.js';
+import { quitProgress, trayInputAfter, trayMenu, type TrayInput } from '../../src-main/common/tray-menu.js';
 
 const volume = (name: string, mountpoint: string | null): VolumeInfo => ({
   name,
   createdAt: '2026-12-01T03:00:00.000Z',
   mountpoint,
   showSnap: false,
+});
+const dirty = (totalBytes: number): EngineEvent => ({
+  type: 'dirty',
+  dirty: { capBytes: 256 * 1024 * 1024, totalBytes, volumes: [], files: [] },
 });
 const base: TrayInput = { engine: 'running', volumes: [], dirtyBytes: 0, error: null };
 const labels = (input: TrayInput) => trayMenu(input).items.map((i) => ('label' in i ? i.label : '---'));
@@ -56,4 +60,55 @@ test('while the engine is down or starting, the volumes cannot be toggled and th
   assert.ok(menu.items.filter((i) => i.kind === 'mount').every((i) => !i.enabled));
   assert.equal(trayMenu({ ...input, engine: 'starting' }).icon, 'stored');
   assert.equal(trayMenu({ ...base, volumes: null }).items.length, 4, 'no volumes known yet: no volume lines');
+});
+
+test('engine events move the tray: volumes, dirty bytes, and an error event or failed work to the error icon', () => {
+  let input: TrayInput = { ...base, volumes: null };
+  input = trayInputAfter(input, { type: 'volumes', volumes: [volume('photos', '/p')] });
+  input = trayInputAfter(input, dirty(7));
+  assert.equal(trayMenu(input).icon, 'dirty');
+  assert.deepEqual(
+    input.volumes?.map((v) => v.name),
+    ['photos'],
+  );
+  const unchanged = trayInputAfter(input, { type: 'snapshot', volume: 'photos', snapshot: 's', action: 'created' });
+  assert.equal(unchanged, input, 'a snapshot changes nothing the tray shows');
+  const failed = trayInputAfter(input, {
+    type: 'error',
+    message: 'volume "photos": a closed file could not be stored',
+  });
+  assert.equal(trayMenu(failed).icon, 'error');
+  assert.match(labels(failed)[1]!, /^Failed: volume "photos": a closed file/);
+  const job = trayInputAfter(input, {
+    type: 'job',
+    jobId: 1,
+    method: 'gc',
+    state: 'failed',
+    progress: null,
+    message: 'no space',
+  });
+  assert.equal(job.error, 'gc failed: no space');
+  assert.equal(
+    trayInputAfter(input, { ...job, type: 'job', jobId: 1, method: 'gc', state: 'done', progress: null }),
+    input,
+  );
+});
+
+test('quitting with dirty data: the tray says how much is left as the dirty events come, and nothing can be toggled', () => {
+  let input: TrayInput = { ...base, volumes: [volume('photos', '/p')], dirtyBytes: 8 * 1024 * 1024 };
+  assert.equal(quitProgress(input), null, 'not quitting');
+  input = { ...input, quitting: { fromBytes: input.dirtyBytes } };
+  assert.equal(quitProgress(input), 0);
+  assert.equal(trayMenu(input).tooltip, 'Bazil: Quitting: storing 8.0 MiB of 8.0 MiB…');
+  assert.ok(trayMenu(input).items.every((i) => !('enabled' in i) || !i.enabled));
+  input = trayInputAfter(input, dirty(2 * 1024 * 1024));
+  assert.equal(quitProgress(input), 0.75);
+  assert.equal(labels(input)[0], 'Quitting: storing 2.0 MiB of 8.0 MiB…');
+  // A program writing meanwhile: what there is to store grows, and the share stays true.
+  input = trayInputAfter(input, dirty(12 * 1024 * 1024));
+  assert.equal(input.quitting?.fromBytes, 12 * 1024 * 1024);
+  input = trayInputAfter(input, dirty(0));
+  assert.equal(quitProgress(input), 1);
+  assert.equal(labels(input)[0], 'Quitting: everything is stored; unmounting…');
+  assert.equal(quitProgress({ ...base, quitting: { fromBytes: 0 } }), 1, 'nothing was dirty');
 });

@@ -17,6 +17,8 @@ export interface UnstoredDeps {
   store(inode: Inode): Promise<void>;
   /** The error as a program should see it (ENOSPC for a full disk). */
   explain(error: unknown): Error;
+  /** Tells the person (the engine's error event) when closed files begin to go unstored. */
+  reportFailure(message: string): void;
 }
 
 export class UnstoredFiles {
@@ -35,10 +37,11 @@ export class UnstoredFiles {
   add(inode: Inode, cause: unknown): void {
     if (this.files.size === 0 && !this.sinceMs) {
       this.sinceMs = Date.now();
-      console.error(
-        `bazil: volume ${quote(this.volumeName)}: a closed file could not be stored ` +
-          `(${this.deps.explain(cause).message}); its data stays in memory and is stored again when it can be`,
-      );
+      const message =
+        `volume ${quote(this.volumeName)}: a closed file could not be stored ` +
+        `(${this.deps.explain(cause).message}); its data stays in memory and is stored again when it can be`;
+      console.error(`bazil: ${message}`);
+      this.deps.reportFailure(message);
     }
     this.files.add(inode);
     if (this.timer) return;

@@ -20,7 +20,8 @@
  * `noatime`), which spares a metadata write per read.
  */
 import { statfsSync } from 'node:fs';
-import { FsError } from '../../common/errors.js';
+import { FsError, quote } from '../../common/errors.js';
+import type { FailureReporter } from '../failure-feed.js';
 import { nowNs } from '../../common/time.js';
 import type { ChunkPool } from '../chunking/chunk-pool.js';
 import {
@@ -45,7 +46,7 @@ import type { Attr, SetattrChanges, StatFs } from '../fuse/addon.js';
 import type { DirtyBudget } from './dirty-budget.js';
 import { FileContent, type StoredContent } from './file-content.js';
 import { UnstoredFiles } from './unstored-files.js';
-import { VolumeMeta, newInode, type Inode } from './volume-meta.js';
+import { VolumeMeta, currentSizeBytes, newInode, type Inode } from './volume-meta.js';
 import { DotSnap, SNAP_DIR_NAME, SNAP_INO_BASE, isSnapIno } from './dot-snap.js';
 import { createSnapshot } from '../snapshots/create-snapshot.js';
 
@@ -92,6 +93,8 @@ export interface VolumeFsDeps {
   pool: ChunkPool;
   budget: DirtyBudget;
   dataDir: string;
+  /** Failures of this volume that no call returns (../failure-feed.ts). */
+  reportFailure: FailureReporter;
 }
 
 const isDir = (inode: Inode) => (inode.mode & S_IFMT) === S_IFDIR;
@@ -120,9 +123,16 @@ export class VolumeFs {
         inode.openCount === 0 && this.meta.inode(inode.ino) === inode && inode.content?.isDirty === true,
       store: (inode) => this.storeClosed(inode),
       explain: (error) => deps.store.explainWriteFailure(error),
+      reportFailure: (message) => deps.reportFailure(`unstored:${volume.name}`, message),
     });
     // Commits work again: the closed files that could not be stored are tried at once.
     this.meta.onRecovered = () => this.unstored.retryNow();
+    this.meta.onFailing = (error) =>
+      deps.reportFailure(
+        `metadata:${volume.name}`,
+        `volume ${quote(volume.name)}: changes cannot be written (${error.message}); ` +
+          'they stay in memory and are written once it works again',
+      );
     this.dotSnap = new DotSnap({
       store: deps.store,
       volume,
@@ -134,6 +144,11 @@ export class VolumeFs {
 
   get volumeName(): string {
     return this.meta.volume.name;
+  }
+
+  /** A failure of this volume that no call returns: the person hears of it (an error event). */
+  reportFailure(kind: string, message: string): void {
+    this.deps.reportFailure(`${kind}:${this.volumeName}`, `volume ${quote(this.volumeName)}: ${message}`);
   }
 
   /** Lists `.snap` in the root directory from the next listing on, or stops listing it. */
@@ -884,7 +899,7 @@ export class VolumeFs {
   }
 
   stat(inode: Inode): Attr {
-    const size = inode.content ? inode.content.sizeBytes : isDir(inode) ? 4096 : inode.sizeBytes;
+    const size = isDir(inode) ? 4096 : currentSizeBytes(inode);
     return {
       ino: inode.ino,
       mode: inode.mode,

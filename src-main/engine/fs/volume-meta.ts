@@ -68,6 +68,11 @@ interface Failing {
   retries: number;
 }
 
+/** A file's size as programs see it: what is written, stored or not. */
+export function currentSizeBytes(inode: Inode): number {
+  return inode.content ? inode.content.sizeBytes : inode.sizeBytes;
+}
+
 /** A new inode owned by the user running the engine, all its times now. */
 export function newInode(ino: number, mode: number, nlink: number): Inode {
   const now = nowNs();
@@ -112,6 +117,8 @@ export class VolumeMeta {
 
   /** Called when commits succeed again after failing (files that could not be stored meanwhile can be). */
   onRecovered: () => void = () => undefined;
+  /** Called when commits begin to fail (not at each retry). */
+  onFailing: (error: Error) => void = () => undefined;
 
   constructor(
     private readonly store: Store,
@@ -385,6 +392,7 @@ export class VolumeMeta {
               `changes stay in memory and are written again, retried every ${FIRST_RETRY_MS / 1000} s ` +
               `to ${LAST_RETRY_MS / 1000} s until it works`,
           );
+          this.onFailing(error);
         }
         for (const ino of inodes) this.pendingInodes.add(ino);
         for (const entry of dirents) {

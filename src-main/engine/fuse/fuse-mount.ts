@@ -100,7 +100,12 @@ export function mountOptions(fsName: string, { allowOther = false }: FuseMountOp
 /** Failures that are not an errno answer are logged, each kind once a minute (see RepeatLimiter). */
 const unexpected = new RepeatLimiter();
 
-function errnoOf(error: unknown): number {
+/**
+ * The errno a failed call answers. Anything but an errno the call chose (a store that cannot be
+ * read, a bug) is EIO: logged, and told to the person through `fs` (an error event), as the
+ * program that gets it may say nothing.
+ */
+function errnoOf(error: unknown, fs: VolumeFs): number {
   if (error instanceof FsError) return error.errno;
   // LMDB and the disk say "no space" in several ways; programs should see ENOSPC.
   if (isNoSpace(error)) return ERRNO.ENOSPC;
@@ -109,6 +114,7 @@ function errnoOf(error: unknown): number {
   if (said?.repeats === 0) console.error('bazil: file-system call failed (EIO):', error);
   else if (said)
     console.error(`bazil: file-system call failed (EIO): ${message} (${said.repeats} more since it was logged)`);
+  fs.reportFailure('eio', `a program's file-system call failed with an I/O error (EIO): ${message}`);
   return ERRNO.EIO;
 }
 
@@ -165,12 +171,14 @@ export class FuseMount {
     );
     void this.fs
       .flushAll()
-      .catch((error: unknown) =>
+      .catch((error: unknown) => {
         console.error(
           `bazil: volume ${quote(this.fs.volumeName)}: data that could not be stored after its unmount:`,
           error,
-        ),
-      )
+        );
+        const why = error instanceof Error ? error.message : String(error);
+        this.fs.reportFailure('unstored', `data could not be stored after it was unmounted from outside: ${why}`);
+      })
       .finally(() => {
         this.fs.close();
         this.pending.close();
@@ -228,7 +236,7 @@ export class FuseMount {
       try {
         result = call();
       } catch (error) {
-        addon.replyErr(session, id, errnoOf(error));
+        addon.replyErr(session, id, errnoOf(error, fs));
         return;
       }
       if (!(result instanceof Promise)) return answer(result);
@@ -240,7 +248,7 @@ export class FuseMount {
         },
         (error: unknown) => {
           this.pending.end(watched);
-          addon.replyErr(session, id, errnoOf(error));
+          addon.replyErr(session, id, errnoOf(error, fs));
         },
       );
     };

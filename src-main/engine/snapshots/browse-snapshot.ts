@@ -3,11 +3,12 @@
  * gives them, and a file's bytes. Everything here reads committed, immutable objects (a tree or a
  * manifest never changes under its key), so nothing waits for the volume.
  *
- * Paths are relative to the volume's root ("" or "/" is the root), components separated by "/".
+ * Paths are from the volume's root (../../common/volume-path.ts).
  */
 import type { SnapshotEntry, SnapshotInfo } from '../../common/api.js';
 import { BazilError, quote } from '../../common/errors.js';
 import { formatNs } from '../../common/time.js';
+import { childPath, volumePathNames } from '../../common/volume-path.js';
 import {
   ROOT_INO,
   asBuffer,
@@ -18,6 +19,7 @@ import {
   snapshotKey,
   snapshotNameFromKey,
   volumePrefix,
+  type InodeRecord,
   type SnapshotRecord,
   type TreeEntry,
 } from '../store/format.js';
@@ -72,38 +74,56 @@ export function readTree(store: Store, key: Uint8Array): TreeEntry[] {
   return decodeTree(bytes);
 }
 
+/** The root of a tree (a snapshot's, or the live tree's as a diff writes it): an entry named "". */
+export function treeRoot(rootRecord: Uint8Array, rootTreeKey: Uint8Array): TreeEntry {
+  return { name: '', ino: ROOT_INO, record: rootRecord, treeKey: rootTreeKey };
+}
+
 /** The entry at `path` in a snapshot (the root is an entry named ""), with its path normalised. */
 export function entryAt(store: Store, record: SnapshotRecord, path: string): { entry: TreeEntry; path: string } {
-  const parts = path.split('/').filter((part) => part !== '');
-  if (parts.some((part) => part === '.' || part === '..')) {
-    throw new BazilError('EINVAL', `path ${quote(path)}: give it from the volume's root, without "." or ".."`);
-  }
-  let entry: TreeEntry = { name: '', ino: ROOT_INO, record: record.rootRecord, treeKey: record.rootTreeKey };
+  return entryInTree(store, treeRoot(record.rootRecord, record.rootTreeKey), path, `snapshot ${quote(record.name)}`);
+}
+
+/**
+ * The entry at `path` below `root` (a snapshot's root, or the live tree's as a diff writes it),
+ * with its path normalised; `where` names the tree in the error ("snapshot "x"").
+ */
+export function entryInTree(
+  store: Store,
+  root: TreeEntry,
+  path: string,
+  where: string,
+): { entry: TreeEntry; path: string } {
+  const parts = volumePathNames(path);
+  let entry = root;
   for (let i = 0; i < parts.length; i++) {
     const found = entry.treeKey ? readTree(store, entry.treeKey).find((child) => child.name === parts[i]) : undefined;
     if (!found) {
-      const where = `/${parts.slice(0, i + 1).join('/')}`;
+      const at = `/${parts.slice(0, i + 1).join('/')}`;
       const why = entry.treeKey ? 'no such file or directory' : 'not a directory';
-      throw new BazilError(entry.treeKey ? 'ENOENT' : 'ENOTDIR', `${where} in snapshot ${quote(record.name)}: ${why}`);
+      throw new BazilError(entry.treeKey ? 'ENOENT' : 'ENOTDIR', `${at} in ${where}: ${why}`);
     }
     entry = found;
   }
   return { entry, path: `/${parts.join('/')}` };
 }
 
-/** An entry as the API shows it. */
+/** An entry of a snapshot's tree as the API shows it. */
 export function describeEntry(entry: TreeEntry, parentPath: string): SnapshotEntry {
-  const inode = decodeInode(entry.ino, entry.record);
+  return describeInode(entry.name, decodeInode(entry.ino, entry.record), parentPath);
+}
+
+/** An inode named `name` in the directory at `parentPath`, as the API shows it (a snapshot's or a live one). */
+export function describeInode(name: string, inode: InodeRecord, parentPath: string): SnapshotEntry {
   const type = entryType(inode.mode);
-  const path = entry.name === '' ? '/' : parentPath === '/' ? `/${entry.name}` : `${parentPath}/${entry.name}`;
   return {
-    name: entry.name,
-    path,
+    name,
+    path: childPath(parentPath, name),
     type,
     mode: inode.mode & 0o7777,
     uid: inode.uid,
     gid: inode.gid,
-    ino: entry.ino,
+    ino: inode.ino,
     nlink: inode.nlink,
     sizeBytes: type === 'dir' ? 0 : inode.sizeBytes,
     mtime: formatNs(inode.mtimeNs),

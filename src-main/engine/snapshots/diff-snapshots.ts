@@ -20,7 +20,8 @@ function sameContent(a: TreeEntry, b: TreeEntry): boolean {
   return keys && x.sizeBytes === y.sizeBytes && x.symlinkTarget === y.symlinkTarget && x.rdev === y.rdev;
 }
 
-export function diffTrees(store: Store, fromKey: Uint8Array, toKey: Uint8Array): DiffChange[] {
+/** `under`: the path of the directories compared ("/" for the roots); changes' paths are from the volume's root. */
+export function diffTrees(store: Store, fromKey: Uint8Array, toKey: Uint8Array, under = '/'): DiffChange[] {
   const changes: DiffChange[] = [];
   const walk = (from: Uint8Array, to: Uint8Array, path: string): void => {
     if (sameKey(from, to)) return;
@@ -41,6 +42,6 @@ export function diffTrees(store: Store, fromKey: Uint8Array, toKey: Uint8Array):
       }
     }
   };
-  walk(fromKey, toKey, '');
+  walk(fromKey, toKey, under === '/' ? '' : under);
   return changes;
 }

@@ -7,6 +7,7 @@
 import type { FileVersion } from '../../common/api.js';
 import { BazilError, quote } from '../../common/errors.js';
 import { formatNs } from '../../common/time.js';
+import { volumePathNames } from '../../common/volume-path.js';
 import { decodeInode, type SnapshotRecord, type TreeEntry } from '../store/format.js';
 import type { Store } from '../store/store.js';
 import { entryType, listSnapshots, readTree } from './browse-snapshot.js';
@@ -14,10 +15,8 @@ import { entryType, listSnapshots, readTree } from './browse-snapshot.js';
 const hex = (bytes: Uint8Array | null) => (bytes ? Buffer.from(bytes).toString('hex') : '');
 
 export function fileHistory(store: Store, volumeId: number, volumeName: string, path: string): FileVersion[] {
-  const names = path.split('/').filter((name) => name !== '');
-  if (names.length === 0 || names.some((name) => name === '.' || name === '..')) {
-    throw new BazilError('EINVAL', `path ${quote(path)}: give a file from the volume's root, without "." or ".."`);
-  }
+  const names = volumePathNames(path);
+  if (names.length === 0) throw new BazilError('EINVAL', `path ${quote(path)}: give a file, not the volume's root`);
   const trees = new Map<string, Map<string, TreeEntry>>();
   const childrenOf = (treeKey: Uint8Array) => {
     let children = trees.get(hex(treeKey));

@@ -7,6 +7,7 @@
  */
 import type { RestoreResult } from '../../common/api.js';
 import { BazilError, quote } from '../../common/errors.js';
+import { volumePathNames } from '../../common/volume-path.js';
 import type { VolumeFs } from '../fs/volume-fs.js';
 import { S_IFMT, S_IFDIR, decodeInodeMode, type VolumeRecord } from '../store/format.js';
 import type { Store } from '../store/store.js';
@@ -22,14 +23,6 @@ export interface Restore {
 
 const kindOf = (mode: number) => ((mode & S_IFMT) === S_IFDIR ? 'a directory' : 'a file');
 
-function namesOf(path: string): string[] {
-  const names = path.split('/').filter((name) => name !== '');
-  if (names.some((name) => name === '.' || name === '..')) {
-    throw new BazilError('EINVAL', `path ${quote(path)}: give it from the volume's root, without "." or ".."`);
-  }
-  return names;
-}
-
 /** `fs` serves the volume: its mount's, or one made for the restore when it is not mounted. */
 export async function restoreSnapshot(
   store: Store,
@@ -39,7 +32,7 @@ export async function restoreSnapshot(
 ): Promise<RestoreResult> {
   const record = getSnapshot(store, volume.id, volume.name, restore.snapshot);
   const { entry, path } = entryAt(store, record, restore.path);
-  const target = namesOf(restore.as ?? path);
+  const target = volumePathNames(restore.as ?? path);
   const targetPath = `/${target.join('/')}`;
   if (target.length === 0) {
     throw new BazilError(

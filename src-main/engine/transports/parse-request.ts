@@ -5,6 +5,7 @@
  */
 import { parseCall, type ApiError, type MethodName } from '../../common/api.js';
 import { BazilError } from '../../common/errors.js';
+import { parseJsonObject } from '../../common/json-object.js';
 
 export type ParsedRequest =
   { id: number; method: MethodName; args: unknown } | { id: number; subscribe: true } | { id: number; error: ApiError };
@@ -12,21 +13,12 @@ export type ParsedRequest =
 export function parseRequest(line: string): ParsedRequest {
   let id = 0;
   try {
-    const request: unknown = JSON.parse(line);
-    if (request === null || typeof request !== 'object' || Array.isArray(request)) {
-      throw new BazilError(
-        'EINVAL',
-        'a request must be a JSON object: {"id": number, "method": string, "args": object}',
-      );
-    }
-    const fields = request as Record<string, unknown>;
+    const fields = parseJsonObject(line, 'the request', '{"id": number, "method": string, "args": object}');
     id = typeof fields.id === 'number' ? fields.id : 0;
     if (fields.subscribe === true) return { id, subscribe: true };
     return { id, ...parseCall(fields.method, fields.args ?? {}) };
   } catch (error) {
     if (error instanceof BazilError) return { id, error: error.toAnswer() };
-    if (error instanceof SyntaxError)
-      return { id, error: { code: 'EINVAL', message: `request is not JSON: ${error.message}` } };
     throw error;
   }
 }
