@@ -173,9 +173,9 @@ bool ReadOpenFlags(Reader& rd, napi_value flags, struct fuse_file_info* fi) {
   napi_typeof(rd.env, flags, &type);
   if (type == napi_undefined) return true;
   if (type != napi_object) return rd.Fail("flags", "must be an object");
-  const char* keys[] = {"directIo", "keepCache", "nonSeekable", "cacheDir"};
-  bool values[4] = {};
-  for (int i = 0; i < 4; i++) {
+  const char* keys[] = {"directIo", "keepCache", "nonSeekable", "cacheDir", "noFlush"};
+  bool values[5] = {};
+  for (int i = 0; i < 5; i++) {
     napi_value v;
     napi_valuetype t;
     if (!rd.Prop(flags, keys[i], &v)) return false;
@@ -186,6 +186,7 @@ bool ReadOpenFlags(Reader& rd, napi_value flags, struct fuse_file_info* fi) {
   fi->keep_cache = values[1];
   fi->nonseekable = values[2];
   fi->cache_readdir = values[3];
+  fi->noflush = values[4];
   return true;
 }
 

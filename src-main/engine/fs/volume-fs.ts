@@ -52,13 +52,19 @@ import { createSnapshot } from '../snapshots/create-snapshot.js';
 
 export { S_IFMT, S_IFDIR, S_IFREG, S_IFLNK };
 const S_ISGID = 0o2000;
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+
+/** Whether open(2) flags open for reading only. */
+export function opensReadOnly(flags: number): boolean {
+  return (flags & O_ACCMODE) === O_RDONLY;
+}
+
 const NAME_MAX_BYTES = 255;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const XATTR_VALUE_MAX_BYTES = 64 * 1024;
 const POSIX_ACL_PREFIX = 'system.posix_acl_';
-const O_ACCMODE = 3;
-const O_RDONLY = 0;
 const O_TRUNC = 0o1000;
 /** renameat2 flags. */
 const RENAME_NOREPLACE = 1;
@@ -108,8 +114,10 @@ export class VolumeFs {
   private readonly unstored: UnstoredFiles;
   private readonly dotSnap: DotSnap;
   /**
-   * Set by the mount: the kernel must forget what it caches of a name (a snapshot taken through
-   * the API appears in `.snap`, where the kernel may hold a negative entry for it).
+   * Set by the mount: the kernel must forget what it caches of a name, and the listing of the
+   * directory that holds it (a snapshot taken through the API appears in `.snap`, where the
+   * kernel may hold a negative entry for it; a restore adds names to a directory whose listing
+   * the kernel keeps).
    */
   onInvalidateEntry: (parent: number, name: string) => void = () => undefined;
 
@@ -154,6 +162,7 @@ export class VolumeFs {
   /** Lists `.snap` in the root directory from the next listing on, or stops listing it. */
   setShowSnap(showSnap: boolean): void {
     this.meta.setShowSnap(showSnap);
+    this.onInvalidateEntry(ROOT_INO, SNAP_DIR_NAME);
   }
 
   // ---- the kernel's references ----
@@ -444,9 +453,9 @@ export class VolumeFs {
    * atomic O_TRUNC (one request instead of an open and a SETATTR), so the kernel leaves it to us.
    */
   open(ino: number, flags: number): number {
-    if (isSnapIno(ino) && ((flags & O_ACCMODE) !== O_RDONLY || flags & O_TRUNC)) throw new FsError('EROFS');
+    if (isSnapIno(ino) && (!opensReadOnly(flags) || flags & O_TRUNC)) throw new FsError('EROFS');
     const inode = this.inode(ino);
-    if (isDir(inode) && (flags & O_ACCMODE) !== O_RDONLY) throw new FsError('EISDIR');
+    if (isDir(inode) && !opensReadOnly(flags)) throw new FsError('EISDIR');
     const fh = this.openInode(inode, flags);
     if (flags & O_TRUNC && isFile(inode) && inode.content!.sizeBytes > 0) this.truncateOpen(inode, 0);
     return fh;

@@ -153,6 +153,8 @@ export interface OpenFlags {
   nonSeekable?: boolean;
   /** For opendir: let the kernel cache the directory's listing. */
   cacheDir?: boolean;
+  /** For open: the kernel sends no FLUSH when this handle is closed (FOPEN_NOFLUSH). */
+  noFlush?: boolean;
 }
 
 export interface StatFs {

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { ERRNO, FsError, quote } from '../../common/errors.js';
 import { RepeatLimiter } from '../repeat-limiter.js';
 import { isNoSpace } from '../store/store.js';
-import type { Caller, VolumeFs } from '../fs/volume-fs.js';
+import { opensReadOnly, type Caller, type VolumeFs } from '../fs/volume-fs.js';
 import type { Inode } from '../fs/volume-meta.js';
 import type { Addon, DirEntryPlus, Entry, MountOptions, Request, Session } from './addon.js';
 import { loadAddon } from './load-addon.js';
@@ -151,7 +151,11 @@ export class FuseMount {
       (ended) => (ended ? this.endedFromOutside() : this.serveQueued()),
     );
     this.session = session;
-    this.fs.onInvalidateEntry = (parent, name) => addon.notifyInvalEntry(session, parent, name);
+    this.fs.onInvalidateEntry = (parent, name) => {
+      addon.notifyInvalEntry(session, parent, name);
+      // The directory's listing and attributes too (the kernel keeps listings: cacheDir).
+      addon.notifyInvalInode(session, parent, 0, 0);
+    };
     if (this.wokenEarly) this.serveQueued();
   }
 
@@ -314,7 +318,9 @@ export class FuseMount {
       case 'open':
         return run(
           () => fs.open(request.ino, request.flags),
-          (fh) => addon.replyOpen(session, id, fh, { keepCache: true }),
+          // A handle that cannot write has nothing to store when closed: the kernel sends no
+          // FLUSH for it (one round trip fewer for each file a program reads).
+          (fh) => addon.replyOpen(session, id, fh, { keepCache: true, noFlush: opensReadOnly(request.flags) }),
         );
       case 'read':
         // The bytes go to the kernel in the call that has them ready (they may be the chunk cache's).
@@ -336,7 +342,10 @@ export class FuseMount {
       case 'opendir':
         return run(
           () => fs.opendir(request.ino),
-          (fh) => addon.replyOpen(session, id, fh, {}),
+          // The kernel keeps a listing from one opendir to the next (a second `ls`, `find` after
+          // `ls -lR`, read no entries from the engine); it drops it when the directory changes
+          // through the mount, and the engine tells it of changes made elsewhere (onInvalidateEntry).
+          (fh) => addon.replyOpen(session, id, fh, { keepCache: true, cacheDir: true }),
         );
       case 'readdirplus':
         return run(
