@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { EngineEvent } from '../common/api.js';
 import { formatBytes } from '../common/units.js';
 import { notificationFor } from '../common/notifications.js';
-import { quitProgress, trayInputAfter, type TrayInput } from '../common/tray-menu.js';
+import { quitProgress, quittingFrom, trayInputAfter, type TrayInput } from '../common/tray-menu.js';
 import { EngineSupervisor } from '../client/engine-supervisor.js';
 import { relayCall } from '../client/relay-call.js';
 import { defaultDataDir } from '../engine/data-dir.js';
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     quitting = true;
     // The dirty events go on while the engine stores: the tray's tooltip and first line, and the
     // window's progress bar, say how much is left until it is all stored.
-    state = { ...state, quitting: { fromBytes: state.dirtyBytes } };
+    state = quittingFrom(state, Date.now());
     show();
     if (state.dirtyBytes > 0) notify(`Storing ${formatBytes(state.dirtyBytes)} before quitting…`);
     void quit();

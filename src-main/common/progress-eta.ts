@@ -19,12 +19,20 @@ export class ProgressEta {
       this.phaseStartMs = nowMs;
       this.phaseStartDone = progress.done;
     }
-    const elapsedMs = nowMs - this.phaseStartMs;
-    if (progress.total <= 0 || elapsedMs < 1000) return null;
-    const perMs = (progress.done - this.phaseStartDone) / elapsedMs;
-    if (!(perMs > 0)) return null;
-    return Math.ceil((progress.total - progress.done) / perMs / 1000);
+    if (progress.total <= 0) return null;
+    return secondsLeft(progress.done - this.phaseStartDone, progress.total - progress.done, nowMs - this.phaseStartMs);
   }
+}
+
+/**
+ * Seconds until `remaining` is done at the rate of `doneSince` in `elapsedMs`; null before a
+ * second has passed, or while nothing has been done.
+ */
+export function secondsLeft(doneSince: number, remaining: number, elapsedMs: number): number | null {
+  if (elapsedMs < 1000) return null;
+  const perMs = doneSince / elapsedMs;
+  if (!(perMs > 0)) return null;
+  return Math.ceil(remaining / perMs / 1000);
 }
 
 /** "3 s", "2 min 5 s", "1 h 4 min". */

@@ -9,6 +9,7 @@
  */
 import type { EngineEvent, VolumeInfo } from './api.js';
 import { failedJob } from './notifications.js';
+import { formatSeconds, secondsLeft } from './progress-eta.js';
 import { formatBytes } from './units.js';
 
 export type TrayIcon = 'stored' | 'dirty' | 'error';
@@ -21,22 +22,37 @@ export interface TrayInput {
   dirtyBytes: number;
   /** The newest error not yet seen in the window, if any. */
   error: string | null;
-  /** Quitting: what is dirty is being stored first; `fromBytes` the most there was to store. */
-  quitting?: { fromBytes: number } | null;
+  /** Quitting: what is dirty is being stored first (see `quittingFrom`). */
+  quitting?: Quitting | null;
+}
+
+export interface Quitting {
+  /** The most there was to store since quitting began. */
+  fromBytes: number;
+  startedMs: number;
+  /** From the rate of storing so far; null until it is known. */
+  secondsLeft: number | null;
+}
+
+/** The input once quitting begins, at `nowMs`. */
+export function quittingFrom(input: TrayInput, nowMs: number): TrayInput {
+  return { ...input, quitting: { fromBytes: input.dirtyBytes, startedMs: nowMs, secondsLeft: null } };
 }
 
 /**
  * What the tray knows after an engine event: the volumes, the dirty bytes, and the newest failure
  * (an error event or failed long work), shown until the window is opened.
  */
-export function trayInputAfter(input: TrayInput, event: EngineEvent): TrayInput {
+export function trayInputAfter(input: TrayInput, event: EngineEvent, nowMs = Date.now()): TrayInput {
   switch (event.type) {
     case 'volumes':
       return { ...input, volumes: event.volumes };
     case 'dirty': {
       const dirtyBytes = event.dirty.totalBytes;
-      const quitting = input.quitting && { fromBytes: Math.max(input.quitting.fromBytes, dirtyBytes) };
-      return { ...input, dirtyBytes, ...(quitting ? { quitting } : {}) };
+      if (!input.quitting) return { ...input, dirtyBytes };
+      const fromBytes = Math.max(input.quitting.fromBytes, dirtyBytes);
+      const left = secondsLeft(fromBytes - dirtyBytes, dirtyBytes, nowMs - input.quitting.startedMs);
+      return { ...input, dirtyBytes, quitting: { ...input.quitting, fromBytes, secondsLeft: left } };
     }
     case 'error':
       return { ...input, error: event.message };
@@ -82,7 +98,8 @@ export function trayMenu(input: TrayInput): TrayMenu {
     input.error !== null || input.engine === 'down' ? 'error' : input.dirtyBytes > 0 ? 'dirty' : 'stored';
   const state = input.quitting
     ? input.dirtyBytes > 0
-      ? `Quitting: storing ${formatBytes(input.dirtyBytes)} of ${formatBytes(input.quitting.fromBytes)}…`
+      ? `Quitting: storing ${formatBytes(input.dirtyBytes)} of ${formatBytes(input.quitting.fromBytes)}` +
+        (input.quitting.secondsLeft === null ? '…' : `, ${formatSeconds(input.quitting.secondsLeft)} left…`)
       : 'Quitting: everything is stored; unmounting…'
     : input.engine === 'down'
       ? 'Bazil’s engine is not running'

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { EngineEvent } from '../../src-main/common/api.js';
 import { EngineSupervisor, type EngineLinkState } from '../../src-main/client/engine-supervisor.js';
-import { quitProgress, trayInputAfter, type TrayInput } from '../../src-main/common/tray-menu.js';
+import { quitProgress, quittingFrom, trayInputAfter, type TrayInput } from '../../src-main/common/tray-menu.js';
 import { ok, sh } from '../helpers/engine-harness.js';
 import { writeAndHold } from '../helpers/python-process.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -103,13 +103,13 @@ test('quitting with dirty data: the dirty events take the tray from what was dir
   });
   try {
     await waitFor(() => tray.dirtyBytes >= 16 * MiB, { timeoutMs: 20_000, what: '16 MiB dirty in the tray model' });
-    tray = { ...tray, quitting: { fromBytes: tray.dirtyBytes } };
+    tray = quittingFrom(tray, Date.now());
     // A program still has the file open: the app asks, and the engine runs on meanwhile...
     await assert.rejects(supervisor.stop(), /in use/);
     assert.equal(quitProgress(tray), 1, 'the refused stop stored the data first, and said so');
     assert.equal((await supervisor.call('volumeList', {}))[0]!.mountpoint, mnt, 'still held and mounted');
     // ...then the person quits anyway.
-    tray = { ...tray, quitting: { fromBytes: tray.dirtyBytes } };
+    tray = quittingFrom(tray, Date.now());
     assert.ok(await supervisor.stop({ force: true }), 'the engine stopped');
     assert.equal(tray.dirtyBytes, 0);
     assert.ok(shares.length > 0 && shares.at(-1) === 1, `progress heard: ${shares.join(', ')}`);

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EngineEvent, VolumeInfo } from '../../src-main/common/api.js';
-import { quitProgress, trayInputAfter, trayMenu, type TrayInput } from '../../src-main/common/tray-menu.js';
+import {
+  quitProgress,
+  quittingFrom,
+  trayInputAfter,
+  trayMenu,
+  type TrayInput,
+} from '../../src-main/common/tray-menu.js';
 
 const volume = (name: string, mountpoint: string | null): VolumeInfo => ({
   name,
@@ -94,21 +100,24 @@ test('engine events move the tray: volumes, dirty bytes, and an error event or f
   );
 });
 
-test('quitting with dirty data: the tray says how much is left as the dirty events come, and nothing can be toggled', () => {
+test('quitting with dirty data: the tray says how much is left and for how long as the dirty events come, and nothing can be toggled', () => {
   let input: TrayInput = { ...base, volumes: [volume('photos', '/p')], dirtyBytes: 8 * 1024 * 1024 };
   assert.equal(quitProgress(input), null, 'not quitting');
-  input = { ...input, quitting: { fromBytes: input.dirtyBytes } };
+  input = quittingFrom(input, 10_000);
   assert.equal(quitProgress(input), 0);
   assert.equal(trayMenu(input).tooltip, 'Bazil: Quitting: storing 8.0 MiB of 8.0 MiB…');
   assert.ok(trayMenu(input).items.every((i) => !('enabled' in i) || !i.enabled));
-  input = trayInputAfter(input, dirty(2 * 1024 * 1024));
+  input = trayInputAfter(input, dirty(6 * 1024 * 1024), 10_500);
+  assert.equal(labels(input)[0], 'Quitting: storing 6.0 MiB of 8.0 MiB…', 'no time left before a second of storing');
+  // 6 MiB stored in 2 s: the 2 MiB left take about 1 s more.
+  input = trayInputAfter(input, dirty(2 * 1024 * 1024), 12_000);
   assert.equal(quitProgress(input), 0.75);
-  assert.equal(labels(input)[0], 'Quitting: storing 2.0 MiB of 8.0 MiB…');
+  assert.equal(labels(input)[0], 'Quitting: storing 2.0 MiB of 8.0 MiB, 1 s left…');
   // A program writing meanwhile: what there is to store grows, and the share stays true.
-  input = trayInputAfter(input, dirty(12 * 1024 * 1024));
+  input = trayInputAfter(input, dirty(12 * 1024 * 1024), 13_000);
   assert.equal(input.quitting?.fromBytes, 12 * 1024 * 1024);
-  input = trayInputAfter(input, dirty(0));
+  input = trayInputAfter(input, dirty(0), 14_000);
   assert.equal(quitProgress(input), 1);
   assert.equal(labels(input)[0], 'Quitting: everything is stored; unmounting…');
-  assert.equal(quitProgress({ ...base, quitting: { fromBytes: 0 } }), 1, 'nothing was dirty');
+  assert.equal(quitProgress(quittingFrom({ ...base, dirtyBytes: 0 }, 0)), 1, 'nothing was dirty');
 });
