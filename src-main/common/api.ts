@@ -119,7 +119,7 @@ export const SnapshotInfo = z.object({
   logicalBytes: count(),
   /**
    * Chunk bytes no other snapshot and no live file names: what deleting this snapshot (then
-   * `bazil gc`) gives back. In `snapshotList` only (null elsewhere).
+   * `bazil gc`) gives back. In `snapshotList` only, unless asked not to (null elsewhere).
    */
   uniqueBytes: count().nullable(),
 });
@@ -341,8 +341,14 @@ export const API = {
   stop: { args: args({ force: z.boolean().optional() }), result: StopResult },
   /** `name` defaults to the time (local, to the second). */
   snapshotCreate: { args: args({ volume: z.string(), name: z.string().optional() }), result: SnapshotInfo },
-  /** Oldest first. */
-  snapshotList: { args: args({ volume: z.string() }), result: z.array(SnapshotInfo) },
+  /**
+   * Oldest first. `uniqueBytes: false` leaves each snapshot's unique bytes null: working them out
+   * reads every snapshot's tree, which a view that only offers names does not need.
+   */
+  snapshotList: {
+    args: args({ volume: z.string(), uniqueBytes: z.boolean().optional() }),
+    result: z.array(SnapshotInfo),
+  },
   snapshotLs: {
     args: args({ volume: z.string(), snapshot: z.string(), path: z.string().optional() }),
     result: SnapshotListing,

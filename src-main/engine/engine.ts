@@ -481,8 +481,15 @@ export class Engine implements Api {
     return snapshotInfo(volumeName, record);
   }
 
-  async snapshotList({ volume: volumeName }: { volume: string }): Promise<SnapshotInfo[]> {
+  async snapshotList({
+    volume: volumeName,
+    uniqueBytes = true,
+  }: {
+    volume: string;
+    uniqueBytes?: boolean;
+  }): Promise<SnapshotInfo[]> {
     const volume = this.volume(volumeName);
+    if (!uniqueBytes) return listSnapshots(this.store, volume.id).map((record) => snapshotInfo(volumeName, record));
     // Files closed before the call count as live.
     await this.mounts.get(volumeName)?.fs.settled();
     const unique = await uniqueBytesInThread({ dataDir: this.dataDir, volumeId: volume.id });

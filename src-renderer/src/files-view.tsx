@@ -24,7 +24,7 @@ export function FilesView({ bridge, engine }: { bridge: EngineBridge; engine: En
   const [listing, setListing] = useState<SnapshotListing | null>(null);
   const [reloads, setReloads] = useState(0);
   const [versionsOf, setVersionsOf] = useState<string | null>(null);
-  const snapshots = useSnapshots(bridge, engine, shown);
+  const snapshots = useSnapshots(bridge, engine, shown, { uniqueBytes: false });
   const [chosenSince, setSince] = useState('');
   const since = chosenSnapshot(snapshots, chosenSince);
   const [diff, setDiff] = useState<{ path: string; since: string; changes: DiffChange[] } | null>(null);

@@ -19,7 +19,7 @@ const LIVE = '';
 
 export function HistoryView({ bridge, engine }: { bridge: EngineBridge; engine: EngineState }) {
   const { names, shown, choose } = useVolumeChoice(engine);
-  const snapshots = useSnapshots(bridge, engine, shown) ?? [];
+  const snapshots = useSnapshots(bridge, engine, shown, { uniqueBytes: false }) ?? [];
   const [pattern, setPattern] = useState('');
   const [found, setFound] = useState<FoundEntry[] | null>(null);
   const [path, setPath] = useState('');

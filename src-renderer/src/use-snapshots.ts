@@ -1,22 +1,30 @@
 /**
  * A volume's snapshots (oldest first), loaded again whenever one is taken, deleted or restored;
- * null while they load. Views that list or offer snapshots share it.
+ * null while they load. Views that list or offer snapshots share it; those that only offer names
+ * ask for no unique bytes (see snapshotList).
  */
 import { useEffect, useState } from 'react';
 import type { SnapshotInfo } from '../../src-main/common/api.js';
 import type { EngineBridge } from './engine-bridge.js';
 import type { EngineState } from './use-engine.js';
 
-export function useSnapshots(bridge: EngineBridge, engine: EngineState, volume: string | null): SnapshotInfo[] | null {
+export function useSnapshots(
+  bridge: EngineBridge,
+  engine: EngineState,
+  volume: string | null,
+  { uniqueBytes = true }: { uniqueBytes?: boolean } = {},
+): SnapshotInfo[] | null {
   const [loaded, setLoaded] = useState<{ volume: string; list: SnapshotInfo[] } | null>(null);
   useEffect(() => {
     if (volume === null) return;
     let current = true;
-    bridge.call('snapshotList', { volume }).then((list) => current && setLoaded({ volume, list }), engine.report);
+    bridge
+      .call('snapshotList', { volume, uniqueBytes })
+      .then((list) => current && setLoaded({ volume, list }), engine.report);
     return () => {
       current = false;
     };
-  }, [bridge, engine.report, volume, engine.snapshotsVersion]);
+  }, [bridge, engine.report, volume, uniqueBytes, engine.snapshotsVersion]);
   return loaded?.volume === volume ? loaded.list : null;
 }
 

@@ -215,6 +215,16 @@ test('snapshot list says what only each snapshot holds, and gc gives back exactl
   assert.equal((await bazil(h.dataDir, 'snapshot', 'create', 'photos', 's3')).code, 0);
   // s1 alone holds the first a; b, c and old/ are in s1 and s2; the new a is live.
   assert.deepEqual(await unique(), { s1: 4 * MiB, s2: 0, s3: 0 });
+  // Views that only offer names ask for no unique bytes: the same snapshots, without them.
+  const names = await h.client!.call('snapshotList', { volume: 'photos', uniqueBytes: false });
+  assert.deepEqual(
+    names.map((s) => [s.name, s.uniqueBytes]),
+    [
+      ['s1', null],
+      ['s2', null],
+      ['s3', null],
+    ],
+  );
 
   assert.equal((await bazil(h.dataDir, 'snapshot', 'delete', 'photos', 's1')).code, 0);
   const onlyS2 = 3 * MiB + 'tiny\n'.length + MiB;
