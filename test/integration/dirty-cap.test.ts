@@ -107,3 +107,15 @@ test('twelve writers at once, waiting for room under the cap, each keep their ow
     );
   }
 });
+
+test('six processes writing at random under the cap, some pages filled from the store first, keep every byte', async () => {
+  // Writes of 4 KiB to 256 KiB into a file already stored: a page partly overwritten is filled
+  // from the store first (the write waits for the disk) while other writers fill the cap and
+  // flushes start mid-write. fio checks every block it reads against what it wrote.
+  const job =
+    '--name=capped --filename=capped --size=32M --offset_increment=32M --numjobs=6 --rw=randrw ' +
+    '--bsrange=4k-256k --io_size=64M --refill_buffers --group_reporting --verify=crc32c --verify_fatal=1';
+  const result = await h.shWithin(`fio --output-format=normal ${job}`, mnt, 120_000);
+  assert.equal(result.code, 0, `fio failed:\n${result.stdout}${result.stderr}`);
+  assert.match(result.stdout, /err= 0/, `fio reported an error:\n${result.stdout}`);
+});
