@@ -714,7 +714,16 @@ export class Engine implements Api {
   /** A file system of the volume, for its mount or a restore into it while it is not mounted. */
   private volumeFs(volume: VolumeRecord): VolumeFs {
     const { store, pool, budget, dataDir } = this;
-    return new VolumeFs(volume, { store, pool, budget, dataDir, reportFailure: this.failures.report });
+    return new VolumeFs(volume, {
+      store,
+      pool,
+      budget,
+      dataDir,
+      reportFailure: this.failures.report,
+      // The window and the tray hear of it as of one taken through the API.
+      snapshotTaken: (volumeName, name) =>
+        this.events.publish({ type: 'snapshot', volume: volumeName, snapshot: name, action: 'created' }),
+    });
   }
 
   private volume(name: string): VolumeRecord {

@@ -28,6 +28,7 @@ export async function withVolume(
         budget: new DirtyBudget(64 * MiB),
         dataDir: dir,
         reportFailure: () => undefined,
+        snapshotTaken: () => undefined,
       }),
       store,
       volume,

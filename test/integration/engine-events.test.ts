@@ -4,11 +4,13 @@
  * and long work's progress, each published to every subscriber without being asked for.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { EngineEvent } from '../../src-main/common/api.js';
 import { ControlClient } from '../../src-main/client/control-client.js';
 import { socketPath } from '../../src-main/engine/data-dir.js';
 import { EngineHarness, ok } from '../helpers/engine-harness.js';
+import { q } from '../helpers/fs-tools.js';
 import { writeAndHold } from '../helpers/python-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -86,6 +88,15 @@ test('snapshots taken and deleted, and long work with its progress, are publishe
   assert.equal(ofJob[0]!.type === 'job' && ofJob[0]!.state, 'running', 'it was announced before it ended');
   await h.client!.call('snapshotDelete', { volume: 'watched', snapshot: 'before' });
   await hear('snapshot', (e) => e.snapshot === 'before' && e.action === 'deleted', since);
+  // One taken through the mount is published the same way.
+  const mnt = (await h.client!.call('volumeList', {})).find((v) => v.name === 'watched')!.mountpoint!;
+  await ok(`mkdir ${q(join(mnt, '.snap', 'by-mkdir'))}`);
+  assert.deepEqual(await hear('snapshot', (e) => e.snapshot === 'by-mkdir', since), {
+    type: 'snapshot',
+    volume: 'watched',
+    snapshot: 'by-mkdir',
+    action: 'created',
+  });
 });
 
 test('a failed call is answered to its caller; a job that fails says so to every subscriber', async () => {

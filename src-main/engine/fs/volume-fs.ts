@@ -101,6 +101,8 @@ export interface VolumeFsDeps {
   dataDir: string;
   /** Failures of this volume that no call returns (../failure-feed.ts). */
   reportFailure: FailureReporter;
+  /** A snapshot was taken through the mount (`mkdir .snap/NAME`): the engine publishes it. */
+  snapshotTaken(volume: string, name: string): void;
 }
 
 const isDir = (inode: Inode) => (inode.mode & S_IFMT) === S_IFDIR;
@@ -145,8 +147,15 @@ export class VolumeFs {
       store: deps.store,
       volume,
       root: () => this.inode(ROOT_INO),
-      createSnapshot: (name) =>
-        createSnapshot(deps.store, this.meta.volume, { name, kind: 'manual', settled: () => this.settled() }),
+      createSnapshot: async (name) => {
+        const record = await createSnapshot(deps.store, this.meta.volume, {
+          name,
+          kind: 'manual',
+          settled: () => this.settled(),
+        });
+        deps.snapshotTaken(this.volumeName, record.name);
+        return record;
+      },
     });
   }
 
