@@ -489,12 +489,14 @@ export class Engine implements Api {
     uniqueBytes?: boolean;
   }): Promise<SnapshotInfo[]> {
     const volume = this.volume(volumeName);
-    if (!uniqueBytes) return listSnapshots(this.store, volume.id).map((record) => snapshotInfo(volumeName, record));
-    // Files closed before the call count as live.
-    await this.mounts.get(volumeName)?.fs.settled();
-    const unique = await uniqueBytesInThread({ dataDir: this.dataDir, volumeId: volume.id });
+    let unique: Map<string, number> | null = null;
+    if (uniqueBytes) {
+      // Files closed before the call count as live.
+      await this.mounts.get(volumeName)?.fs.settled();
+      unique = await uniqueBytesInThread({ dataDir: this.dataDir, volumeId: volume.id });
+    }
     return listSnapshots(this.store, volume.id).map((record) =>
-      snapshotInfo(volumeName, record, unique.get(record.name) ?? 0),
+      snapshotInfo(volumeName, record, unique && (unique.get(record.name) ?? 0)),
     );
   }
 
