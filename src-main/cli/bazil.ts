@@ -280,7 +280,7 @@ async function runDaemon(
     stopping = true;
     onStopping?.();
     if (signal) console.log(`bazil: ${signal}: storing what is dirty and unmounting every volume`);
-    server.close();
+    if (server.listening) server.close();
     engine.stop({ force: true }).then(
       (result) => {
         for (const line of describeStop(result)) console.log(line);

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { BAZIL_BIN, EngineHarness, assertRefused, bazil, ok, sh } from '../helpers/engine-harness.js';
 import { holdOpen } from '../helpers/fs-tools.js';
+import { ControlClient } from '../../src-main/client/control-client.js';
+import { socketPath } from '../../src-main/engine/data-dir.js';
 
 let h: EngineHarness;
 
@@ -183,4 +185,22 @@ test('daemon stop unmounts every volume and stops the engine', async () => {
   const none = await bazil(h.dataDir, 'daemon', 'stop');
   assert.notEqual(none.code, 0);
   assert.match(none.stderr, /no engine runs/);
+});
+
+test('a client that heard stop answered does not reach the stopping engine: its next call starts a new one', async () => {
+  assert.equal((await bazil(h.dataDir, 'volume', 'list')).code, 0, 'an engine runs');
+  const first = await readFile(join(h.dataDir, 'engine.pid'), 'utf8');
+  const client = await ControlClient.connect(socketPath(h.dataDir));
+  try {
+    await client.call('stop', {});
+  } finally {
+    client.close();
+  }
+  // At once, as the desktop app does when it starts again: before, this reached the old engine
+  // as it exited, and the call failed with "the engine closed the connection".
+  await assert.rejects(ControlClient.connect(socketPath(h.dataDir)), /ENOENT|ECONNREFUSED/);
+  const again = await bazil(h.dataDir, 'volume', 'list');
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /photos/);
+  assert.notEqual(await readFile(join(h.dataDir, 'engine.pid'), 'utf8'), first, 'a new engine');
 });

@@ -27,7 +27,16 @@ const MAX_UNREAD_EVENT_BYTES = 4 * 1024 * 1024;
 export async function serveControlSocket(path: string, dispatcher: Dispatcher, onStop: () => void): Promise<Server> {
   await rm(path, { force: true });
   const parser = new RequestParser();
-  const server = createServer((socket) => handleConnection(socket, dispatcher, parser, onStop));
+  const server = createServer((socket) => handleConnection(socket, dispatcher, parser, stopped));
+  /**
+   * The engine has stopped: no new connection is taken (the socket's path goes with the listener),
+   * so a client that heard the answer and connects again starts a new engine rather than reaching
+   * this one as it exits. Then the answer is sent, then the process ends (onStop).
+   */
+  function stopped(socket: Socket, answer: string): void {
+    if (server.listening) server.close();
+    socket.end(answer, onStop);
+  }
   server.on('close', () => void parser.close());
   // Created under the engine's umask 077 (engine.ts), so private from the start.
   await new Promise<void>((resolve, reject) => {
@@ -38,7 +47,9 @@ export async function serveControlSocket(path: string, dispatcher: Dispatcher, o
   return server;
 }
 
-function handleConnection(socket: Socket, dispatcher: Dispatcher, parser: RequestParser, onStop: () => void): void {
+type Stopped = (socket: Socket, answer: string) => void;
+
+function handleConnection(socket: Socket, dispatcher: Dispatcher, parser: RequestParser, stopped: Stopped): void {
   const lines = new LineReader(MAX_REQUEST_BYTES);
   socket.on('data', (chunk: Buffer) => {
     let complete: string[];
@@ -49,7 +60,7 @@ function handleConnection(socket: Socket, dispatcher: Dispatcher, parser: Reques
       refuseOversize(socket);
       return;
     }
-    for (const line of complete) if (line.trim() !== '') void answer(socket, line, dispatcher, parser, onStop);
+    for (const line of complete) if (line.trim() !== '') void answer(socket, line, dispatcher, parser, stopped);
   });
   socket.on('error', () => socket.destroy());
 }
@@ -78,7 +89,7 @@ async function answer(
   line: string,
   dispatcher: Dispatcher,
   parser: RequestParser,
-  onStop: () => void,
+  stopped: Stopped,
 ): Promise<void> {
   let request;
   try {
@@ -100,7 +111,7 @@ async function answer(
   }
   const answer = await dispatcher.call(request.method, request.args, (progress) => send(socket, { id, progress }));
   if (request.method === 'stop' && 'result' in answer) {
-    socket.end(toJson({ id, ...answer }) + '\n', onStop);
+    stopped(socket, toJson({ id, ...answer }) + '\n');
     return;
   }
   send(socket, { id, ...answer });
