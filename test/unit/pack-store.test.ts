@@ -172,25 +172,58 @@ for (const [where, root] of places) {
     }
   });
 
-  test(`${where}: bytes of chunks read together are handed over as they lie in the cache; bytes across slots are not`, async () => {
+  test(`${where}: bytes in the cache are handed over as they lie there, a piece per run of chunks read together`, async () => {
     await withCachedFile(root, 56 * MiB, 60_000, async ({ data, chunks, cache }) => {
       const reader = new ChunkReader(chunks, cache);
+      const same = (pieces: Uint8Array[], from: number, to: number) =>
+        assert.ok(Buffer.concat(pieces).equals(data.subarray(from, to)), `bytes ${from}-${to}`);
       // Across the first chunk's end: the next one was read with it, right after it in the slot.
       const offset = chunks[0]!.sizeBytes - 1000;
       const end = offset + 128 * 1024;
-      assert.equal(reader.view(offset, end), chunks[0], 'a chunk not in memory is to be loaded first');
+      assert.equal(reader.pieces(offset, end), chunks[0], 'a chunk not in memory is to be loaded first');
       await cache.load(chunks[0]!);
-      const view = reader.view(offset, end) as Uint8Array;
-      assert.ok(view instanceof Uint8Array, 'bytes of two chunks read together are one piece');
-      assert.ok(Buffer.from(view).equals(data.subarray(offset, end)));
-      assert.equal(view.buffer, cache.get(chunks[0]!)!.buffer, 'not a copy: the cache memory itself');
+      const pieces = reader.pieces(offset, end) as Uint8Array[];
+      assert.equal(pieces.length, 1, 'bytes of two chunks read together are one piece');
+      same(pieces, offset, end);
+      assert.equal(pieces[0]!.buffer, cache.get(chunks[0]!)!.buffer, 'not a copy: the cache memory itself');
 
       // The end of what one slot holds: the chunk after it was not read with it.
       const slotEnd = chunks.findIndex((chunk, i) => i > 0 && cache.get(chunk) === null);
       assert.ok(slotEnd > 1, 'the first load brought in a run of chunks');
       const across = chunks[slotEnd]!.start - 10;
-      assert.equal(reader.view(across, across + 20), null, 'bytes across two slots are copied instead');
+      assert.equal(reader.pieces(across, across + 20), chunks[slotEnd], 'a later chunk not in memory: to be loaded');
+      await cache.load(chunks[slotEnd]!);
+      assert.ok(cache.get(chunks[slotEnd - 1]!), 'both slots are in memory');
+      const two = reader.pieces(across, across + 20) as Uint8Array[];
+      assert.ok(two.length >= 1 && two.length <= 2, `${two.length} pieces`);
+      same(two, across, across + 20);
+      assert.ok(
+        two.every((piece) => cache.stays(piece)),
+        'each piece is the cache memory itself',
+      );
     });
+  });
+
+  test(`${where}: chunks kept in LMDB, whose bytes the next read overwrites, are not gathered but copied`, async () => {
+    const dir = await tempDir(root);
+    const store = new Store(dir);
+    const cache = new ChunkCache(store.dbs, new PackReaders(packsDirOf(dir), true));
+    try {
+      const parts = [randomBytes(1000), randomBytes(2000)];
+      const refs = parts.map((bytes) => {
+        const key = chunkKeyOf(bytes);
+        store.dbs.chunks.putSync(key, bytes);
+        return { key, sizeBytes: bytes.length };
+      });
+      const reader = new ChunkReader(refs, cache);
+      const first = reader.pieces(10, 20) as Uint8Array[];
+      assert.ok(Buffer.from(first[0]!).equals(parts[0]!.subarray(10, 20)), 'within one chunk: its bytes');
+      assert.equal(cache.stays(first[0]!), false);
+      assert.equal(reader.pieces(990, 1010), null, 'across two: copied (reading the second overwrites the first)');
+    } finally {
+      cache.close();
+      await store.close();
+    }
   });
 
   test(`${where}: once the store closes, nothing reads it: a load in flight fails with EIO and calls nothing back`, async () => {

@@ -29,10 +29,10 @@ export interface ChunkSource {
   /** Starts bringing chunks a reader will want next into memory. */
   prefetch?(refs: readonly ChunkRef[]): void;
   /**
-   * Bytes that `get` just returned and everything after them in the same piece of memory (a run
-   * of chunks read together: a caller checks what lies there); null when they are alone.
+   * Whether bytes that `get` returned stay valid through later `get`s (not only until the next
+   * call), so a reader may gather several chunks' bytes before handing them over.
    */
-  span?(bytes: Uint8Array): Uint8Array | null;
+  stays?(bytes: Uint8Array): boolean;
 }
 
 /** A source over a synchronous read, keeping the last chunk read (reads go in file order). */
@@ -125,37 +125,39 @@ export class ChunkReader {
   }
 
   /**
-   * Bytes [offset, end) of the content as they lie in the source's memory, when they lie there in
-   * one piece (a run of chunks read together): valid until the next call into the source. Null
-   * when they do not (copy them a chunk at a time), or the chunk at `offset` when it must be
-   * loaded first.
+   * Bytes [offset, end) of the content as they lie in the source's memory: one piece per run of
+   * chunks that lie one after another there (chunks read together), valid until the next call
+   * into the source. A chunk that must be loaded first (then ask again: another may be gone by
+   * then); null when a hole lies in the range or the source's bytes do not stay (copy them a
+   * chunk at a time).
    */
-  view(offset: number, end: number): Uint8Array | ChunkRef | null {
+  pieces(offset: number, end: number): Uint8Array[] | ChunkRef | null {
     const first = this.chunkAt(offset);
     if (isHole(first.ref)) return null;
     if (!first.bytes) return first.ref;
     const inFirst = offset - first.start;
-    if (end <= first.start + first.bytes.length) return first.bytes.subarray(inFirst, end - first.start);
-    const span = this.source.span?.(first.bytes);
-    if (!span) return null;
+    let piece = first.bytes.subarray(inFirst, Math.min(first.bytes.length, end - first.start));
+    const pieces: Uint8Array[] = [];
     let at = first.start + first.bytes.length;
-    let expected = first.bytes.byteOffset + first.bytes.length;
-    const room = span.byteOffset + span.length;
     while (at < end) {
-      // `get` only, never `chunkAt`: its prefetch could reuse the first chunk's slot, and the disk
-      // would write into the bytes while they are handed over.
-      const { ref } = this.refAt(at);
-      const bytes = isHole(ref) ? null : this.source.get(ref);
-      const follows =
-        bytes !== null &&
-        bytes.buffer === span.buffer &&
-        bytes.byteOffset === expected &&
-        expected + bytes.length <= room;
-      if (!follows) return null;
-      at += bytes.length;
-      expected += bytes.length;
+      if (!this.source.stays?.(piece)) return null;
+      // `get` only, never `chunkAt`: its prefetch could reuse a slot of the pieces gathered so
+      // far, and the disk would write into the bytes while they are handed over.
+      const { ref, start } = this.refAt(at);
+      if (isHole(ref)) return null;
+      const bytes = this.source.get(ref);
+      if (bytes === null) return ref;
+      const part = bytes.subarray(0, Math.min(bytes.length, end - start));
+      if (part.buffer === piece.buffer && part.byteOffset === piece.byteOffset + piece.length) {
+        piece = new Uint8Array(piece.buffer, piece.byteOffset, piece.length + part.length);
+      } else {
+        pieces.push(piece);
+        piece = part;
+      }
+      at = start + bytes.length;
     }
-    return new Uint8Array(span.buffer, first.bytes.byteOffset + inFirst, end - offset);
+    pieces.push(piece);
+    return pieces;
   }
 
   private indexAt(offset: number): number {

@@ -118,16 +118,9 @@ export class ChunkCache {
     return null;
   }
 
-  /**
-   * `bytes` (as `get` just returned them) and what follows them in their slot, to the slot's end;
-   * null when they are not in a slot (a chunk kept in LMDB).
-   */
-  span(bytes: Uint8Array): Uint8Array | null {
-    const memory = this.memory;
-    if (!memory || bytes.buffer !== memory.buffer) return null;
-    const slotIndex = Math.floor((bytes.byteOffset - memory.byteOffset) / SLOT_BYTES);
-    const slotEnd = memory.byteOffset + (slotIndex + 1) * SLOT_BYTES;
-    return new Uint8Array(bytes.buffer, bytes.byteOffset, slotEnd - bytes.byteOffset);
+  /** Whether bytes `get` returned lie in a slot: they stay valid until a later load reuses it. */
+  stays(bytes: Uint8Array): boolean {
+    return this.memory !== null && bytes.buffer === this.memory.buffer;
   }
 
   /**
