@@ -251,7 +251,7 @@ test('extended attributes: set, get, list and remove, with Linux errors', async 
   const dir = await scratch('xattr');
   const result = await py<Record<string, unknown>>(
     `
-    import struct
+    import struct, subprocess
     open('f', 'w').close()
     os.mkdir('d')
     big = bytes(range(256)) * 16
@@ -269,11 +269,29 @@ test('extended attributes: set, get, list and remove, with Linux errors', async 
     get_missing = err(os.getxattr, 'f', 'user.missing')
     os.removexattr('f', 'user.binary')
     remove_missing = err(os.removexattr, 'f', 'user.binary')
-    # A minimal POSIX ACL (u::rw-, g::r--, o::---): ACLs are not supported, and saying so is what
-    # makes cp -a fall back to chmod (see the cp -a test).
-    acl = struct.pack('<I', 2) + struct.pack('<HHI', 1, 6, 0xffffffff) + struct.pack('<HHI', 4, 4, 0xffffffff) \\
-        + struct.pack('<HHI', 0x20, 0, 0xffffffff)
-    acl_result = err(os.setxattr, 'f', 'system.posix_acl_access', acl)
+    # POSIX ACLs are not kept, but one that says no more than a mode (u::rw-, g::r--, o::---, as
+    # cp -a sets through libacl) sets that mode, as on ext4; the next stat sees it at once.
+    def acl(*entries):
+        return struct.pack('<I', 2) + b''.join(struct.pack('<HHI', tag, perm, who) for tag, perm, who in entries)
+    any_id = 0xffffffff
+    mode_acl = acl((1, 6, any_id), (4, 4, any_id), (0x20, 0, any_id))
+    mode_before_acl = oct(os.stat('f').st_mode & 0o777)
+    os.setxattr('f', 'system.posix_acl_access', mode_acl)
+    mode_after_acl = oct(os.stat('f').st_mode & 0o777)
+    # The kernel checks modes itself, from what it cached: a program it ran a moment ago cannot
+    # be run once an ACL took its x bits (not even by root).
+    with open('run-me', 'w') as script:
+        script.write('#!/bin/sh\\necho ran\\n')
+    os.chmod('run-me', 0o755)
+    ran_before = subprocess.run(['./run-me'], capture_output=True).stdout.decode()
+    os.setxattr('run-me', 'system.posix_acl_access', acl((1, 6, any_id), (4, 4, any_id), (0x20, 4, any_id)))
+    run_after = err(subprocess.run, ['./run-me'], capture_output=True)
+    # Anything more (a named user, a mask), or a default ACL, is refused as on a file system
+    # without ACLs, and changes nothing.
+    named_acl = acl((1, 7, any_id), (2, 7, 1234), (4, 5, any_id), (0x10, 7, any_id), (0x20, 5, any_id))
+    acl_refused = [err(os.setxattr, 'f', 'system.posix_acl_access', named_acl),
+                   err(os.setxattr, 'd', 'system.posix_acl_default', mode_acl),
+                   err(os.getxattr, 'f', 'system.posix_acl_access')]
     out({
       'got': got,
       'listed': listed,
@@ -283,7 +301,9 @@ test('extended attributes: set, get, list and remove, with Linux errors', async 
       'removeMissing': remove_missing,
       'after': sorted(os.listxattr('f')),
       'replaced': os.getxattr('f', 'user.name').decode(),
-      'acl': acl_result,
+      'aclModes': [mode_before_acl, mode_after_acl],
+      'aclExec': [ran_before, run_after],
+      'aclRefused': acl_refused,
       'mode': oct(os.stat('f').st_mode & 0o777),
       'listDir': os.listxattr('d'),
     })
@@ -299,8 +319,11 @@ test('extended attributes: set, get, list and remove, with Linux errors', async 
     removeMissing: 'ENODATA',
     after: ['user.empty', 'user.name', 'user.new'],
     replaced: 'replaced',
-    acl: 'ENOTSUP', // EOPNOTSUPP: the same errno (95) on Linux
-    mode: '0o644',
+    aclModes: ['0o644', '0o640'],
+    aclExec: ['ran\n', 'EACCES'],
+    // ENOTSUP is EOPNOTSUPP (95) on Linux; the ACL that set the mode is not kept (ENODATA).
+    aclRefused: ['ENOTSUP', 'ENOTSUP', 'ENODATA'],
+    mode: '0o640',
     listDir: ['user.on-dir'],
   });
   // The attributes go with the file through a rename and stay after it is closed and reopened.

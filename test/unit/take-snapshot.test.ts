@@ -100,7 +100,7 @@ test('whatever changes, reusing cached directories gives the tree a full walk gi
       ['rewrite a file through one of its two names', () => rewrite(fs, linked, 'two, longer')],
       ['chmod a file', () => fs.setattr(plain, null, { mode: 0o600 })],
       ['set mtime of a directory', () => fs.setattr(deep, null, { mtimeNs: 123n })],
-      ['set an xattr', () => fs.setxattr(linked, 'user.k', Buffer.from('v'), 0)],
+      ['set an xattr', () => fs.setxattr(linked, 'user.k', Buffer.from('v'), 0, me)],
       ['rename a file to another directory', () => fs.rename(a, 'plain', b, 'moved', 0)],
       ['rename a directory into another', () => fs.rename(a, 'x', b, 'x', 0)],
       ['exchange two names', () => fs.rename(b, 'moved', b, 'other-name', RENAME_EXCHANGE)],

@@ -82,6 +82,19 @@ napi_value NotifyInvalInode(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// At once, on this thread: attributes only (offset -1) take no page lock. Only for an inode that
+// a request still unanswered holds, so the kernel's reference is not the last one (dropping it
+// could write dirty pages back, which would need this very thread to answer).
+napi_value NotifyInvalAttrNow(napi_env env, napi_callback_info info) {
+  Args a(env, info, "notifyInvalAttrNow", 2);
+  uint64_t ino;
+  if (!a.s || !a.rd.U64(a.argv[1], "ino", &ino)) return nullptr;
+  if (a.s->state == State::Mounted || a.s->state == State::Unmounting) {
+    fuse_lowlevel_notify_inval_inode(a.s->se, ino, -1, 0);
+  }
+  return nullptr;
+}
+
 napi_value NotifyInvalEntry(napi_env env, napi_callback_info info) {
   Args a(env, info, "notifyInvalEntry", 3);
   Notification n{Notification::InvalEntry, 0, 0, 0, 0, {}};
@@ -119,6 +132,7 @@ void StopNotifier(Session* s) {
 void DefineNotifications(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"notifyInvalInode", nullptr, NotifyInvalInode, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"notifyInvalAttrNow", nullptr, NotifyInvalAttrNow, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"notifyInvalEntry", nullptr, NotifyInvalEntry, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"notifyDelete", nullptr, NotifyDelete, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

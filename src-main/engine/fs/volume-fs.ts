@@ -65,6 +65,35 @@ const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const XATTR_VALUE_MAX_BYTES = 64 * 1024;
 const POSIX_ACL_PREFIX = 'system.posix_acl_';
+/** The kernel's xattr form of a POSIX ACL: a version, then entries of tag, permissions and id. */
+const ACL_XATTR_VERSION = 2;
+const ACL_ENTRY_BYTES = 8;
+const ACL_USER_OBJ = 0x01;
+const ACL_GROUP_OBJ = 0x04;
+const ACL_OTHER = 0x20;
+
+/**
+ * The permission bits an ACL in xattr form grants when it says no more than a mode (exactly one
+ * owner, one group and one others entry, as posix_acl_equiv_mode judges), else null.
+ */
+export function modeOfTrivialAcl(value: Uint8Array): number | null {
+  if (value.byteLength !== 4 + 3 * ACL_ENTRY_BYTES) return null;
+  const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
+  if (view.getUint32(0, true) !== ACL_XATTR_VERSION) return null;
+  const shifts = new Map([
+    [ACL_USER_OBJ, 6],
+    [ACL_GROUP_OBJ, 3],
+    [ACL_OTHER, 0],
+  ]);
+  let mode = 0;
+  for (let at = 4; at < value.byteLength; at += ACL_ENTRY_BYTES) {
+    const shift = shifts.get(view.getUint16(at, true));
+    if (shift === undefined) return null;
+    shifts.delete(view.getUint16(at, true));
+    mode |= (view.getUint16(at + 2, true) & 0o7) << shift;
+  }
+  return mode;
+}
 const O_TRUNC = 0o1000;
 /** renameat2 flags. */
 const RENAME_NOREPLACE = 1;
@@ -415,20 +444,42 @@ export class VolumeFs {
 
   // ---- extended attributes ----
 
-  setxattr(ino: number, name: string, value: Uint8Array, flags: number): void {
+  /**
+   * setxattr(2). Returns whether the call changed the inode's attributes behind the kernel's back
+   * (an ACL that set the mode): the kernel's cached ones must then be dropped.
+   */
+  setxattr(ino: number, name: string, value: Uint8Array, flags: number, caller: Caller): boolean {
     notInSnap(ino);
     const inode = this.inode(ino);
-    // POSIX ACLs are not supported. Without FUSE_POSIX_ACL the kernel passes `system.posix_acl_*`
-    // through as plain xattrs; storing them would let `cp -a`/`cp -p` (libacl's perm_copy_fd)
-    // "set" the mode through an ACL that changes nothing, so the copy kept mode 0600. EOPNOTSUPP
-    // makes them fall back to fchmod(2), as on any file system without ACLs.
-    if (name.startsWith(POSIX_ACL_PREFIX)) throw new FsError('EOPNOTSUPP');
+    if (name.startsWith(POSIX_ACL_PREFIX)) {
+      this.setAclAsMode(inode, name, value, caller);
+      return true;
+    }
     if (value.byteLength > XATTR_VALUE_MAX_BYTES) throw new FsError('E2BIG');
     const exists = inode.xattrs.has(name);
     if (flags & XATTR_CREATE && exists) throw new FsError('EEXIST');
     if (flags & XATTR_REPLACE && !exists) throw new FsError('ENODATA');
     inode.xattrs.set(name, Uint8Array.prototype.slice.call(value));
     this.changed(inode);
+    return false;
+  }
+
+  /**
+   * POSIX ACLs are not kept. Without FUSE_POSIX_ACL the kernel passes `system.posix_acl_*`
+   * through as plain xattrs, and enforces only the mode. An access ACL that says no more than a
+   * mode (owner, group, others: what `cp -a` and `cp -p` set through libacl) sets that mode, as
+   * ext4 does with such an ACL, and is not stored: one call instead of a refused one and the
+   * fchmod(2) it falls back to. Any other ACL, and any default ACL, is refused (EOPNOTSUPP), as on
+   * a file system without ACLs. Only the owner (or root) may set one (EPERM); the file's type and
+   * its setuid, setgid and sticky bits stay.
+   */
+  private setAclAsMode(inode: Inode, name: string, value: Uint8Array, caller: Caller): void {
+    const perms = name === `${POSIX_ACL_PREFIX}access` ? modeOfTrivialAcl(value) : null;
+    if (perms === null) throw new FsError('EOPNOTSUPP');
+    if (caller.uid !== 0 && caller.uid !== inode.uid) throw new FsError('EPERM');
+    inode.mode = (inode.mode & ~0o777) | perms;
+    inode.ctimeNs = nowNs();
+    this.meta.touchInode(inode.ino);
   }
 
   getxattr(ino: number, name: string): Uint8Array {

@@ -260,6 +260,13 @@ export interface Addon {
    */
   notifyInvalInode(session: Session, ino: number, offset: number, length: number): void;
   notifyInvalEntry(session: Session, parent: number, name: string): void;
+  /**
+   * Drops the kernel's cached attributes of `ino` at once, on this thread (no page lock is taken),
+   * before the answer that follows: only for the inode of a request not yet answered (the
+   * kernel's reference then is not its last, whose drop could write dirty pages back and wait
+   * for this thread).
+   */
+  notifyInvalAttrNow(session: Session, ino: number): void;
   notifyDelete(session: Session, parent: number, child: number, name: string): void;
 
   /**

@@ -373,7 +373,14 @@ export class FuseMount {
           (statfs) => addon.replyStatfs(session, id, statfs),
         );
       case 'setxattr':
-        return run(() => fs.setxattr(request.ino, request.name, request.value, request.flags), ok);
+        return run(
+          () => fs.setxattr(request.ino, request.name, request.value, request.flags, caller),
+          (modeChanged) => {
+            // Before the answer: the program that set the mode sees it in its next stat.
+            if (modeChanged) addon.notifyInvalAttrNow(session, request.ino);
+            ok();
+          },
+        );
       case 'getxattr':
         return run(
           () => fs.getxattr(request.ino, request.name),
