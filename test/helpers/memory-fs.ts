@@ -114,6 +114,10 @@ export class MemoryFs {
   attrTimeoutS = 1;
   /** How files are opened (keepCache: the kernel keeps their pages across opens). */
   openFlags: OpenFlags = {};
+  /** Once every request taken is answered, await the next awake this long (0: never), as the engine does. */
+  awaitMicros = 0;
+  /** How often awaiting awake brought a request in. */
+  awaitedRequests = 0;
   private nextIno = 2;
   private nextFh = 1;
   private readonly handles = new Map<number, Handle>();
@@ -167,11 +171,19 @@ export class MemoryFs {
   }
 
   private drain(): void {
-    for (const request of this.addon.take(this.session!)) {
-      this.seen.set(request.op, (this.seen.get(request.op) ?? 0) + 1);
-      const held = this.hold?.(request);
-      if (held) void held.then(() => this.serve(request));
-      else this.serve(request);
+    const until = performance.now() + 2;
+    for (;;) {
+      let heldAny = false;
+      for (const request of this.addon.take(this.session!)) {
+        this.seen.set(request.op, (this.seen.get(request.op) ?? 0) + 1);
+        const held = this.hold?.(request);
+        heldAny ||= Boolean(held);
+        if (held) void held.then(() => this.serve(request));
+        else this.serve(request);
+      }
+      if (this.awaitMicros === 0 || heldAny || performance.now() > until) return;
+      if (!this.addon.awaitRequests(this.session!, this.awaitMicros)) return;
+      this.awaitedRequests++;
     }
   }
 

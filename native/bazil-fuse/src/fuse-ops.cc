@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -529,7 +530,52 @@ void OnReadable(uv_poll_t* handle, int status, int events) {
 
 void FreePoll(uv_handle_t* handle) { delete reinterpret_cast<uv_poll_t*>(handle); }
 
+uint64_t NowNs() {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<uint64_t>(t.tv_sec) * 1000000000ull + static_cast<uint64_t>(t.tv_nsec);
+}
+
 }  // namespace
+
+bool AwaitRequests(Session* s, uint32_t max_us) {
+  if (s->poll == nullptr || s->state != State::Mounted) return false;
+  // What is read here is taken by JS at once: no wake-up for it (Enqueue sends none while one is
+  // pending). Any other event that comes meanwhile gets its wake-up below.
+  bool was_pending;
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    was_pending = s->wake_pending;
+    s->wake_pending = true;
+  }
+  uint64_t deadline = NowNs() + static_cast<uint64_t>(max_us) * 1000;
+  bool got = false, alive = true;
+  for (;;) {
+    alive = ReadRequests(s);
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      got = !s->queue.empty();
+    }
+    if (got || !alive || NowNs() >= deadline) break;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (!was_pending) {
+      s->wake_pending = s->events != 0;
+      wake = s->wake_pending;
+    }
+  }
+  if (wake) napi_call_threadsafe_function(s->tsfn, nullptr, napi_tsfn_nonblocking);
+  if (!alive) {
+    uv_poll_stop(s->poll);
+    s->Post(kEventEnded);
+  }
+  return got;
+}
 
 void StartServing(Session* s, uv_loop_t* loop) {
   s->poll = new uv_poll_t;

@@ -211,12 +211,16 @@ const struct fuse_lowlevel_ops* FuseOps();
 void MountThread(Session* s);
 // JS thread: starts reading /dev/fuse as libuv sees it readable.
 void StartServing(Session* s, uv_loop_t* loop);
+// JS thread, JS having answered every request it took: reads /dev/fuse for up to `max_us`
+// without sleeping, until a request comes (true: JS takes it at once) or the time is up.
+bool AwaitRequests(Session* s, uint32_t max_us);
 // JS thread: stops reading; then, until `done` says so, reads what comes and answers it EIO
 // (teardown: the notify thread may wait on a page lock held by a request still unread).
 void StopServing(Session* s, std::atomic<bool>* done);
 
 // take.cc
 napi_value Take(napi_env env, napi_callback_info info);
+napi_value AwaitRequestsJs(napi_env env, napi_callback_info info);
 const char* OpName(Op op);  // as addon.ts names it: "lookup"
 
 // replies.cc

@@ -234,3 +234,21 @@ napi_value Take(napi_env env, napi_callback_info info) {
   s->arena_used = 0;
   return array;
 }
+
+napi_value AwaitRequestsJs(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  Session* s = argc >= 1 ? SessionFrom(env, argv[0]) : nullptr;
+  if (!s) return nullptr;
+  Reader rd{env, "awaitRequests", ""};
+  uint32_t max_us = 0;
+  if (argc < 2 || !rd.U32(argv[1], "maxMicros", &max_us)) return nullptr;
+  if (max_us > 10000) {
+    rd.Fail("maxMicros", "must be at most 10000");
+    return nullptr;
+  }
+  napi_value result;
+  napi_get_boolean(env, AwaitRequests(s, max_us), &result);
+  return result;
+}

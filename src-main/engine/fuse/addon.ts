@@ -231,6 +231,15 @@ export interface Addon {
   ): Promise<{ session: Session; granted: Granted }>;
   /** Every request queued now (possibly none). */
   take(session: Session): Request[];
+  /**
+   * Reads `/dev/fuse` for up to `maxMicros` (at most 10,000) without sleeping, until a request
+   * comes: true when one did (`take` it now, in this turn), false when the time was up, the
+   * session is not serving, or the kernel ended it (`onRequests(true)` follows). For when every
+   * request taken is answered and a program that waits for each answer (cp, tar) is likely to ask
+   * again within microseconds: the thread stays awake instead of sleeping in the event loop and
+   * being woken.
+   */
+  awaitRequests(session: Session, maxMicros: number): boolean;
 
   /** An error (a positive errno), or 0: success for a request that returns nothing else. */
   replyErr(session: Session, id: number, errno: number): void;

@@ -30,6 +30,16 @@ const execFileAsync = promisify(execFile);
  */
 const ENTRY_TIMEOUT_S = 60;
 const ATTR_TIMEOUT_S = 60;
+/**
+ * How long the thread waits awake for the next request once every one taken is answered
+ * (addon.awaitRequests), rather than sleeping in the event loop and being woken: two context
+ * switches and, on a VM, an interrupt between processors per request. Measured with `cp -a` of a
+ * tree of 6,820 entries, two runs each in two rounds: 9.4-10.1 s without, 6.8-7.8 s at 50 µs,
+ * 6.3-7.3 s at 200 µs, no better at 500 or 1,000 µs; the engine's CPU stayed the same.
+ */
+const SPIN_US = 200;
+/** The longest a turn of the event loop goes on serving requests that came while it waited awake. */
+const SPIN_TURN_MS = 2;
 /** The largest write and read-ahead the kernel may send (it lowers them to what it allows). */
 const MAX_WRITE_BYTES = 1024 * 1024;
 const MAX_READAHEAD_BYTES = 1024 * 1024;
@@ -223,7 +233,14 @@ export class FuseMount {
       return;
     }
     this.wokenEarly = false;
-    for (const request of addon.take(session)) this.serve(addon, session, request);
+    const until = performance.now() + SPIN_TURN_MS;
+    for (;;) {
+      for (const request of addon.take(session)) this.serve(addon, session, request);
+      // Everything answered: the program that asked is likely to ask again at once (cp waits for
+      // each answer), so the next request is awaited awake for a moment.
+      if (this.pending.size > 0 || this.session !== session || performance.now() > until) return;
+      if (!addon.awaitRequests(session, SPIN_US)) return;
+    }
   }
 
   private serve(addon: Addon, session: Session, request: Request): void {
