@@ -409,11 +409,15 @@ napi_value Mount(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+Session* SessionCall(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv) {
+  napi_get_cb_info(env, info, argc, argv, nullptr, nullptr);
+  return *argc >= 1 ? SessionFrom(env, argv[0]) : SessionFrom(env, nullptr);
+}
+
 napi_value Unmount(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Session* s = argc >= 1 ? SessionFrom(env, argv[0]) : nullptr;
+  Session* s = SessionCall(env, info, &argc, argv);
   if (!s) return nullptr;
   bool detach = false;
   Reader rd{env, "unmount", ""};

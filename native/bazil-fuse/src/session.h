@@ -205,6 +205,9 @@ void UnregisterLive(Session* s);
 napi_value Unmount(napi_env env, napi_callback_info info);
 // Returns the session named by a JS value, or null with a TypeError thrown.
 Session* SessionFrom(napi_env env, napi_value value);
+// Reads a call's arguments (up to *argc into argv; *argc becomes how many came) and returns the
+// session its first names, or null with a TypeError thrown.
+Session* SessionCall(napi_env env, napi_callback_info info, size_t* argc, napi_value* argv);
 
 // fuse-ops.cc
 const struct fuse_lowlevel_ops* FuseOps();

@@ -201,8 +201,7 @@ const char* OpName(Op op) { return kOpNames[static_cast<size_t>(op)]; }
 napi_value Take(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Session* s = argc >= 1 ? SessionFrom(env, argv[0]) : nullptr;
+  Session* s = SessionCall(env, info, &argc, argv);
   if (!s) return nullptr;
   napi_value array;
   if (s->state != State::Mounted && s->state != State::Unmounting) {
@@ -238,8 +237,7 @@ napi_value Take(napi_env env, napi_callback_info info) {
 napi_value AwaitRequestsJs(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  Session* s = argc >= 1 ? SessionFrom(env, argv[0]) : nullptr;
+  Session* s = SessionCall(env, info, &argc, argv);
   if (!s) return nullptr;
   Reader rd{env, "awaitRequests", ""};
   uint32_t max_us = 0;
