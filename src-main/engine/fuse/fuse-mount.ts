@@ -142,6 +142,10 @@ export class FuseMount {
   private session: Session | null = null;
   /** Requests woke the JS thread before the mount had its session: served once it has. */
   private wokenEarly = false;
+  /** Whether awaiting the next request awake is likely to catch it (see serveQueued). */
+  private awaitPays = true;
+  /** When the last turn left every request answered (null while some wait for an answer). */
+  private idleSince: number | null = null;
   private readonly pending: PendingRequests;
 
   constructor(
@@ -233,14 +237,23 @@ export class FuseMount {
       return;
     }
     this.wokenEarly = false;
-    const until = performance.now() + SPIN_TURN_MS;
+    const woken = performance.now();
+    // A request that came within SPIN_US of the last answers: awaiting awake would have caught it.
+    if (this.idleSince !== null) this.awaitPays = woken - this.idleSince < SPIN_US / 1000;
+    this.idleSince = null;
+    const until = woken + SPIN_TURN_MS;
     for (;;) {
       for (const request of addon.take(session)) this.serve(addon, session, request);
-      // Everything answered: the program that asked is likely to ask again at once (cp waits for
-      // each answer), so the next request is awaited awake for a moment.
-      if (this.pending.size > 0 || this.session !== session || performance.now() > until) return;
-      if (!addon.awaitRequests(session, SPIN_US)) return;
+      if (this.pending.size > 0 || this.session !== session) return;
+      // Everything answered: a program that waits for each answer (cp, tar) asks again within
+      // microseconds, so the next request is awaited awake for a moment, as long as that pays
+      // (the last wait caught one, or the last request came that soon); programs that ask now
+      // and then cost one wait, not one per request.
+      if (!this.awaitPays || performance.now() > until) break;
+      this.awaitPays = addon.awaitRequests(session, SPIN_US);
+      if (!this.awaitPays) break;
     }
+    this.idleSince = performance.now();
   }
 
   private serve(addon: Addon, session: Session, request: Request): void {
