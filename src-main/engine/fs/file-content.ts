@@ -118,12 +118,7 @@ export class FileContent implements DirtyFile {
    * else is copied into a new buffer first. A promise when a stored chunk has to be read from the
    * disk first.
    */
-  read(
-    offset: number,
-    length: number,
-    deliver: (pieces: Uint8Array[]) => void,
-    loads = 0,
-  ): void | Promise<void> {
+  read(offset: number, length: number, deliver: (pieces: Uint8Array[]) => void, loads = 0): void | Promise<void> {
     const end = Math.min(offset + length, this.size);
     if (end <= offset) return deliver([]);
     // Only a file without dirty pages: its bytes are all in the base.

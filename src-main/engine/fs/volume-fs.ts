@@ -71,12 +71,19 @@ const ACL_ENTRY_BYTES = 8;
 const ACL_USER_OBJ = 0x01;
 const ACL_GROUP_OBJ = 0x04;
 const ACL_OTHER = 0x20;
+const O_TRUNC = 0o1000;
+/** renameat2 flags. */
+const RENAME_NOREPLACE = 1;
+const RENAME_EXCHANGE = 2;
+/** lseek whence values past SEEK_END. */
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
 
 /**
  * The permission bits an ACL in xattr form grants when it says no more than a mode (exactly one
  * owner, one group and one others entry, as posix_acl_equiv_mode judges), else null.
  */
-export function modeOfTrivialAcl(value: Uint8Array): number | null {
+function modeOfTrivialAcl(value: Uint8Array): number | null {
   if (value.byteLength !== 4 + 3 * ACL_ENTRY_BYTES) return null;
   const view = new DataView(value.buffer, value.byteOffset, value.byteLength);
   if (view.getUint32(0, true) !== ACL_XATTR_VERSION) return null;
@@ -87,20 +94,14 @@ export function modeOfTrivialAcl(value: Uint8Array): number | null {
   ]);
   let mode = 0;
   for (let at = 4; at < value.byteLength; at += ACL_ENTRY_BYTES) {
-    const shift = shifts.get(view.getUint16(at, true));
-    if (shift === undefined) return null;
-    shifts.delete(view.getUint16(at, true));
+    const tag = view.getUint16(at, true);
+    const shift = shifts.get(tag);
+    if (shift === undefined) return null; // another kind of entry, or one of these twice
+    shifts.delete(tag);
     mode |= (view.getUint16(at + 2, true) & 0o7) << shift;
   }
   return mode;
 }
-const O_TRUNC = 0o1000;
-/** renameat2 flags. */
-const RENAME_NOREPLACE = 1;
-const RENAME_EXCHANGE = 2;
-/** lseek whence values past SEEK_END. */
-const SEEK_DATA = 3;
-const SEEK_HOLE = 4;
 
 /** Who asks (from the request): new inodes belong to them. */
 export interface Caller {
