@@ -478,9 +478,7 @@ export class VolumeFs {
     const perms = name === `${POSIX_ACL_PREFIX}access` ? modeOfTrivialAcl(value) : null;
     if (perms === null) throw new FsError('EOPNOTSUPP');
     if (caller.uid !== 0 && caller.uid !== inode.uid) throw new FsError('EPERM');
-    inode.mode = (inode.mode & ~0o777) | perms;
-    inode.ctimeNs = nowNs();
-    this.meta.touchInode(inode.ino);
+    this.setattr(inode.ino, null, { mode: (inode.mode & 0o7000) | perms });
   }
 
   getxattr(ino: number, name: string): Uint8Array {
