@@ -5,7 +5,7 @@
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       {"mount", nullptr, Mount, nullptr, nullptr, nullptr, napi_default, nullptr},
-      {"take", nullptr, Take, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"takeRaw", nullptr, TakeRaw, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"awaitRequests", nullptr, AwaitRequestsJs, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unmount", nullptr, Unmount, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

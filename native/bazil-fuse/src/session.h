@@ -221,8 +221,11 @@ bool AwaitRequests(Session* s, uint32_t max_us);
 // (teardown: the notify thread may wait on a page lock held by a request still unread).
 void StopServing(Session* s, std::atomic<bool>* done);
 
-// take.cc
-napi_value Take(napi_env env, napi_callback_info info);
+// take.cc: takeRaw's layout, which load-addon.ts reads. The numbers start with a header (how many
+// requests; 1 when more are queued than fit), then kTakeStride numbers per request.
+constexpr size_t kTakeHeader = 2;
+constexpr size_t kTakeStride = 12;
+napi_value TakeRaw(napi_env env, napi_callback_info info);
 napi_value AwaitRequestsJs(napi_env env, napi_callback_info info);
 const char* OpName(Op op);  // as addon.ts names it: "lookup"
 

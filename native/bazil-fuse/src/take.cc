@@ -1,6 +1,10 @@
-// take(): every queued request becomes a JS object shaped as `Request` in addon.ts, and JS holds
-// it (Session::pending) until it answers.
+// takeRaw(): the queued requests as numbers in a Float64Array JS owns and a list of their names
+// and bytes, which load-addon.ts turns into the `Request` objects of addon.ts (JS makes objects
+// of one shape far faster than napi_define_properties does); JS holds each request
+// (Session::pending) until it answers.
 #include <fcntl.h>
+
+#include <cmath>
 
 #include "js.h"
 #include "names.h"
@@ -37,201 +41,236 @@ napi_value Changes(napi_env env, const Record& r) {
   return b.Build();
 }
 
+// A number for a 64-bit quantity from the kernel, as NumberU64/NumberI64 make them: exact up to
+// 2^53, Infinity past it.
+double U64Number(uint64_t v) { return v > (1ull << 53) ? INFINITY : static_cast<double>(v); }
+double I64Number(int64_t v) {
+  constexpr double kMaxSafe = 9007199254740992.0;
+  double d = static_cast<double>(v);
+  return d > kMaxSafe ? INFINITY : d < -kMaxSafe ? -INFINITY : d;
+}
+
+// Writes one request into `out` (kTakeStride numbers: op, id, uid, gid, pid, umask, then the op's
+// own fields as addon.ts's decoder reads them) and appends its strings and bytes to `extras`.
 // `arena`: Session::arena's ArrayBuffer, for a write whose bytes are in it.
-napi_value ToJs(napi_env env, const Record& r, uint64_t id, napi_value op_name, napi_value arena) {
-  Builder b(env);
-  b.U64("id", id);
-  b.Add("op", op_name);
-  b.U32("uid", r.uid);
-  b.U32("gid", r.gid);
-  b.U32("pid", r.pid);
-  b.U32("umask", r.umask);
+void Put(napi_env env, const Record& r, uint64_t id, double* out, napi_value extras, uint32_t* n_extras,
+         napi_value arena) {
+  auto extra = [&](napi_value v) { napi_set_element(env, extras, (*n_extras)++, v); };
+  auto name = [&](const std::string& bytes) {
+    napi_value value;
+    NameToJs(env, bytes.data(), bytes.size(), &value);
+    extra(value);
+  };
+  auto bytes = [&](const char* data, size_t len) {
+    napi_value buffer;
+    void* copy = nullptr;
+    napi_create_buffer_copy(env, len, data, &copy, &buffer);
+    extra(buffer);
+  };
+  for (size_t i = 0; i < kTakeStride; i++) out[i] = 0;
+  out[0] = static_cast<double>(r.op);
+  out[1] = static_cast<double>(id);
+  out[2] = r.uid;
+  out[3] = r.gid;
+  out[4] = r.pid;
+  out[5] = r.umask;
+  double* f = out + 6;
+  const double fh_or_null = r.has_fh ? U64Number(r.fh) : NAN;
   switch (r.op) {
     case Op::Lookup:
     case Op::Unlink:
     case Op::Rmdir:
-      b.U64("parent", r.ino);
-      b.Name("name", r.name);
+      f[0] = U64Number(r.ino);
+      name(r.name);
       break;
     case Op::Forget:
-      b.U64("ino", r.ino);
-      b.U64("nlookup", r.size);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.size);
       break;
     case Op::Getattr:
-      b.U64("ino", r.ino);
-      if (r.has_fh)
-        b.U64("fh", r.fh);
-      else
-        b.Null("fh");
+      f[0] = U64Number(r.ino);
+      f[1] = fh_or_null;
       break;
     case Op::Setattr:
-      b.U64("ino", r.ino);
-      if (r.has_fh)
-        b.U64("fh", r.fh);
-      else
-        b.Null("fh");
-      b.Add("changes", Changes(env, r));
+      f[0] = U64Number(r.ino);
+      f[1] = fh_or_null;
+      extra(Changes(env, r));
       break;
     case Op::Readlink:
     case Op::Statfs:
-      b.U64("ino", r.ino);
+      f[0] = U64Number(r.ino);
       break;
     case Op::Mknod:
-      b.U64("parent", r.ino);
-      b.Name("name", r.name);
-      b.U32("mode", r.mode);
-      b.U64("rdev", r.rdev);
+      f[0] = U64Number(r.ino);
+      f[1] = r.mode;
+      f[2] = U64Number(r.rdev);
+      name(r.name);
       break;
     case Op::Mkdir:
-      b.U64("parent", r.ino);
-      b.Name("name", r.name);
-      b.U32("mode", r.mode);
+      f[0] = U64Number(r.ino);
+      f[1] = r.mode;
+      name(r.name);
       break;
     case Op::Symlink:
-      b.U64("parent", r.ino);
-      b.Name("name", r.name);
-      b.Name("target", r.name2);
+      f[0] = U64Number(r.ino);
+      name(r.name);
+      name(r.name2);
       break;
     case Op::Rename:
-      b.U64("parent", r.ino);
-      b.Name("name", r.name);
-      b.U64("newParent", r.ino2);
-      b.Name("newName", r.name2);
-      b.U32("flags", static_cast<uint32_t>(r.flags));
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.ino2);
+      f[2] = r.flags;
+      name(r.name);
+      name(r.name2);
       break;
     case Op::Link:
-      b.U64("ino", r.ino);
-      b.U64("newParent", r.ino2);
-      b.Name("newName", r.name2);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.ino2);
+      name(r.name2);
       break;
     case Op::Open:
     case Op::Opendir:
-      b.U64("ino", r.ino);
-      b.I32("flags", r.flags);
+      f[0] = U64Number(r.ino);
+      f[1] = r.flags;
       break;
     case Op::Read:
     case Op::Readdir:
     case Op::Readdirplus:
-      b.U64("ino", r.ino);
-      b.U64("fh", r.fh);
-      b.U64("size", r.size);
-      b.I64("offset", r.offset);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.fh);
+      f[2] = U64Number(r.size);
+      f[3] = I64Number(r.offset);
       break;
     case Op::Write:
-      b.U64("ino", r.ino);
-      b.U64("fh", r.fh);
-      b.I64("offset", r.offset);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.fh);
+      f[2] = I64Number(r.offset);
+      f[3] = r.flags;
       if (r.arena_offset >= 0 && arena) {
         napi_value view;
         napi_create_typedarray(env, napi_uint8_array, r.data_len, arena, static_cast<size_t>(r.arena_offset), &view);
-        b.Add("data", view);
+        extra(view);
       } else {
-        b.Bytes("data", r.data.get(), r.data_len);
+        bytes(r.data.get(), r.data_len);
       }
-      b.I32("flags", r.flags);
       break;
     case Op::Flush:
     case Op::Releasedir:
-      b.U64("ino", r.ino);
-      b.U64("fh", r.fh);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.fh);
       break;
     case Op::Release:
-      b.U64("ino", r.ino);
-      b.U64("fh", r.fh);
-      b.I32("flags", r.flags);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.fh);
+      f[2] = r.flags;
       break;
     case Op::Fsync:
     case Op::Fsyncdir:
-      b.U64("ino", r.ino);
-      b.U64("fh", r.fh);
-      b.Bool("datasync", r.extra != 0);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.fh);
+      f[2] = r.extra != 0 ? 1 : 0;
       break;
     case Op::Setxattr:
-      b.U64("ino", r.ino);
-      b.Name("name", r.name);
-      b.Bytes("value", r.data.get(), r.data_len);
-      b.I32("flags", r.flags);
+      f[0] = U64Number(r.ino);
+      f[1] = r.flags;
+      name(r.name);
+      bytes(r.data.get(), r.data_len);
       break;
     case Op::Getxattr:
-      b.U64("ino", r.ino);
-      b.Name("name", r.name);
-      b.U64("size", r.size);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.size);
+      name(r.name);
       break;
     case Op::Listxattr:
-      b.U64("ino", r.ino);
-      b.U64("size", r.size);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.size);
       break;
     case Op::Removexattr:
-      b.U64("ino", r.ino);
-      b.Name("name", r.name);
+      f[0] = U64Number(r.ino);
+      name(r.name);
       break;
     case Op::Access:
-      b.U64("ino", r.ino);
-      b.I32("mask", r.extra);
+      f[0] = U64Number(r.ino);
+      f[1] = r.extra;
       break;
     case Op::Create:
-      b.U64("parent", r.ino);
-      b.Name("name", r.name);
-      b.U32("mode", r.mode);
-      b.I32("flags", r.flags);
+      f[0] = U64Number(r.ino);
+      f[1] = r.mode;
+      f[2] = r.flags;
+      name(r.name);
       break;
     case Op::Lseek:
-      b.U64("ino", r.ino);
-      b.U64("fh", r.fh);
-      b.I64("offset", r.offset);
-      b.I32("whence", r.extra);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.fh);
+      f[2] = I64Number(r.offset);
+      f[3] = r.extra;
       break;
     case Op::Fallocate:
-      b.U64("ino", r.ino);
-      b.U64("fh", r.fh);
-      b.I32("mode", r.flags);
-      b.I64("offset", r.offset);
-      b.U64("length", r.size);
+      f[0] = U64Number(r.ino);
+      f[1] = U64Number(r.fh);
+      f[2] = r.flags;
+      f[3] = I64Number(r.offset);
+      f[4] = U64Number(r.size);
       break;
     case Op::Count:
       break;
   }
-  return b.Build();
 }
 
 }  // namespace
 
 const char* OpName(Op op) { return kOpNames[static_cast<size_t>(op)]; }
 
-napi_value Take(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
+napi_value TakeRaw(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
   Session* s = SessionCall(env, info, &argc, argv);
   if (!s) return nullptr;
-  napi_value array;
-  if (s->state != State::Mounted && s->state != State::Unmounting) {
-    napi_create_array(env, &array);
-    return array;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (argc < 2 || napi_get_typedarray_info(env, argv[1], &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || length < kTakeHeader + kTakeStride) {
+    napi_throw_type_error(env, nullptr, "takeRaw: numbers must be a Float64Array with room for one request");
+    return nullptr;
   }
+  double* out = static_cast<double*>(data);
+  out[0] = 0;
+  out[1] = 0;
+  napi_value extras;
+  napi_create_array(env, &extras);
+  if (s->state != State::Mounted && s->state != State::Unmounting) return extras;
+  const size_t room = (length - kTakeHeader) / kTakeStride;
   std::vector<Record> records;
+  bool more = false;
   {
     std::lock_guard<std::mutex> lock(s->mu);
-    records.swap(s->queue);
+    if (s->queue.size() <= room) {
+      records.swap(s->queue);
+    } else {
+      records.assign(std::make_move_iterator(s->queue.begin()), std::make_move_iterator(s->queue.begin() + room));
+      s->queue.erase(s->queue.begin(), s->queue.begin() + room);
+      more = true;
+    }
   }
-  napi_create_array_with_length(env, records.size(), &array);
-  napi_value op_names[static_cast<size_t>(Op::Count)] = {};
   napi_value arena = nullptr;
   if (s->arena_ref) napi_get_reference_value(env, s->arena_ref, &arena);
+  uint32_t n_extras = 0;
   for (size_t i = 0; i < records.size(); i++) {
     Record& r = records[i];
-    size_t op = static_cast<size_t>(r.op);
-    if (!op_names[op]) napi_create_string_latin1(env, kOpNames[op], NAPI_AUTO_LENGTH, &op_names[op]);
     uint64_t id = s->next_id++;
     if (r.req) {
       uint32_t size = r.op == Op::Write ? static_cast<uint32_t>(r.data_len) : static_cast<uint32_t>(r.size);
       s->pending.emplace(id, Pending{r.req, r.op, size});
     }
-    napi_set_element(env, array, static_cast<uint32_t>(i), ToJs(env, r, id, op_names[op], arena));
+    Put(env, r, id, out + kTakeHeader + i * kTakeStride, extras, &n_extras, arena);
   }
-  // Every write in the arena is now in a view JS holds until it returns to the event loop; the
-  // next read of /dev/fuse (a later turn of the loop) writes over them.
-  s->arena_used = 0;
-  return array;
+  out[0] = static_cast<double>(records.size());
+  out[1] = more ? 1 : 0;
+  // Once the queue is empty, every write in the arena is in a view JS holds until it returns to
+  // the event loop; the next read of /dev/fuse (a later turn of the loop) writes over them.
+  if (!more) s->arena_used = 0;
+  return extras;
 }
 
 napi_value AwaitRequestsJs(napi_env env, napi_callback_info info) {

@@ -1,7 +1,8 @@
 /**
  * The contract with Bazil's own FUSE addon (native/bazil-fuse, C over libfuse3's low-level API):
  * what it exports, the requests it hands to JS and the replies it takes. This file is the truth
- * for both sides; the C code follows it.
+ * for both sides; the C code follows it. (One call differs: the addon hands requests over as
+ * numbers and names, and load-addon.ts makes the `Request` objects of `take`.)
  *
  * How a request travels:
  * - libfuse's thread reads a request from the kernel, copies what JS needs (names, a write's data)
