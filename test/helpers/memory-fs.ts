@@ -104,6 +104,8 @@ export class MemoryFs {
   granted: Granted | null = null;
   /** How many requests of each op arrived. */
   readonly seen = new Map<string, number>();
+  /** The most requests one `take` returned. */
+  mostTaken = 0;
   /** How many READDIRPLUS requests there were and how many entries each packed. */
   readonly readdirplusPacked: number[] = [];
   /** Return a promise to answer `request` only once it settles. */
@@ -174,7 +176,9 @@ export class MemoryFs {
     const until = performance.now() + 2;
     for (;;) {
       let heldAny = false;
-      for (const request of this.addon.take(this.session!)) {
+      const taken = this.addon.take(this.session!);
+      this.mostTaken = Math.max(this.mostTaken, taken.length);
+      for (const request of taken) {
         this.seen.set(request.op, (this.seen.get(request.op) ?? 0) + 1);
         const held = this.hold?.(request);
         heldAny ||= Boolean(held);

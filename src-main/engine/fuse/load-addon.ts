@@ -29,6 +29,11 @@ type NativeAddon = Omit<Addon, 'take'> & {
 /** native/bazil-fuse/src/session.h: kTakeHeader, kTakeStride. */
 const TAKE_HEADER = 2;
 const TAKE_STRIDE = 12;
+/**
+ * Requests the first take has room for; the room doubles whenever more were queued (a batch of
+ * forgets after the kernel dropped its caches brings hundreds), and stays so.
+ */
+const TAKE_FIRST_ROOM = 64;
 
 /** The ops in the order of the addon's Op enum (session.h). READDIR is answered like READ. */
 const OPS: readonly (Op | 'readdir')[] = [
@@ -68,7 +73,7 @@ const OPS: readonly (Op | 'readdir')[] = [
 
 export function loadAddon(): Addon {
   const native = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
-  let numbers = new Float64Array(TAKE_HEADER + 256 * TAKE_STRIDE);
+  let numbers = new Float64Array(TAKE_HEADER + TAKE_FIRST_ROOM * TAKE_STRIDE);
   const take = (session: Session): Request[] => {
     const requests: Request[] = [];
     for (;;) {
