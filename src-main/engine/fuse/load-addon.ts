@@ -9,15 +9,22 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { Addon, Op, Request, Session, SetattrChanges } from './addon.js';
+import type { Addon, Attr, Entry, Op, OpenFlags, Request, Session, SetattrChanges } from './addon.js';
 
 /** Where the build puts it; this file runs from dist/src-main/engine/fuse/. */
 export const ADDON_PATH = fileURLToPath(
   new URL('../../../../native/bazil-fuse/build/Release/bazil_fuse.node', import.meta.url),
 );
 
-/** What the built addon exports: the Addon, with `takeRaw` in place of `take`. */
-type NativeAddon = Omit<Addon, 'take'> & {
+/**
+ * What the built addon exports: the Addon, with `takeRaw` in place of `take`, and the replies that
+ * carry attributes taking them as arguments (entry fields, then the attr's, as `entryArgs` lists
+ * them) rather than reading them from objects, a property lookup each.
+ */
+type NativeAddon = Omit<Addon, 'take' | 'replyEntry' | 'replyCreate' | 'replyAttr'> & {
+  replyEntry(session: Session, id: number, ...entry: unknown[]): void;
+  replyCreate(session: Session, id: number, fh: number, flagBits: number, ...entry: unknown[]): void;
+  replyAttr(session: Session, id: number, attrTimeoutS: number, ...attr: unknown[]): void;
   /**
    * Writes queued requests into `numbers` (as many as fit) and returns their names and bytes in
    * order. numbers[0]: how many; numbers[1]: 1 when more are queued. Then TAKE_STRIDE numbers per
@@ -84,11 +91,44 @@ export function loadAddon(): Addon {
       numbers = new Float64Array(TAKE_HEADER + (numbers.length - TAKE_HEADER) * 2);
     }
   };
+  const replies: Pick<Addon, 'replyEntry' | 'replyCreate' | 'replyAttr'> = {
+    replyEntry: (session, id, entry) => native.replyEntry(session, id, ...entryArgs(entry)),
+    replyCreate: (session, id, entry, fh, flags) =>
+      native.replyCreate(session, id, fh, openFlagBits(flags), ...entryArgs(entry)),
+    replyAttr: (session, id, attr, attrTimeoutS) => native.replyAttr(session, id, attrTimeoutS, ...attrArgs(attr)),
+  };
   // The addon defines its exports non-enumerable (napi_default), so a spread would drop them.
   const addon: Record<string, unknown> = {};
   for (const key of Object.getOwnPropertyNames(native)) addon[key] = native[key as keyof NativeAddon];
-  addon.take = take;
+  Object.assign(addon, replies, { take });
   return addon as unknown as Addon;
+}
+
+/**
+ * An Attr's fields in the order the addon reads them (replies.cc: ReadAttrArgs). A malformed
+ * object gives undefined fields: the addon then names the field, throws and answers EIO.
+ */
+function attrArgs(attr: Attr | undefined): unknown[] {
+  const a = attr as Partial<Attr> | undefined;
+  return [a?.ino, a?.mode, a?.nlink, a?.uid, a?.gid, a?.rdev, a?.size, a?.blocks, a?.atimeNs, a?.mtimeNs, a?.ctimeNs];
+}
+
+/** An Entry's fields, then its attr's (replies.cc: ReadEntryArgs). */
+function entryArgs(entry: Entry | undefined): unknown[] {
+  const e = entry as Partial<Entry> | undefined;
+  return [e?.ino, e?.generation, e?.entryTimeoutS, e?.attrTimeoutS, ...attrArgs(e?.attr)];
+}
+
+/** OpenFlags as the addon's bits (replies.cc: ReadOpenFlagBits). */
+function openFlagBits(flags: OpenFlags | undefined): number {
+  if (!flags) return 0;
+  return (
+    (flags.directIo ? 1 : 0) |
+    (flags.keepCache ? 2 : 0) |
+    (flags.nonSeekable ? 4 : 0) |
+    (flags.cacheDir ? 8 : 0) |
+    (flags.noFlush ? 16 : 0)
+  );
 }
 
 /** Appends the requests takeRaw wrote to `numbers` and `extras` to `out`. */
