@@ -1,11 +1,14 @@
 /**
  * Loads Bazil's FUSE addon (native/bazil-fuse, built at `npm install`) as the `Addon` of addon.ts.
  *
- * One call differs between the two: the addon's `takeRaw` hands over the queued requests as
- * numbers in a Float64Array this module owns, plus a list of their names and bytes, and `take`
- * below makes the `Request` objects from them. An object literal of one shape costs JS a few
- * stores; the same object made in C through napi_define_properties cost ~11% of the engine's
- * thread during `cp -a` of a tree (bench/RESULTS.md, "where the engine's CPU goes").
+ * Two kinds of call differ between the two, to spare the engine's thread work on every request:
+ * - the addon's `takeRaw` hands over the queued requests as numbers in a Float64Array this module
+ *   owns, plus a list of their names and bytes, and `take` below makes the `Request` objects. An
+ *   object literal of one shape costs JS a few stores; made in C with napi_define_properties, the
+ *   objects took 6.5% of the engine's thread during `cp -a` of a tree, against 4.5% this way;
+ * - the replies that carry attributes take their fields as arguments, spread here from the
+ *   objects: the addon's reading them by name took 2.0%, the spreading ~0.6%.
+ * (perf, bench/RESULTS.md, 2026-12-01.)
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
