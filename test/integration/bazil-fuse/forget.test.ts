@@ -37,20 +37,3 @@ test(
     assert.deepEqual(m.fs.replyErrors, []);
   },
 );
-
-test(
-  'a batch of forgets larger than one take holds is taken whole, in one turn',
-  { timeout: 60_000, ...needsRoot('make the kernel drop its caches') },
-  async (t) => {
-    const m = await mountMemoryFs(t);
-    // 1,500 names looked up: dropping the caches sends their forgets in batches of over a
-    // hundred, more than the 64 requests the first take has room for (load-addon.ts).
-    await m.ok('mkdir d && cd d && touch $(seq -f f%g 1 1500) && stat * > /dev/null');
-    assert.ok(m.fs.looked().length >= 1500, `the kernel looked up every file (${m.fs.looked().length})`);
-    await m.ok('echo 2 > /proc/sys/vm/drop_caches');
-    await waitFor(() => m.fs.looked().length === 0, { timeoutMs: 20_000, what: 'every lookup to be forgotten' });
-    assert.ok(m.fs.mostTaken > 64, `one take returned more than 64 requests (at most ${m.fs.mostTaken})`);
-    assert.equal((await m.ok('ls d | wc -l')).trim(), '1500');
-    assert.deepEqual(m.fs.replyErrors, []);
-  },
-);
