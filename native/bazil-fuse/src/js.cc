@@ -94,17 +94,9 @@ bool Reader::U32At(napi_value o, const char* key, uint32_t* out) {
   napi_value v;
   return Prop(o, key, &v) && U32(v, key, out);
 }
-bool Reader::DoubleAt(napi_value o, const char* key, double* out) {
-  napi_value v;
-  return Prop(o, key, &v) && Double(v, key, out);
-}
 bool Reader::BoolAt(napi_value o, const char* key, bool* out) {
   napi_value v;
   return Prop(o, key, &v) && Bool(v, key, out);
-}
-bool Reader::TimeNsAt(napi_value o, const char* key, struct timespec* out) {
-  napi_value v;
-  return Prop(o, key, &v) && TimeNs(v, key, out);
 }
 bool Reader::BytesAt(napi_value o, const char* key, std::string* out) {
   napi_value v;
@@ -123,19 +115,11 @@ void ThrowError(napi_env env, const char* code, const std::string& message) {
   napi_throw(env, MakeError(env, code, message));
 }
 
-napi_value NumberU64(napi_env env, uint64_t v) {
-  napi_value out;
-  napi_create_double(env, v > (1ull << 53) ? INFINITY : static_cast<double>(v), &out);
-  return out;
-}
+double U64Number(uint64_t v) { return v > (1ull << 53) ? INFINITY : static_cast<double>(v); }
 
-napi_value NumberI64(napi_env env, int64_t v) {
-  napi_value out;
+double I64Number(int64_t v) {
   double d = static_cast<double>(v);
-  if (d > kMaxSafe) d = INFINITY;
-  if (d < -kMaxSafe) d = -INFINITY;
-  napi_create_double(env, d, &out);
-  return out;
+  return d > kMaxSafe ? INFINITY : d < -kMaxSafe ? -INFINITY : d;
 }
 
 void Builder::Add(const char* key, napi_value value) {
@@ -148,9 +132,9 @@ void Builder::U32(const char* key, uint32_t v) {
   Add(key, value);
 }
 
-void Builder::I32(const char* key, int32_t v) {
+void Builder::U64(const char* key, uint64_t v) {
   napi_value value;
-  napi_create_int32(env_, v, &value);
+  napi_create_double(env_, U64Number(v), &value);
   Add(key, value);
 }
 
@@ -160,27 +144,9 @@ void Builder::Bool(const char* key, bool v) {
   Add(key, value);
 }
 
-void Builder::Null(const char* key) {
-  napi_value value;
-  napi_get_null(env_, &value);
-  Add(key, value);
-}
-
-void Builder::Name(const char* key, const std::string& bytes) {
-  napi_value value;
-  NameToJs(env_, bytes.data(), bytes.size(), &value);
-  Add(key, value);
-}
-
 void Builder::Ns(const char* key, const struct timespec& t) {
   napi_value value;
   napi_create_bigint_int64(env_, static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec, &value);
-  Add(key, value);
-}
-
-void Builder::Bytes(const char* key, const char* data, size_t len) {
-  napi_value value;
-  napi_create_buffer_copy(env_, len, data, nullptr, &value);
   Add(key, value);
 }
 

@@ -30,18 +30,16 @@ struct Reader {
   // The same, reading object[key] (field name = key).
   bool U64At(napi_value o, const char* key, uint64_t* out);
   bool U32At(napi_value o, const char* key, uint32_t* out);
-  bool DoubleAt(napi_value o, const char* key, double* out);
   bool BoolAt(napi_value o, const char* key, bool* out);
-  bool TimeNsAt(napi_value o, const char* key, struct timespec* out);
   bool BytesAt(napi_value o, const char* key, std::string* out);
 };
 
 napi_value MakeError(napi_env env, const char* code, const std::string& message);
 void ThrowError(napi_env env, const char* code, const std::string& message);
 
-// A JS number for a 64-bit quantity from the kernel: exact up to 2^53, Infinity past it.
-napi_value NumberU64(napi_env env, uint64_t v);
-napi_value NumberI64(napi_env env, int64_t v);
+// The JS number for a 64-bit quantity from the kernel: exact up to 2^53, ±Infinity past it.
+double U64Number(uint64_t v);
+double I64Number(int64_t v);
 
 // A JS object built with one napi_define_properties call (so objects of one kind share a shape).
 class Builder {
@@ -49,14 +47,9 @@ class Builder {
   explicit Builder(napi_env env) : env_(env) {}
   void Add(const char* key, napi_value value);
   void U32(const char* key, uint32_t v);
-  void I32(const char* key, int32_t v);
-  void U64(const char* key, uint64_t v) { Add(key, NumberU64(env_, v)); }
-  void I64(const char* key, int64_t v) { Add(key, NumberI64(env_, v)); }
+  void U64(const char* key, uint64_t v);
   void Bool(const char* key, bool v);
-  void Null(const char* key);
-  void Name(const char* key, const std::string& bytes);  // as names.h decodes it
-  void Ns(const char* key, const struct timespec& t);    // a bigint of nanoseconds
-  void Bytes(const char* key, const char* data, size_t len);  // a Buffer JS owns (a copy)
+  void Ns(const char* key, const struct timespec& t);  // a bigint of nanoseconds
   napi_value Build();
 
  private:

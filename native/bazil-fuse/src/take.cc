@@ -41,15 +41,6 @@ napi_value Changes(napi_env env, const Record& r) {
   return b.Build();
 }
 
-// A number for a 64-bit quantity from the kernel, as NumberU64/NumberI64 make them: exact up to
-// 2^53, Infinity past it.
-double U64Number(uint64_t v) { return v > (1ull << 53) ? INFINITY : static_cast<double>(v); }
-double I64Number(int64_t v) {
-  constexpr double kMaxSafe = 9007199254740992.0;
-  double d = static_cast<double>(v);
-  return d > kMaxSafe ? INFINITY : d < -kMaxSafe ? -INFINITY : d;
-}
-
 // Writes one request into `out` (kTakeStride numbers: op, id, uid, gid, pid, umask, then the op's
 // own fields as addon.ts's decoder reads them) and appends its strings and bytes to `extras`.
 // `arena`: Session::arena's ArrayBuffer, for a write whose bytes are in it.
