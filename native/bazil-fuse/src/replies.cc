@@ -193,18 +193,6 @@ bool ReadEntry(Reader& rd, napi_value entry, struct fuse_entry_param* e) {
   return ok && ReadEntryArgs(rd, v, e);
 }
 
-// OpenFlags as bits (load-addon.ts: openFlagBits).
-bool ReadOpenFlagBits(Reader& rd, napi_value v, struct fuse_file_info* fi) {
-  uint32_t bits;
-  if (!rd.U32(v, "flags", &bits)) return false;
-  fi->direct_io = (bits & 1) != 0;
-  fi->keep_cache = (bits & 2) != 0;
-  fi->nonseekable = (bits & 4) != 0;
-  fi->cache_readdir = (bits & 8) != 0;
-  fi->noflush = (bits & 16) != 0;
-  return true;
-}
-
 // Optional booleans: a missing flags object or field is false.
 bool ReadOpenFlags(Reader& rd, napi_value flags, struct fuse_file_info* fi) {
   napi_valuetype type;
@@ -264,7 +252,7 @@ napi_value ReplyEntry(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// replyCreate(session, id, fh, flag bits, ...entry as arguments)
+// replyCreate(session, id, fh, flags, ...entry as arguments)
 napi_value ReplyCreate(napi_env env, napi_callback_info info) {
   Call c(env, "replyCreate");
   if (!c.Begin(info, 4 + kEntryArgs, Kind::Create)) return nullptr;
@@ -274,7 +262,9 @@ napi_value ReplyCreate(napi_env env, napi_callback_info info) {
   c.rd.prefix = "entry.";
   if (!ReadEntryArgs(c.rd, c.argv + 4, &e)) return c.Fail();
   c.rd.prefix = "";
-  if (!c.rd.U64(c.argv[2], "fh", &fi.fh) || !ReadOpenFlagBits(c.rd, c.argv[3], &fi)) return c.Fail();
+  if (!c.rd.U64(c.argv[2], "fh", &fi.fh)) return c.Fail();
+  c.rd.prefix = "flags.";
+  if (!ReadOpenFlags(c.rd, c.argv[3], &fi)) return c.Fail();
   fuse_reply_create(c.Take(), &e, &fi);
   return nullptr;
 }

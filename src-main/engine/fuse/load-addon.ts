@@ -26,7 +26,7 @@ export const ADDON_PATH = fileURLToPath(
  */
 type NativeAddon = Omit<Addon, 'take' | 'replyEntry' | 'replyCreate' | 'replyAttr'> & {
   replyEntry(session: Session, id: number, ...entry: unknown[]): void;
-  replyCreate(session: Session, id: number, fh: number, flagBits: number, ...entry: unknown[]): void;
+  replyCreate(session: Session, id: number, fh: number, flags: OpenFlags, ...entry: unknown[]): void;
   replyAttr(session: Session, id: number, attrTimeoutS: number, ...attr: unknown[]): void;
   /**
    * Writes queued requests into `numbers` (as many as fit) and returns their names and bytes in
@@ -96,8 +96,7 @@ export function loadAddon(): Addon {
   };
   const replies: Pick<Addon, 'replyEntry' | 'replyCreate' | 'replyAttr'> = {
     replyEntry: (session, id, entry) => native.replyEntry(session, id, ...entryArgs(entry)),
-    replyCreate: (session, id, entry, fh, flags) =>
-      native.replyCreate(session, id, fh, openFlagBits(flags), ...entryArgs(entry)),
+    replyCreate: (session, id, entry, fh, flags) => native.replyCreate(session, id, fh, flags, ...entryArgs(entry)),
     replyAttr: (session, id, attr, attrTimeoutS) => native.replyAttr(session, id, attrTimeoutS, ...attrArgs(attr)),
   };
   // The addon defines its exports non-enumerable (napi_default), so a spread would drop them.
@@ -120,18 +119,6 @@ function attrArgs(attr: Attr | undefined): unknown[] {
 function entryArgs(entry: Entry | undefined): unknown[] {
   const e = entry as Partial<Entry> | undefined;
   return [e?.ino, e?.generation, e?.entryTimeoutS, e?.attrTimeoutS, ...attrArgs(e?.attr)];
-}
-
-/** OpenFlags as the addon's bits (replies.cc: ReadOpenFlagBits). */
-function openFlagBits(flags: OpenFlags | undefined): number {
-  if (!flags) return 0;
-  return (
-    (flags.directIo ? 1 : 0) |
-    (flags.keepCache ? 2 : 0) |
-    (flags.nonSeekable ? 4 : 0) |
-    (flags.cacheDir ? 8 : 0) |
-    (flags.noFlush ? 16 : 0)
-  );
 }
 
 /** Appends the requests takeRaw wrote to `numbers` and `extras` to `out`. */
