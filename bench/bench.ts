@@ -24,7 +24,6 @@
  * files deleted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, openSync, closeSync, statSync, statfsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
@@ -36,6 +35,7 @@ import { BazilError } from '../src-main/common/errors.js';
 import { ControlClient } from '../src-main/client/control-client.js';
 import { socketPath } from '../src-main/engine/data-dir.js';
 import { PACK_BLOCK_BYTES } from '../src-main/engine/store/format.js';
+import { chunkKeyOf } from '../src-main/engine/store/store.js';
 import { PackFile, alignUp, alignedBuffer } from '../src-main/engine/store/pack-file.js';
 import { engineEnv } from '../src-main/client/engine-connection.js';
 import { hostTicks, printCpu, withCpu, type CpuReport } from './cpu-usage.js';
@@ -526,9 +526,7 @@ async function cutAndHashCpuPerByte(src: string): Promise<number> {
   const before = process.cpuUsage();
   for (let at = 0; at < bytes.length;) {
     const cut = finder.next(bytes, at, bytes.length);
-    createHash('sha256')
-      .update(cut < 0 ? finder.pending() : finder.chunk())
-      .digest();
+    chunkKeyOf(cut < 0 ? finder.pending() : finder.chunk());
     at = cut < 0 ? bytes.length : cut;
   }
   const used = process.cpuUsage(before);
