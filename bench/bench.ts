@@ -468,6 +468,8 @@ async function warmUp(mountpoint: string): Promise<void> {
 interface RoundFigures {
   writeMBps: number;
   readMBps: number;
+  /** Bazil's own disk reads during the read (measured when the engine's client is given). */
+  readDisk: DiskPace | null;
   /** Seconds of the host's CPU (every process) per byte written. */
   writeHostCpuPerByte: number;
 }
@@ -484,10 +486,13 @@ async function measureRound(
   {
     during = (work) => work(),
     beforeRead = async () => undefined,
+    client = null,
   }: {
     during?: <T>(work: () => Promise<T>) => Promise<T>;
     /** Runs between the write and the read. */
     beforeRead?: () => Promise<void>;
+    /** The engine's, to measure its disk reads during the read. */
+    client?: ControlClient | null;
   } = {},
 ): Promise<RoundFigures> {
   await warmSource(src);
@@ -495,24 +500,57 @@ async function measureRound(
     during(() => timedDd(`dd if=${q(src)} of=${q(file)} bs=1M conv=fsync`)),
   );
   await beforeRead();
-  const readRun = await coldRead(label, pid, file);
+  const readRun = await coldRead(label, pid, file, client);
   const figures = {
     writeMBps: mbps(writeRun.value.bytes, writeRun.value.ms),
     readMBps: readRun.value,
+    readDisk: readRun.disk,
     writeHostCpuPerByte: ((writeRun.cpu.hostBusyPct / 100) * (writeRun.cpu.wallMs / 1000)) / writeRun.value.bytes,
   };
-  console.log(`  ${label}: write ${fmtMBps(figures.writeMBps)}, cold read ${fmtMBps(figures.readMBps)}`);
+  console.log(
+    `  ${label}: write ${fmtMBps(figures.writeMBps)}, cold read ${fmtMBps(figures.readMBps)}${fmtPace(readRun.disk)}`,
+  );
   printCpu(writeRun.cpu);
   printCpu(readRun.cpu);
   return figures;
 }
 
-/** One cold read of `file` (caches dropped first), in MB/s, with the CPU of `pid` during it. */
-async function coldRead(label: string, pid: number, file: string): Promise<{ value: number; cpu: CpuReport }> {
+/**
+ * What the engine's own disk reads (stats' packReads) did during a read: their pace while any was
+ * under way, and the share of the read's time they were. A read whose disk reads were under way
+ * all along waited on the disk, at the pace the disk gave it then.
+ */
+interface DiskPace {
+  mbpsWhileBusy: number;
+  busyShare: number;
+}
+
+function fmtPace(disk: DiskPace | null): string {
+  if (!disk) return '';
+  return ` (its disk reads under way ${fmtPct(disk.busyShare)} of it, at ${fmtMBps(disk.mbpsWhileBusy)})`;
+}
+
+/**
+ * One cold read of `file` (caches dropped first), in MB/s, with the CPU of `pid` during it, and
+ * with `client` (the engine's) what its disk reads did meanwhile.
+ */
+async function coldRead(
+  label: string,
+  pid: number,
+  file: string,
+  client: ControlClient | null = null,
+): Promise<{ value: number; cpu: CpuReport; disk: DiskPace | null }> {
   await dropCaches();
+  const before = client && (await client.call('stats', {})).packReads;
   const run = await withCpu(`${label} during read`, pid, () => timedDd(`dd if=${q(file)} of=/dev/null bs=1M`));
+  const after = client && (await client.call('stats', {})).packReads;
   if (run.value.bytes !== FILE_BYTES) throw new Error(`${label}: read back ${run.value.bytes} bytes`);
-  return { value: mbps(run.value.bytes, run.value.ms), cpu: run.cpu };
+  const busyMs = before && after ? after.busyMs - before.busyMs : 0;
+  const disk =
+    before && after && busyMs > 0
+      ? { mbpsWhileBusy: mbps(after.bytes - before.bytes, busyMs), busyShare: busyMs / run.value.ms }
+      : null;
+  return { value: mbps(run.value.bytes, run.value.ms), cpu: run.cpu, disk };
 }
 
 /**
@@ -650,6 +688,7 @@ async function fileBench(root: string): Promise<{ rows: Row[]; notes: string[] }
   /** Every cold read in turn: sink, Bazil, sink, ..., Bazil, sink. */
   const sinkReads = [sinkRuns[0]!.readMBps];
   const bazilReads: number[] = [];
+  const bazilDisk: DiskPace[] = [];
   const bazilFile = join(mnt, 'file');
   const packReads: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
@@ -668,6 +707,7 @@ async function fileBench(root: string): Promise<{ rows: Row[]; notes: string[] }
         beforeRead: async () => {
           packReads.push(await packReadMBps(engine!.dataDir));
         },
+        client,
       }),
     );
     console.log(
@@ -677,12 +717,15 @@ async function fileBench(root: string): Promise<{ rows: Row[]; notes: string[] }
     console.log(`  direct reads of the packs just written (the disk, without FUSE): ${fmtMBps(packReads.at(-1)!)}`);
     sinkRuns.push(await measureRound('sink', sinkPid, sources[round]!, join(sinkMnt, 'file')));
     bazilReads.push(bazilRuns[round]!.readMBps);
+    if (bazilRuns[round]!.readDisk) bazilDisk.push(bazilRuns[round]!.readDisk!);
     sinkReads.push(sinkRuns[round + 1]!.readMBps);
     const more: string[] = [];
     for (let pair = 0; pair < EXTRA_READ_PAIRS; pair++) {
-      bazilReads.push((await coldRead('Bazil', pid, bazilFile)).value);
+      const bazilRead = await coldRead('Bazil', pid, bazilFile, client);
+      bazilReads.push(bazilRead.value);
+      if (bazilRead.disk) bazilDisk.push(bazilRead.disk);
       sinkReads.push((await coldRead('sink', sinkPid, join(sinkMnt, 'file'))).value);
-      more.push(`Bazil ${fmtMBps(bazilReads.at(-1)!)}, sink ${fmtMBps(sinkReads.at(-1)!)}`);
+      more.push(`Bazil ${fmtMBps(bazilReads.at(-1)!)}${fmtPace(bazilRead.disk)}, sink ${fmtMBps(sinkReads.at(-1)!)}`);
     }
     console.log(`  cold reads again, in turn: ${more.join('; ')}`);
   }
@@ -863,6 +906,18 @@ async function fileBench(root: string): Promise<{ rows: Row[]; notes: string[] }
     target: '',
     verdict: 'INFO',
   });
+  // The same disk, at the same moment: the engine's own reads of its packs during its cold reads.
+  // Under way nearly all the time means the read waited on the disk, at the pace given here.
+  const pace = median(bazilDisk.map((disk) => disk.mbpsWhileBusy));
+  if (bazilDisk.length > 0)
+    rows.push({
+      figure: `  (same, against its own disk reads during it, while any was under way)`,
+      bazil: '',
+      reference: `disk ${fmtMBps(pace)}, under way ${fmtPct(median(bazilDisk.map((disk) => disk.busyShare)))} of the read`,
+      ratio: fmtPct(readMBps / pace),
+      target: '',
+      verdict: 'INFO',
+    });
   rows.push({
     figure: `small-file creates, ${fmtInt(SMALL_FILES)} x 4 KiB`,
     bazil: `${fmtInt(bazilSmall)} files/s`,

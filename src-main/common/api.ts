@@ -84,10 +84,19 @@ export const SpaceReport = z.object({
 });
 export type SpaceReport = z.infer<typeof SpaceReport>;
 
+/**
+ * The disk reads the mounts' reads made since the engine started: how many, their bytes, and how
+ * long at least one was under way. A cold read during which they were under way all the time
+ * waited on the disk, and bytes / busyMs is the pace the disk gave.
+ */
+export const PackReads = z.object({ count: count(), bytes: count(), busyMs: z.number().min(0) });
+export type PackReads = z.infer<typeof PackReads>;
+
 export const StatsResult = z.object({
   storeBytes: count(),
   chunkCount: count(),
   dirty: DirtyState,
+  packReads: PackReads,
   /** Where the store's space goes: only when asked (`space: true`), as it reads the whole index. */
   space: SpaceReport.optional(),
 });

@@ -114,6 +114,7 @@ for (const [where, root] of places) {
     assert.ok(chunks.length > 20, `${chunks.length} chunks`);
     const store = new Store(dir);
     try {
+      assert.deepEqual(store.stats().packReads, { count: 0, bytes: 0, busyMs: 0 }, 'no disk read yet');
       for (const chunk of chunks) {
         const expected = data.subarray(chunk.start, chunk.start + chunk.sizeBytes);
         assert.ok(store.readChunk(chunk.key)?.equals(expected), `chunk at ${chunk.start} read directly`);
@@ -123,6 +124,10 @@ for (const [where, root] of places) {
       }
       const stats = store.stats();
       assert.equal(stats.chunkCount, chunks.length);
+      // One disk read per chunk loaded (reads directly do not count: they are not the mounts').
+      assert.equal(stats.packReads.count, chunks.length);
+      assert.ok(stats.packReads.bytes >= data.length, `${stats.packReads.bytes} bytes read`);
+      assert.ok(stats.packReads.busyMs > 0);
       assert.ok(stats.storeBytes >= data.length, `store ${stats.storeBytes} bytes`);
       assert.deepEqual(
         store.openCheck,

@@ -16,6 +16,7 @@
  * load the other, for ever). Chunks prefetched and not read yet are kept for their reader, but
  * never at the cost of a read that is waiting, and prefetch leaves slots for such reads.
  */
+import type { PackReads } from '../../common/api.js';
 import { CHUNK_MAX_BYTES } from '../../common/chunker.js';
 import { FsError } from '../../common/errors.js';
 import { PACK_BLOCK_BYTES, asBuffer, type ChunkRef, type PackLocation } from './format.js';
@@ -80,6 +81,11 @@ export class ChunkCache {
   private trimTimer: NodeJS.Timeout | null = null;
   /** `clock` when the trim timer last looked. */
   private clockAtLastLook = 0;
+  /** Disk reads started and not ended (waiting for a thread of libuv's pool, or at the disk). */
+  private readsUnderWay = 0;
+  /** performance.now() when readsUnderWay last rose from 0. */
+  private busySince = 0;
+  private readonly done: PackReads = { count: 0, bytes: 0, busyMs: 0 };
 
   /** Called after the slots' memory was dropped (the engine then collects garbage). */
   onTrimmed: () => void = () => undefined;
@@ -223,8 +229,16 @@ export class ChunkCache {
     slot.lastUse = ++this.clock;
     slot.unread = unread;
     slot.loadedAt = ++this.loads;
+    if (this.readsUnderWay++ === 0) this.busySince = performance.now();
     const loading = (async () => {
-      const n = await this.readers.get(run.packId).read(slot.buffer, 0, run.end - run.start, run.start);
+      let n: number;
+      try {
+        n = await this.readers.get(run.packId).read(slot.buffer, 0, run.end - run.start, run.start);
+      } finally {
+        if (--this.readsUnderWay === 0) this.done.busyMs += performance.now() - this.busySince;
+      }
+      this.done.count++;
+      this.done.bytes += n;
       run.members.forEach(({ hex, location }, i) => {
         const from = location.offset - run.start;
         if (n < from + location.sizeBytes) throw cutShortInPack(hex, run.packId);
@@ -314,6 +328,16 @@ export class ChunkCache {
       this.onTrimmed();
     }, this.trimAfterIdleMs);
     this.trimTimer.unref();
+  }
+
+  /**
+   * The disk reads made for the mounts since the engine started: how many, their bytes, and how
+   * long at least one was under way (queued for a thread or at the disk). A read that spends all
+   * its time with reads under way waited on the disk; bytes / busyMs is the pace the disk gave.
+   */
+  packReads(): PackReads {
+    const busyMs = this.done.busyMs + (this.readsUnderWay > 0 ? performance.now() - this.busySince : 0);
+    return { ...this.done, busyMs };
   }
 
   /** Stops the trim timer; from now on every call fails (the store is closing). */

@@ -18,6 +18,7 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, statSync, statfsSync } from 'node:fs';
+import type { PackReads } from '../../common/api.js';
 import { FsError, quote } from '../../common/errors.js';
 import { open as openDir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -597,7 +598,7 @@ export class Store {
     }
   }
 
-  stats(): { storeBytes: number; chunkCount: number } {
+  stats(): { storeBytes: number; chunkCount: number; packReads: PackReads } {
     let storeBytes = 0;
     try {
       storeBytes = statSync(this.path).size;
@@ -606,7 +607,11 @@ export class Store {
     }
     storeBytes += this.packFileBytes();
     const entries = (db: BinaryDb) => (db.getStats() as { entryCount?: number }).entryCount ?? 0;
-    return { storeBytes, chunkCount: entries(this.dbs.chunks) + entries(this.dbs.packedChunks) };
+    return {
+      storeBytes,
+      chunkCount: entries(this.dbs.chunks) + entries(this.dbs.packedChunks),
+      packReads: this.cache.packReads(),
+    };
   }
 
   async close(): Promise<void> {
