@@ -456,6 +456,8 @@ export const EngineEvent = z.discriminatedUnion('type', [
     /** state "failed": what went wrong. */
     message: z.string().optional(),
   }),
+  /** Files of a mounted volume were created, deleted, renamed, written or changed (at most twice a second). */
+  z.object({ type: z.literal('files'), volume: z.string() }),
   z.object({ type: z.literal('error'), message: z.string() }),
 ]);
 export type EngineEvent = z.infer<typeof EngineEvent>;

@@ -32,7 +32,7 @@ import {
 } from '../common/api.js';
 import { BazilError, quote } from '../common/errors.js';
 import { EventHub } from '../common/event-hub.js';
-import { feedDirtyEvents } from './dirty-feed.js';
+import { feedLiveEvents } from './live-feed.js';
 import { FailureFeed } from './failure-feed.js';
 import { ChunkPool } from './chunking/chunk-pool.js';
 import { DEFAULT_DIRTY_CAP_BYTES, DirtyBudget } from './fs/dirty-budget.js';
@@ -157,7 +157,10 @@ export class Engine implements Api {
       for (const key of reply.manifestBlobs) store.marks.announce(key);
     };
     pool.onPackAbandoned = (packId) => store.notePackAbandoned(packId);
-    this.publishDirtyNow = feedDirtyEvents(this.events, () => budget.stats());
+    this.publishDirtyNow = feedLiveEvents(this.events, {
+      dirty: () => budget.stats(),
+      fileChanges: () => new Map([...this.mounts].map(([name, { fs }]) => [name, fs.meta.changes])),
+    });
     this.exports = new Exports(dataDir);
     this.spaceScanner = new SpaceScanner(dataDir, {
       feed: store.marks,

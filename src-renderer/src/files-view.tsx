@@ -1,6 +1,6 @@
 /**
- * File-first: a volume's live tree as it is now (volumeLs, mounted or not), browsed with the mouse
- * or the keyboard (arrow keys move between entries, Enter opens, Backspace goes up); from any file
+ * File-first: a volume's live tree as it is now (volumeLs, mounted or not, listed again as it
+ * changes), browsed with the mouse or the keyboard (arrow keys move between entries, Enter opens, Backspace goes up); from any file
  * its versions across snapshots (restore any), and from any folder what changed in it since a
  * snapshot.
  */
@@ -34,6 +34,9 @@ export function FilesView({ bridge, engine }: { bridge: EngineBridge; engine: En
   /** The keyboard was in the list when a folder was opened: the new folder's first entry takes it. */
   const keepFocus = useRef(false);
 
+  // Listed again when the files change: from a shell or another program (a mounted volume's
+  // `files` events), or by a restore (a snapshot event, or the versions panel's own).
+  const filesVersion = shown === null ? 0 : (engine.filesVersions.get(shown) ?? 0);
   useEffect(() => {
     if (shown === null) return;
     let current = true;
@@ -49,7 +52,7 @@ export function FilesView({ bridge, engine }: { bridge: EngineBridge; engine: En
     return () => {
       current = false;
     };
-  }, [bridge, engine.report, shown, path, reloads, engine.snapshotsVersion, engine.volumes]);
+  }, [bridge, engine.report, shown, path, reloads, filesVersion, engine.snapshotsVersion, engine.volumes]);
 
   useEffect(() => {
     if (!keepFocus.current || listing === null) return;
@@ -104,7 +107,6 @@ export function FilesView({ bridge, engine }: { bridge: EngineBridge; engine: En
             open('/');
           }}
         />
-        <button onClick={() => setReloads((n) => n + 1)}>Refresh</button>
       </div>
       {notice && (
         <p role="status" className="notice">

@@ -37,6 +37,8 @@ export interface EngineState {
   errors: ShownError[];
   /** Goes up whenever a snapshot is taken, deleted or restored: views that list snapshots reload. */
   snapshotsVersion: number;
+  /** Per mounted volume, goes up whenever its files change: a view listing them reloads. */
+  filesVersions: ReadonlyMap<string, number>;
   /** Shows an error (a failed call's words). */
   report(error: unknown): void;
   dismiss(id: number): void;
@@ -53,6 +55,7 @@ export function useEngine(bridge: EngineBridge, onEvent: (event: EngineEvent) =>
   const [jobs, setJobs] = useState<Job[]>([]);
   const [errors, setErrors] = useState<ShownError[]>([]);
   const [snapshotsVersion, setSnapshotsVersion] = useState(0);
+  const [filesVersions, setFilesVersions] = useState<ReadonlyMap<string, number>>(new Map());
   const nextErrorId = useRef(1);
   const lastTotal = useRef<number | null>(null);
 
@@ -82,6 +85,9 @@ export function useEngine(bridge: EngineBridge, onEvent: (event: EngineEvent) =>
         case 'snapshot':
           setSnapshotsVersion((v) => v + 1);
           break;
+        case 'files':
+          setFilesVersions((versions) => new Map(versions).set(event.volume, (versions.get(event.volume) ?? 0) + 1));
+          break;
         case 'job':
           setJobs((all) => [...all.filter((j) => j.jobId !== event.jobId), event].slice(-20));
           break;
@@ -110,5 +116,5 @@ export function useEngine(bridge: EngineBridge, onEvent: (event: EngineEvent) =>
     bridge.call('stats', {}).then((stats) => setStoreBytes(stats.storeBytes), report);
   }, [bridge, report, volumes, snapshotsVersion, dirty?.totalBytes]);
 
-  return { volumes, storeBytes, dirty, dirtyHistory, jobs, errors, snapshotsVersion, report, dismiss };
+  return { volumes, storeBytes, dirty, dirtyHistory, jobs, errors, snapshotsVersion, filesVersions, report, dismiss };
 }

@@ -1,7 +1,8 @@
 /**
  * The engine's events, as the desktop app and the browser UI hear them over the control socket:
- * mounts, dirty memory rising while a file is written and falling once it is closed, snapshots,
- * and long work's progress, each published to every subscriber without being asked for.
+ * mounts, dirty memory rising while a file is written and falling once it is closed, files
+ * changed in a mount, snapshots, and long work's progress, each published to every subscriber
+ * without being asked for.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -71,6 +72,29 @@ test('dirty bytes of a file being written appear, per volume and per file, and f
   } finally {
     await writer.kill();
   }
+});
+
+test('files created, written, renamed and deleted in a mount are published, and reading them is not', async () => {
+  const mnt = (await h.client!.call('volumeList', {})).find((v) => v.name === 'watched')!.mountpoint!;
+  const filesOf = (since: number) => heard.slice(since).filter((e) => e.type === 'files');
+  for (const change of [
+    `echo one > ${q(join(mnt, 'listed'))}`,
+    `echo more >> ${q(join(mnt, 'listed'))}`,
+    `mv ${q(join(mnt, 'listed'))} ${q(join(mnt, 'renamed'))}`,
+    `rm ${q(join(mnt, 'renamed'))}`,
+  ]) {
+    const since = heard.length;
+    await ok(change);
+    assert.deepEqual(await hear('files', () => true, since), { type: 'files', volume: 'watched' }, change);
+  }
+  await ok(`echo kept > ${q(join(mnt, 'kept'))}`);
+  await hear('files', () => true, heard.length);
+  // Two samples pass (500 ms each) for a change to be heard; then reads alone, for as long.
+  await new Promise((resolve) => setTimeout(resolve, 1_200));
+  const since = heard.length;
+  const kept = q(join(mnt, 'kept'));
+  await ok(`for i in 1 2 3 4 5; do cat ${kept} > /dev/null; ls -l ${q(mnt)} > /dev/null; sleep 0.3; done`);
+  assert.deepEqual(filesOf(since), [], 'reading and listing change nothing');
 });
 
 test('snapshots taken and deleted, and long work with its progress, are published', async () => {

@@ -188,6 +188,13 @@ test(
     await diff.getByRole('cell', { name: '/docs/inner/report.txt', exact: true }).waitFor();
     assert.equal(await diff.getByText('/outside.txt').count(), 0, 'a change outside the folder is not listed');
     await shot('files-diff');
+
+    // What a shell does in the folder shown appears there, and goes, without a click.
+    await ok(`echo from a shell > '${mnt}/docs/from-shell.txt'`);
+    const fromShell = tree.getByRole('button', { name: 'Versions of /docs/from-shell.txt' });
+    await fromShell.waitFor();
+    await ok(`rm '${mnt}/docs/from-shell.txt'`);
+    await fromShell.waitFor({ state: 'detached' });
   },
 );
 

@@ -112,6 +112,8 @@ export class VolumeMeta {
   private commitSoon: (() => void) | null = null;
   private lastCommit: Promise<void> = Promise.resolve();
   private failing: Failing | null = null;
+  /** Changes made (of names, inodes, orphans and data queued with them): see `changes`. */
+  private changeCount = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryDelayMs = FIRST_RETRY_MS;
 
@@ -126,6 +128,11 @@ export class VolumeMeta {
   ) {}
 
   /** Why commits fail now, or null when they do not. */
+  /** A count that goes up with every change to the volume's files, for showing them live. */
+  get changes(): number {
+    return this.changeCount;
+  }
+
   get failure(): Error | null {
     return this.failing?.error ?? null;
   }
@@ -298,6 +305,7 @@ export class VolumeMeta {
   }
 
   private schedule(): void {
+    this.changeCount++;
     // While commits fail, only the retry timer writes: a change does not bring the next try forward.
     if (this.batch || this.failing) return;
     this.batch = new Promise<void>((resolve) => {
