@@ -66,6 +66,7 @@ export function SnapshotsView({ bridge, engine }: { bridge: EngineBridge; engine
       ) : (
         <>
           <SnapshotTimeline
+            key={shown}
             snapshots={snapshots}
             selected={browsing?.snapshot ?? null}
             onSelect={(name) => setBrowsing({ snapshot: name, path: '/' })}

@@ -258,6 +258,72 @@ test('the snapshots lie on a timeline by time; a mark chosen by mouse or keyboar
   }
 });
 
+test('snapshots taken too close together for the timeline become one mark that opens them', { skip }, async () => {
+  await view('Snapshots');
+  const timeline = page.getByTestId('timeline');
+  const track = timeline.locator('.timeline-track');
+  const buttons = track.getByRole('button');
+  const before = (await h.client!.call('snapshotList', { volume: 'ui' })).length;
+  const burst = Array.from({ length: 12 }, (_, i) => `burst-${String(i + 1).padStart(2, '0')}`);
+  for (const name of burst) await h.client!.call('snapshotCreate', { volume: 'ui', name });
+  const group = track.getByRole('button', { name: /^\d+ snapshots taken .* to .*: show them$/ });
+  await group.first().waitFor();
+
+  /** Every button of the line: its box, and how many snapshots it stands for. */
+  const layout = async () => {
+    const found: { box: { x: number; y: number; width: number; height: number }; count: number }[] = [];
+    for (let i = 0; i < (await buttons.count()); i++) {
+      const label = (await buttons.nth(i).getAttribute('aria-label'))!;
+      const count = /^(\d+) snapshots taken/.exec(label);
+      found.push({ box: (await buttons.nth(i).boundingBox())!, count: count ? Number(count[1]) : 1 });
+    }
+    for (const [i, a] of found.entries()) {
+      for (const b of found.slice(i + 1)) {
+        const [p, r] = [a.box, b.box];
+        const apart = p.x + p.width <= r.x || r.x + r.width <= p.x || p.y + p.height <= r.y || r.y + r.height <= p.y;
+        assert.ok(apart, `two marks overlap: ${JSON.stringify([p, r])}`);
+      }
+    }
+    return found;
+  };
+  const whole = await layout();
+  assert.equal(
+    whole.reduce((sum, item) => sum + item.count, 0),
+    before + burst.length,
+    'every snapshot has a mark or is counted in a group',
+  );
+  assert.ok(whole.length < before + burst.length, 'some are grouped');
+  await shot('timeline-grouped');
+
+  // Opened by the keyboard: only its span is on the line, and its first mark has the focus.
+  const opened = Number(/^(\d+)/.exec((await group.last().getAttribute('aria-label'))!)![1]);
+  await group.last().focus();
+  await page.keyboard.press('Enter');
+  await timeline.getByRole('button', { name: 'Whole timeline' }).waitFor();
+  const inside = await layout();
+  assert.equal(
+    inside.reduce((sum, item) => sum + item.count, 0),
+    opened,
+    'the line shows the group it opened',
+  );
+  assert.equal(
+    await page.evaluate('document.activeElement === document.querySelector(".timeline-track button")'),
+    true,
+  );
+  // A snapshot of the burst is browsed from there as from any mark.
+  const mark = track.getByRole('button', { name: /^burst-\d+, taken / }).last();
+  const name = /^(burst-\d+),/.exec((await mark.getAttribute('aria-label'))!)![1]!;
+  await mark.click();
+  await page.getByRole('region', { name: `Snapshot ${name}` }).waitFor();
+  assert.equal(await mark.getAttribute('aria-pressed'), 'true');
+  await shot('timeline-opened');
+  await timeline.getByRole('button', { name: 'Whole timeline' }).click();
+  await waitFor(async () => (await buttons.count()) === whole.length, {
+    timeoutMs: STEP_MS,
+    what: 'the whole line again',
+  });
+});
+
 test('the store is checked and collected with progress, and a schedule is set', { skip }, async () => {
   await view('Store');
   await page.getByRole('button', { name: 'Check every stored chunk' }).click();
