@@ -36,7 +36,9 @@ import {
 
 const USAGE = `usage: bazil [--data-dir DIR] COMMAND
 
-  daemon [--dirty-cap-mib N]   run the engine in the foreground
+  daemon [--dirty-cap-mib N] [--auto-gc-every 1h|off]
+                               run the engine in the foreground; it checks every hour (or as
+                               said) whether garbage is worth collecting, and collects it
   daemon stop [--force]        store dirty data, unmount every volume, stop the engine
                                (--force: even when a program uses a volume)
   start                        run the engine with volume "home" mounted at ~/Bazil, and serve
@@ -82,6 +84,8 @@ interface Parsed {
   /** snapshot schedule's options, as the API takes them. */
   schedule: ScheduleOptions;
   dirtyCapMib: number | null;
+  /** How often the engine checks whether garbage is worth collecting; 0: never; null: its default. */
+  autoGcEveryMs: number | null;
   /** serve --port. */
   port: number | null;
   /** serve --open. */
@@ -102,6 +106,7 @@ function parse(argv: string[]): Parsed {
     showSnap: null,
     schedule: {},
     dirtyCapMib: null,
+    autoGcEveryMs: null,
     port: null,
     open: false,
     words: [],
@@ -151,6 +156,8 @@ function parse(argv: string[]): Parsed {
       if (!Number.isInteger(n) || n < 8)
         throw new UsageError('--dirty-cap-mib needs a whole number of MiB, at least 8');
       parsed.dirtyCapMib = n;
+    } else if (arg === '--auto-gc-every') {
+      parsed.autoGcEveryMs = parseAutoGcEvery(argv[++i]);
     } else if (arg === '--open') {
       parsed.open = true;
     } else if (arg === '--port') {
@@ -253,6 +260,16 @@ function describeStop(result: StopResult): string[] {
   return [...lines, 'bazil: engine stopped'];
 }
 
+/** `--auto-gc-every`: an interval like 30m, 1h or 1d (90s for a test), or off (0). */
+function parseAutoGcEvery(text: string | undefined): number {
+  if (text === 'off') return 0;
+  const match = /^(\d+)([smhd])$/.exec(text ?? '');
+  const unitMs = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+  const ms = match ? Number(match[1]) * unitMs[match[2] as keyof typeof unitMs] : 0;
+  if (ms < 1000) throw new UsageError('--auto-gc-every needs an interval like 30m, 1h or 1d, or off');
+  return ms;
+}
+
 /** Runs the engine in this process until stopped (SIGINT, SIGTERM or `bazil daemon stop`). */
 async function runDaemon(
   parsed: Parsed,
@@ -260,12 +277,14 @@ async function runDaemon(
   afterStart?: (engine: Engine) => Promise<(() => void) | void>,
 ): Promise<void> {
   // Loaded here only: a command that talks to a running engine needs no LMDB or FUSE binding.
-  const [{ Engine }, { serveControlSocket }, { Dispatcher }, { installEngineLog }] = await Promise.all([
-    import('../engine/engine.js'),
-    import('../engine/transports/control-server.js'),
-    import('../engine/transports/dispatcher.js'),
-    import('../engine/engine-log.js'),
-  ]);
+  const [{ Engine }, { serveControlSocket }, { Dispatcher }, { installEngineLog }, { AutoGc, AUTO_GC_EVERY_MS }] =
+    await Promise.all([
+      import('../engine/engine.js'),
+      import('../engine/transports/control-server.js'),
+      import('../engine/transports/dispatcher.js'),
+      import('../engine/engine-log.js'),
+      import('../engine/auto-gc.js'),
+    ]);
   installEngineLog();
   takeStartPipe();
   const engine = await Engine.start({
@@ -279,6 +298,7 @@ async function runDaemon(
     if (stopping) return;
     stopping = true;
     onStopping?.();
+    void autoGc?.stop();
     if (signal) console.log(`bazil: ${signal}: storing what is dirty and unmounting every volume`);
     if (server.listening) server.close();
     engine.stop({ force: true }).then(
@@ -292,7 +312,10 @@ async function runDaemon(
       },
     );
   };
-  const server = await serveControlSocket(socketPath(parsed.dataDir), new Dispatcher(engine, engine.events), stop);
+  const dispatcher = new Dispatcher(engine, engine.events);
+  const autoGcEveryMs = parsed.autoGcEveryMs ?? AUTO_GC_EVERY_MS;
+  const autoGc = autoGcEveryMs === 0 ? null : new AutoGc(dispatcher, parsed.dataDir, autoGcEveryMs);
+  const server = await serveControlSocket(socketPath(parsed.dataDir), dispatcher, stop);
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   console.log(`bazil: engine running for ${parsed.dataDir} (pid ${process.pid})`);

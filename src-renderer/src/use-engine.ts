@@ -55,6 +55,8 @@ export function useEngine(bridge: EngineBridge, onEvent: (event: EngineEvent) =>
   const [jobs, setJobs] = useState<Job[]>([]);
   const [errors, setErrors] = useState<ShownError[]>([]);
   const [snapshotsVersion, setSnapshotsVersion] = useState(0);
+  /** Goes up as long work ends (a collection, asked for or the engine's own, changes the store's size). */
+  const [jobsEnded, setJobsEnded] = useState(0);
   const [filesVersions, setFilesVersions] = useState<ReadonlyMap<string, number>>(new Map());
   const nextErrorId = useRef(1);
   const lastTotal = useRef<number | null>(null);
@@ -90,6 +92,7 @@ export function useEngine(bridge: EngineBridge, onEvent: (event: EngineEvent) =>
           break;
         case 'job':
           setJobs((all) => [...all.filter((j) => j.jobId !== event.jobId), event].slice(-20));
+          if (event.state !== 'running') setJobsEnded((n) => n + 1);
           break;
         case 'error':
           report(new Error(event.message));
@@ -110,11 +113,12 @@ export function useEngine(bridge: EngineBridge, onEvent: (event: EngineEvent) =>
     };
   }, [bridge, report, onEvent]);
 
-  // The store's size changes with what is stored: read again when the volumes or snapshots change.
+  // The store's size changes with what is stored: read again when the volumes or snapshots change,
+  // and after long work (a collection).
   useEffect(() => {
     if (volumes === null) return;
     bridge.call('stats', {}).then((stats) => setStoreBytes(stats.storeBytes), report);
-  }, [bridge, report, volumes, snapshotsVersion, dirty?.totalBytes]);
+  }, [bridge, report, volumes, snapshotsVersion, dirty?.totalBytes, jobsEnded]);
 
   return { volumes, storeBytes, dirty, dirtyHistory, jobs, errors, snapshotsVersion, filesVersions, report, dismiss };
 }

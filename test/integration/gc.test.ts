@@ -2,13 +2,18 @@
  * `bazil gc` as a user runs it: after deleting files and snapshots the data directory takes less
  * disk, while every live file, every snapshot kept and every writer working during the collection
  * keeps its bytes (checked by hash, through the mount, after a restart too, and by `bazil verify`).
- * Real engine in a child process, real mounts, writers in python3 processes.
+ * The engine collects by itself too, once enough is reclaimable. Real engine in a child process,
+ * real mounts, writers in python3 processes.
  */
 import assert from 'node:assert/strict';
+import { statfsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import type { GcResult, SnapshotInfo } from '../../src-main/common/api.js';
+import type { EngineEvent, GcResult, SnapshotInfo } from '../../src-main/common/api.js';
+import { ControlClient } from '../../src-main/client/control-client.js';
+import { AUTO_GC_MIN_BYTES, LOW_DISK_SHARE } from '../../src-main/engine/auto-gc.js';
+import { socketPath } from '../../src-main/engine/data-dir.js';
 import { packIdOfFileName } from '../../src-main/engine/store/format.js';
 import { EngineHarness, bazil, ok } from '../helpers/engine-harness.js';
 import { q } from '../helpers/fs-tools.js';
@@ -238,4 +243,59 @@ test('snapshot list says what only each snapshot holds, and gc gives back exactl
   assert.equal((await bazil(h.dataDir, 'snapshot', 'delete', 'photos', 's2')).code, 0);
   const second = await gc(h);
   assert.equal(second.deleted.chunkBytes, onlyS2, 'what list said only s2 held');
+});
+
+test('the engine collects by itself once enough is reclaimable, and not before', async (t) => {
+  const h = await EngineHarness.create();
+  t.after(() => h.stop({ force: true }));
+  await h.start(['--auto-gc-every', '1s']);
+  const listener = await ControlClient.connect(socketPath(h.dataDir));
+  t.after(() => listener.close());
+  const jobs: Extract<EngineEvent, { type: 'job' }>[] = [];
+  await listener.onEvent((event) => event.type === 'job' && event.method === 'gc' && jobs.push(event));
+  const m = await h.volume('home');
+  const local = await h.dir('local');
+  const stored = () =>
+    waitFor(async () => (await h.client!.call('stats', {})).dirty.totalBytes === 0, {
+      timeoutMs: 30_000,
+      what: 'the files to be stored',
+    });
+  await ok(`head -c ${8 * MiB} /dev/urandom > kept && sha256sum kept > ${q(join(local, 'kept.sum'))}`, m);
+
+  // Less garbage than is worth collecting: several checks pass, and none collects.
+  await ok(`head -c ${16 * MiB} /dev/urandom > small`, m);
+  await stored();
+  await ok('rm small', m);
+  const fs = statfsSync(h.dataDir);
+  if (fs.bavail >= LOW_DISK_SHARE * fs.blocks) {
+    await new Promise((resolve) => setTimeout(resolve, 4_000));
+    assert.deepEqual(jobs, [], 'no collection for 16 MiB');
+  }
+
+  // More: the next check collects it, as a job the window sees, and says so in the engine's log.
+  await ok(`head -c ${AUTO_GC_MIN_BYTES + 16 * MiB} /dev/urandom > big`, m);
+  await stored();
+  const before = await packDiskBytes(h);
+  await ok('rm big', m);
+  await waitFor(() => jobs.some((job) => job.state === 'done'), { timeoutMs: 60_000, what: 'a collection' });
+  assert.equal(jobs[0]!.state, 'running', 'announced as it started');
+  assert.match(h.output, /automatic garbage collection: .* was reclaimable; freed .* on disk in \d+\.\d s/);
+  const after = await packDiskBytes(h);
+  assert.ok(after < before - AUTO_GC_MIN_BYTES, `pack files: ${before} -> ${after} B on disk`);
+  await ok(`sha256sum -c --quiet ${q(join(local, 'kept.sum'))}`, m);
+  const verify = await bazil(h.dataDir, 'verify');
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+
+  // Nothing left worth it: the checks go on without collecting again.
+  const done = jobs.length;
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  assert.equal(jobs.length, done, 'one collection only');
+});
+
+test('--auto-gc-every takes an interval or off; anything else is one line and exit 2', async () => {
+  for (const bad of ['banana', '0s', '10', '']) {
+    const result = await bazil('/nonexistent-bazil-dir', 'daemon', '--auto-gc-every', bad);
+    assert.equal(result.code, 2, `${bad}: ${result.stdout}${result.stderr}`);
+    assert.equal(result.stderr, 'bazil: --auto-gc-every needs an interval like 30m, 1h or 1d, or off\n');
+  }
 });

@@ -1,0 +1,99 @@
+/**
+ * Automatic garbage collection: the space of deleted files and snapshots (a schedule's pruned ones
+ * too) comes back without anyone asking. Every interval (an hour unless `bazil daemon
+ * --auto-gc-every` says otherwise), the store's space is scanned as `bazil stats` does, and when
+ * enough of it is reclaimable (`worthCollecting`), a collection runs as `bazil gc` would: through
+ * the dispatcher, so the window shows it as a job like one asked for. Volumes stay mounted and in
+ * use meanwhile, as with `bazil gc`.
+ *
+ * A check does nothing while programs hold dirty data (they are writing: the next check will do)
+ * unless the disk runs low, and a collection already running (asked for) is left to finish.
+ */
+import { statfsSync } from 'node:fs';
+import type { GcResult, StatsResult } from '../common/api.js';
+import { formatBytes } from '../common/units.js';
+import type { Dispatcher } from './transports/dispatcher.js';
+
+export const AUTO_GC_EVERY_MS = 60 * 60_000;
+/** Less garbage than this is not worth rewriting packs for (unless the disk runs low). */
+export const AUTO_GC_MIN_BYTES = 64 * 1024 * 1024;
+/** Nor less than this share of the store: a large store is not rewritten for a small part of it. */
+export const AUTO_GC_MIN_SHARE = 0.05;
+/** The disk runs low below this share free: then any garbage is worth collecting. */
+export const LOW_DISK_SHARE = 0.1;
+
+/** Whether a collection is worth running, from a scan's figures and the store's disk. */
+export function worthCollecting(
+  reclaimableBytes: number,
+  storeBytes: number,
+  disk: { freeBytes: number; sizeBytes: number },
+): boolean {
+  if (reclaimableBytes <= 0) return false;
+  if (diskRunsLow(disk)) return true;
+  return reclaimableBytes >= Math.max(AUTO_GC_MIN_BYTES, AUTO_GC_MIN_SHARE * storeBytes);
+}
+
+export function diskRunsLow(disk: { freeBytes: number; sizeBytes: number }): boolean {
+  return disk.freeBytes < LOW_DISK_SHARE * disk.sizeBytes;
+}
+
+export class AutoGc {
+  private readonly timer: NodeJS.Timeout;
+  private checking: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly dispatcher: Dispatcher,
+    private readonly dataDir: string,
+    everyMs: number,
+    private readonly log: (line: string) => void = (line) => console.log(line),
+  ) {
+    this.timer = setInterval(() => void this.check(), everyMs);
+    this.timer.unref();
+  }
+
+  /** Scans, and collects if worth it; one check at a time. */
+  check(): Promise<void> {
+    this.checking ??= this.run()
+      .catch((error: unknown) => this.log(`bazil: automatic garbage collection failed: ${String(error)}`))
+      .finally(() => (this.checking = null));
+    return this.checking;
+  }
+
+  /** No check starts from now on; resolves when the one running (if any) has ended. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.checking;
+  }
+
+  private async run(): Promise<void> {
+    const fs = statfsSync(this.dataDir);
+    const disk = { freeBytes: fs.bavail * fs.bsize, sizeBytes: fs.blocks * fs.bsize };
+    // Programs writing: the next check will do, unless the disk cannot wait.
+    const quick = await this.call<StatsResult>('stats', {});
+    if (!quick || (quick.dirty.totalBytes > 0 && !diskRunsLow(disk))) return;
+    const stats = await this.call<StatsResult>('stats', { space: true });
+    if (!stats?.space) return;
+    if (!worthCollecting(stats.space.reclaimableBytes, stats.storeBytes, disk)) return;
+    const result = await this.call<GcResult>('gc', {});
+    if (!result) return;
+    const freed = Math.max(0, result.diskBytesBefore - result.diskBytesAfter);
+    this.log(
+      `bazil: automatic garbage collection: ${formatBytes(stats.space.reclaimableBytes)} was reclaimable; ` +
+        `freed ${formatBytes(freed)} on disk in ${(result.ms / 1000).toFixed(1)} s`,
+    );
+  }
+
+  /** A call through the dispatcher; null once stopped, or when it failed (said in the log). */
+  private async call<T>(method: 'stats' | 'gc', args: object): Promise<T | null> {
+    if (this.stopped) return null;
+    const answer = await this.dispatcher.call(method, args);
+    if ('result' in answer) return answer.result as T;
+    // The engine stopping, or a collection someone asked for running already: not worth a line.
+    if (!this.stopped && answer.error.code !== 'EBUSY') {
+      this.log(`bazil: automatic garbage collection: ${method} failed: ${answer.error.message}`);
+    }
+    return null;
+  }
+}
