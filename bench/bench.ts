@@ -34,9 +34,7 @@ import { CutFinder } from '../src-main/common/chunker.js';
 import { BazilError } from '../src-main/common/errors.js';
 import { ControlClient } from '../src-main/client/control-client.js';
 import { socketPath } from '../src-main/engine/data-dir.js';
-import { PACK_BLOCK_BYTES } from '../src-main/engine/store/format.js';
 import { chunkKeyOf } from '../src-main/engine/store/store.js';
-import { PackFile, alignUp, alignedBuffer } from '../src-main/engine/store/pack-file.js';
 import { engineEnv } from '../src-main/client/engine-connection.js';
 import { hostTicks, printCpu, withCpu, type CpuReport } from './cpu-usage.js';
 import { fmtInt, fmtMBps, fmtMiB, fmtPct, fmtSize, GiB, KiB, mbps, median, MiB } from './figures.js';
@@ -485,12 +483,9 @@ async function measureRound(
   file: string,
   {
     during = (work) => work(),
-    beforeRead = async () => undefined,
     client = null,
   }: {
     during?: <T>(work: () => Promise<T>) => Promise<T>;
-    /** Runs between the write and the read. */
-    beforeRead?: () => Promise<void>;
     /** The engine's, to measure its disk reads during the read. */
     client?: ControlClient | null;
   } = {},
@@ -499,7 +494,6 @@ async function measureRound(
   const writeRun = await withCpu(`${label} during write`, pid, () =>
     during(() => timedDd(`dd if=${q(src)} of=${q(file)} bs=1M conv=fsync`)),
   );
-  await beforeRead();
   const readRun = await coldRead(label, pid, file, client);
   const figures = {
     writeMBps: mbps(writeRun.value.bytes, writeRun.value.ms),
@@ -523,6 +517,8 @@ async function measureRound(
 interface DiskPace {
   mbpsWhileBusy: number;
   busyShare: number;
+  /** The read's own MB/s over mbpsWhileBusy: how close it came to the disk's pace. */
+  ofPace: number;
 }
 
 function fmtPace(disk: DiskPace | null): string {
@@ -546,11 +542,10 @@ async function coldRead(
   const after = client && (await client.call('stats', {})).packReads;
   if (run.value.bytes !== FILE_BYTES) throw new Error(`${label}: read back ${run.value.bytes} bytes`);
   const busyMs = before && after ? after.busyMs - before.busyMs : 0;
-  const disk =
-    before && after && busyMs > 0
-      ? { mbpsWhileBusy: mbps(after.bytes - before.bytes, busyMs), busyShare: busyMs / run.value.ms }
-      : null;
-  return { value: mbps(run.value.bytes, run.value.ms), cpu: run.cpu, disk };
+  const value = mbps(run.value.bytes, run.value.ms);
+  const pace = busyMs > 0 ? mbps(after!.bytes - before!.bytes, busyMs) : 0;
+  const disk = pace > 0 ? { mbpsWhileBusy: pace, busyShare: busyMs / run.value.ms, ofPace: value / pace } : null;
+  return { value, cpu: run.cpu, disk };
 }
 
 /**
@@ -569,48 +564,6 @@ async function cutAndHashCpuPerByte(src: string): Promise<number> {
   }
   const used = process.cpuUsage(before);
   return (used.user + used.system) / 1e6 / bytes.length;
-}
-
-/** What ChunkCache reads in one go (a slot), and how many reads libuv's 4 threads run at once. */
-const PACK_READ_BYTES = 2 * MiB;
-const PACK_READS_IN_FLIGHT = 4;
-
-/**
- * What the disk gives the engine's way of reading, without FUSE: the newest FILE_BYTES of the data
- * directory's packs (the round just written) read with direct I/O, PACK_READ_BYTES at a time with
- * PACK_READS_IN_FLIGHT in flight, in MB/s. The sink reads no disk at all, so this says how much of
- * the gap to it is the disk's.
- */
-async function packReadMBps(dataDir: string): Promise<number> {
-  const dir = join(dataDir, 'packs');
-  const names = (await readdir(dir)).filter((name) => name.endsWith('.pack')).sort();
-  const reads: { pack: PackFile; position: number }[] = [];
-  const packs: PackFile[] = [];
-  for (let sum = 0; sum < FILE_BYTES && names.length > 0;) {
-    const pack = PackFile.openForReading(join(dir, names.pop()!), { direct: true });
-    packs.push(pack);
-    for (let position = 0; position < pack.sizeBytes; position += PACK_READ_BYTES) reads.push({ pack, position });
-    sum += pack.sizeBytes;
-  }
-  let bytes = 0;
-  let next = 0;
-  const started = performance.now();
-  try {
-    await Promise.all(
-      Array.from({ length: PACK_READS_IN_FLIGHT }, async () => {
-        const buffer = alignedBuffer(PACK_READ_BYTES + PACK_BLOCK_BYTES);
-        while (next < reads.length) {
-          const { pack, position } = reads[next++]!;
-          const length = alignUp(Math.min(PACK_READ_BYTES, pack.sizeBytes - position));
-          const read = await pack.read(buffer, 0, length, position);
-          bytes += read;
-        }
-      }),
-    );
-  } finally {
-    await Promise.all(packs.map((pack) => pack.close()));
-  }
-  return mbps(bytes, performance.now() - started);
 }
 
 // ---------------------------------------------------------------- the bench
@@ -690,7 +643,6 @@ async function fileBench(root: string): Promise<{ rows: Row[]; notes: string[] }
   const bazilReads: number[] = [];
   const bazilDisk: DiskPace[] = [];
   const bazilFile = join(mnt, 'file');
-  const packReads: number[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     console.log(`  -- round ${round + 1} of ${ROUNDS}`);
     let atCapPct = 0;
@@ -701,12 +653,6 @@ async function fileBench(root: string): Promise<{ rows: Row[]; notes: string[] }
           atCapPct = sampled.atCapPct;
           return sampled.value;
         },
-        // Before Bazil reads the same bytes: on this VM a read just after another of the same
-        // bytes can be served from the host's cache (measured: direct reads of the packs right
-        // after Bazil's read 1,450-2,260 MB/s, the next ones 860-990 MB/s).
-        beforeRead: async () => {
-          packReads.push(await packReadMBps(engine!.dataDir));
-        },
         client,
       }),
     );
@@ -714,7 +660,6 @@ async function fileBench(root: string): Promise<{ rows: Row[]; notes: string[] }
       `  dirty memory at the cap in ${atCapPct.toFixed(0)}% of the write's 200 ms samples ` +
         `(writes waiting for the store to catch up)`,
     );
-    console.log(`  direct reads of the packs just written (the disk, without FUSE): ${fmtMBps(packReads.at(-1)!)}`);
     sinkRuns.push(await measureRound('sink', sinkPid, sources[round]!, join(sinkMnt, 'file')));
     bazilReads.push(bazilRuns[round]!.readMBps);
     if (bazilRuns[round]!.readDisk) bazilDisk.push(bazilRuns[round]!.readDisk!);
@@ -897,24 +842,16 @@ async function fileBench(root: string): Promise<{ rows: Row[]; notes: string[] }
   // Bazil reads its packs from the disk; the sink reads nothing (on the addon it answers faster
   // than the disk reads, so no file system on this disk could reach the target against it).
   rows.push(againstDisk('cold read', readMBps, sinkReadMBps, ext4ReadMBps));
-  const packReadMedian = median(packReads);
-  rows.push({
-    figure: `  (same, against direct reads of its packs, ${fmtSize(PACK_READ_BYTES)} x ${PACK_READS_IN_FLIGHT} in flight)`,
-    bazil: '',
-    reference: `disk ${fmtMBps(packReadMedian)}`,
-    ratio: fmtPct(readMBps / packReadMedian),
-    target: '',
-    verdict: 'INFO',
-  });
-  // The same disk, at the same moment: the engine's own reads of its packs during its cold reads.
-  // Under way nearly all the time means the read waited on the disk, at the pace given here.
+  // The engine's own reads of its packs during each cold read, at the same moment as the read.
+  // Under way nearly all the time means the read waited on the disk, at the pace given here. The
+  // ratio is each read's against its own disk reads' pace (median over the reads).
   const pace = median(bazilDisk.map((disk) => disk.mbpsWhileBusy));
   if (bazilDisk.length > 0)
     rows.push({
       figure: `  (same, against its own disk reads during it, while any was under way)`,
       bazil: '',
       reference: `disk ${fmtMBps(pace)}, under way ${fmtPct(median(bazilDisk.map((disk) => disk.busyShare)))} of the read`,
-      ratio: fmtPct(readMBps / pace),
+      ratio: fmtPct(median(bazilDisk.map((disk) => disk.ofPace))),
       target: '',
       verdict: 'INFO',
     });
