@@ -16,7 +16,7 @@ import { AUTO_GC_MIN_BYTES, LOW_DISK_SHARE } from '../../src-main/engine/auto-gc
 import { socketPath } from '../../src-main/engine/data-dir.js';
 import { packIdOfFileName } from '../../src-main/engine/store/format.js';
 import { EngineHarness, bazil, ok } from '../helpers/engine-harness.js';
-import { q } from '../helpers/fs-tools.js';
+import { needsRoot, q } from '../helpers/fs-tools.js';
 import { runPython } from '../helpers/python-process.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -298,4 +298,33 @@ test('--auto-gc-every takes an interval or off; anything else is one line and ex
     assert.equal(result.code, 2, `${bad}: ${result.stdout}${result.stderr}`);
     assert.equal(result.stderr, 'bazil: --auto-gc-every needs an interval like 30m, 1h or 1d, or off\n');
   }
+});
+
+test('a collection that fails says why, and the engine goes on serving', needsRoot('chattr'), async (t) => {
+  const h = await engine(t);
+  const m = await h.volume('home');
+  // One pack, mostly garbage once big goes: the collection rewrites it into a new pack.
+  await ok(`head -c ${2 * MiB} /dev/urandom > kept && head -c ${24 * MiB} /dev/urandom > big`, m);
+  await waitFor(async () => (await h.client!.call('stats', {})).dirty.totalBytes === 0, {
+    timeoutMs: 30_000,
+    what: 'the files to be stored',
+  });
+  await gc(h); // nothing to delete yet; the pack the workers wrote is finished
+  await ok('rm big && echo still here > after', m);
+  // No new file can be made among the packs: the rewrite fails.
+  const packsDir = q(join(h.dataDir, 'packs'));
+  await ok(`chattr +i ${packsDir}`);
+  try {
+    const failed = await bazil(h.dataDir, 'gc');
+    assert.equal(failed.code, 1, failed.stdout + failed.stderr);
+    assert.match(failed.stderr, /^bazil: .*(EPERM|operation not permitted)/im);
+  } finally {
+    await ok(`chattr -i ${packsDir}`);
+  }
+  assert.equal(await ok('cat after', m), 'still here\n', 'the engine still serves the mount');
+  assert.equal((await bazil(h.dataDir, 'volume', 'list')).code, 0, 'and answers');
+  // And collects once it can.
+  const again = await gc(h);
+  assert.equal(again.packs.rewritten, 1, JSON.stringify(again.packs));
+  await ok(`head -c ${2 * MiB} kept > /dev/null`, m);
 });

@@ -141,9 +141,12 @@ export class SpaceScanner {
     if (Atomics.load(this.cancel, 0) !== 0) return Promise.reject(new Error('the engine is stopping'));
     if (this.collecting) return Promise.reject(new BazilError('EBUSY', 'a garbage collection is running already'));
     const collecting = this.after(() => this.run(sweep) as Promise<{ report: SpaceReport; result: R }>);
-    this.collecting = collecting.finally(() => {
+    // The caller hears how it ended; this copy only marks the end (a failure here was unhandled,
+    // and ended the engine's process).
+    const ended = () => {
       this.collecting = null;
-    });
+    };
+    this.collecting = collecting.then(ended, ended);
     return collecting;
   }
 
