@@ -224,6 +224,11 @@ function describeGc(result: GcResult): string[] {
       `${formatCount(packs.written)} (${formatBytes(packs.copiedBytes)} copied); ` +
       `${formatBytes(packs.bytesBefore)} -> ${formatBytes(packs.bytesAfter)}`,
   ];
+  if (packs.punched > 0) {
+    lines.push(
+      `         ${formatCount(packs.punched)} given back in place: no room on the disk to rewrite them (gc again once there is)`,
+    );
+  }
   if (result.keptNamedAgain > 0) {
     lines.push(`kept:    ${formatCount(result.keptNamedAgain)} that a writer used again while the collection ran`);
   }

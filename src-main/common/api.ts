@@ -297,6 +297,11 @@ export const GcResult = z.object({
     deleted: count(),
     /** Pack files rewritten: their live chunks copied to new packs, then deleted. */
     rewritten: count(),
+    /**
+     * Packs to rewrite that the disk had no room for: their dead bytes given back in place
+     * (holes), their live chunks left where they are.
+     */
+    punched: count(),
     /** New packs written, and the live bytes copied to them. */
     written: count(),
     copiedBytes: count(),

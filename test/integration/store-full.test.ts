@@ -4,12 +4,15 @@
  * as the integration tests do.)
  */
 import assert from 'node:assert/strict';
+import { statfsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { test } from 'node:test';
 import { ok, sh } from '../helpers/engine-harness.js';
 import { needsRoot, py } from '../helpers/fs-tools.js';
 import { engineOnSmallDisk, fillDisk } from '../helpers/small-disk.js';
 import { waitFor } from '../helpers/wait-for.js';
+
+const MiB = 1024 * 1024;
 
 /** CPU time (user + system, in clock ticks of 10 ms) a process has used. */
 async function cpuTicks(pid: number): Promise<number> {
@@ -121,5 +124,40 @@ test(
     assert.doesNotMatch(line, /buffer sizes/, 'the patched LMDB: no sizes read past the buffers it wrote');
     assert.doesNotMatch(h.output, /Write error:/, 'nor a line without its newline on stderr');
     assert.equal((await h.client!.call('volumeList', {})).length, 1, 'the engine still answers');
+  },
+);
+
+test(
+  'a full disk: files deleted in the volume give their space back by themselves, and writes work again',
+  needsRoot('mount a small disk'),
+  async (t) => {
+    const h = await engineOnSmallDisk(t, 160, ['--auto-gc-every', '1s']);
+    const mnt = await h.volume('full');
+    const local = await h.dir('local');
+    // One pack holds them all: the deleted files leave it mostly garbage, to be rewritten.
+    // kept lies between deleted files in the pack: the holes stop short of its chunks.
+    await ok(`head -c ${40 * MiB} /dev/urandom > big1`, mnt);
+    await ok(`head -c ${8 * MiB} /dev/urandom > kept && sha256sum kept > '${local}/kept.sum'`, mnt);
+    await ok(`for i in 2 3; do head -c ${40 * MiB} /dev/urandom > big$i; done`, mnt);
+    await waitFor(async () => (await h.client!.call('stats', {})).dirty.totalBytes === 0, {
+      timeoutMs: 30_000,
+      what: 'the files to be stored',
+    });
+    await fillDisk(h.dataDir, 0);
+    const refused = await sh(`head -c ${4 * MiB} /dev/urandom > more && sync more`, mnt);
+    assert.notEqual(refused.code, 0, 'the disk is full');
+    await sh('rm -f more', mnt);
+
+    await ok('rm big1 big2 big3', mnt);
+    await waitFor(() => statfsSync(h.dataDir).bavail * statfsSync(h.dataDir).bsize > 100 * MiB, {
+      timeoutMs: 60_000,
+      what: `the space to come back (engine log: ${h.output.slice(-2000)})`,
+    });
+    // No room to rewrite the pack: its dead bytes were given back in place.
+    assert.match(h.output, /automatic garbage collection: .* was reclaimable; freed [1-9][\d.]* MiB on disk/);
+    await ok(`head -c ${4 * MiB} /dev/urandom > more && sync more`, mnt);
+    // Read from the pack, not from memory: its chunks next to the holes are whole.
+    await ok('sync && echo 3 > /proc/sys/vm/drop_caches');
+    await ok(`sha256sum -c --quiet '${local}/kept.sum'`, mnt);
   },
 );

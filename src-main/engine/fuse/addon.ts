@@ -286,12 +286,17 @@ export interface Addon {
    */
   unmount(session: Session, detach: boolean): Promise<void>;
 
-  // Calls on ordinary files that Node's fs lacks (exporting a snapshot to a directory). Each
-  // throws an Error whose `code` is the errno's name (EPERM, ENOTSUP, ...).
+  // Calls on ordinary files that Node's fs lacks (exporting a snapshot to a directory; collecting
+  // garbage on a full disk). Each throws an Error whose `code` is the errno's name (EPERM, ENOTSUP, ...).
   /** Sets the times of `path` itself (a symlink too) to the nanosecond. */
   setTimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void;
   /** Sets an extended attribute of `path` itself (lsetxattr). */
   setXattr(path: string, name: string, value: Uint8Array): void;
   /** Creates a FIFO, socket or device node (mknod): `mode` has the type bits. */
   makeNode(path: string, mode: number, rdev: number): void;
+  /**
+   * Gives back the disk blocks of ranges of a file (offset, length pairs), which then read as
+   * zeros; the file keeps its size (fallocate's PUNCH_HOLE).
+   */
+  punchHoles(path: string, ranges: Float64Array): void;
 }

@@ -20,11 +20,13 @@
  * A reader that looked a chunk up before the move reads the old pack: each thread closes its
  * descriptor of an old pack (waiting for reads in flight) before the file is deleted.
  */
+import { statSync } from 'node:fs';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GcResult, ProgressSink } from '../../common/api.js';
 import {
   KEY_BYTES,
+  PACK_HEADER_BYTES,
   asBuffer,
   decodeInodeManifestKey,
   decodeManifestBlob,
@@ -41,9 +43,10 @@ import {
 import { KeySet, unpackKeys } from './key-set.js';
 import type { NamedKeys } from './mark.js';
 import type { CollectPlan, PackedChunkList } from './collect-plan.js';
-import { PackFile } from './pack-file.js';
+import { PackFile, alignDown, alignUp } from './pack-file.js';
 import { PackWriter } from './pack-writer.js';
-import { newPackId, syncDir, type BinaryDb, type Store } from './store.js';
+import { isNoSpace, newPackId, syncDir, type BinaryDb, type Store } from './store.js';
+import { loadAddon } from '../fuse/load-addon.js';
 
 /** Index entries deleted per transaction (the chunk workers wait that long). */
 const DELETE_BATCH = 4096;
@@ -246,16 +249,19 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
   const bytesBefore = store.packFileBytes();
   const moves: { key: Uint8Array; from: PackLocation; to: PackLocation }[] = [];
   const written = new Map<number, number>();
+  const started: number[] = [];
   const writer = new PackWriter({
     packsDir: store.packsDir,
     newPackId: () => newPackId(env, dbs),
-    onPackStarted: () => undefined,
+    onPackStarted: (packId) => started.push(packId),
     recordSynced: async (packId, syncedBytes) => {
       written.set(packId, syncedBytes);
     },
   });
   let copiedBytes = 0;
   const toCopy = packs.reduce((n, pack) => n + pack.left.reduce((m, { location }) => m + location.sizeBytes, 0), 0);
+  /** Packs given back in place instead of rewritten: the disk was too full for the copies. */
+  let punched: typeof packs = [];
   try {
     for (const pack of packs) {
       if (pack.left.length === 0) continue;
@@ -285,11 +291,20 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
   } catch (error) {
     // The new packs are named by nothing: the next collection deletes them.
     await writer.close().catch(() => undefined);
-    throw error;
+    if (!isNoSpace(error)) throw error;
+    // The disk is full, and rewriting needs room for the copies: the dead bytes of the packs to
+    // rewrite are given back in place instead (holes), and their live chunks stay where they are.
+    // The copies made so far go at once; a collection with room rewrites these packs later.
+    for (const packId of started) await unlink(join(store.packsDir, packFileName(packId))).catch(() => undefined);
+    written.clear();
+    moves.length = 0;
+    copiedBytes = 0;
+    punched = packs.filter((pack) => pack.left.length > 0);
+    for (const pack of punched) punchDead(join(store.packsDir, packFileName(pack.packId)), pack.left);
   }
   if (written.size > 0) await syncDir(store.packsDir);
 
-  const retired = packs.map((pack) => pack.packId);
+  const retired = packs.filter((pack) => !punched.includes(pack)).map((pack) => pack.packId);
   if (retired.length > 0) {
     const release = await deps.holdWorkers();
     try {
@@ -319,7 +334,8 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
     keptNamedAgain,
     packs: {
       deleted: packs.filter((pack) => pack.left.length === 0).length,
-      rewritten: packs.filter((pack) => pack.left.length > 0).length,
+      rewritten: packs.filter((pack) => pack.left.length > 0).length - punched.length,
+      punched: punched.length,
       written: written.size,
       copiedBytes,
       bytesBefore,
@@ -328,4 +344,25 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
     diskBytesBefore,
     diskBytesAfter: await storeDiskBytes(store),
   };
+}
+
+/**
+ * Gives back the disk blocks of a pack that hold no live chunk: every whole block outside the
+ * header and the live chunks' bytes (a block a live chunk touches stays).
+ */
+function punchDead(path: string, live: readonly { location: PackLocation }[]): void {
+  const extents = live.map(({ location }) => location).sort((a, b) => a.offset - b.offset);
+  const ranges: number[] = [];
+  let from = PACK_HEADER_BYTES;
+  const hole = (to: number) => {
+    const start = alignUp(from);
+    const end = alignDown(to);
+    if (end > start) ranges.push(start, end - start);
+  };
+  for (const { offset, sizeBytes } of extents) {
+    hole(offset);
+    from = Math.max(from, offset + sizeBytes);
+  }
+  hole(alignUp(statSync(path).size));
+  loadAddon().punchHoles(path, Float64Array.from(ranges));
 }
