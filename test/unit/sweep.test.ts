@@ -99,6 +99,7 @@ test('garbage goes, a mostly-garbage pack is rewritten, and every live chunk rea
   assert.deepEqual(result.packs, {
     deleted: 0,
     rewritten: 1,
+    punched: 0,
     written: 1,
     copiedBytes: 2 * CHUNK_BYTES,
     bytesBefore: result.packs.bytesBefore,
