@@ -7,7 +7,8 @@
  * use meanwhile, as with `bazil gc`.
  *
  * A check does nothing while programs hold dirty data (they are writing: the next check will do)
- * unless the disk runs low, and a collection already running (asked for) is left to finish.
+ * unless the disk runs low, and a collection already running (asked for) is left to finish. While
+ * the disk runs low, the checks come every LOW_DISK_EVERY_MS at least.
  */
 import { statfsSync } from 'node:fs';
 import type { GcResult, StatsResult } from '../common/api.js';
@@ -21,6 +22,11 @@ export const AUTO_GC_MIN_BYTES = 64 * 1024 * 1024;
 export const AUTO_GC_MIN_SHARE = 0.05;
 /** The disk runs low below this share free: then any garbage is worth collecting. */
 export const LOW_DISK_SHARE = 0.1;
+/**
+ * How often the checks come while the disk runs low (when the interval is longer): someone who
+ * deletes files to make room gets it within minutes, for a scan of the index each time.
+ */
+export const LOW_DISK_EVERY_MS = 5 * 60_000;
 
 /** Whether a collection is worth running, from a scan's figures and the store's disk. */
 export function worthCollecting(
@@ -37,18 +43,39 @@ export function diskRunsLow(disk: { freeBytes: number; sizeBytes: number }): boo
   return disk.freeBytes < LOW_DISK_SHARE * disk.sizeBytes;
 }
 
+/** How long until the next check, after one that found the disk as `disk`. */
+export function nextCheckMs(everyMs: number, disk: { freeBytes: number; sizeBytes: number }): number {
+  return diskRunsLow(disk) ? Math.min(everyMs, LOW_DISK_EVERY_MS) : everyMs;
+}
+
+function diskOf(dir: string): { freeBytes: number; sizeBytes: number } {
+  const fs = statfsSync(dir);
+  return { freeBytes: fs.bavail * fs.bsize, sizeBytes: fs.blocks * fs.bsize };
+}
+
 export class AutoGc {
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout | null = null;
   private checking: Promise<void> | null = null;
   private stopped = false;
 
   constructor(
     private readonly dispatcher: Dispatcher,
     private readonly dataDir: string,
-    everyMs: number,
+    private readonly everyMs: number,
     private readonly log: (line: string) => void = (line) => console.log(line),
   ) {
-    this.timer = setInterval(() => void this.check(), everyMs);
+    this.checkLater();
+  }
+
+  private checkLater(): void {
+    if (this.stopped) return;
+    let delayMs = this.everyMs;
+    try {
+      delayMs = nextCheckMs(this.everyMs, diskOf(this.dataDir));
+    } catch {
+      // The disk cannot be asked: the usual interval.
+    }
+    this.timer = setTimeout(() => void this.check().finally(() => this.checkLater()), delayMs);
     this.timer.unref();
   }
 
@@ -63,13 +90,12 @@ export class AutoGc {
   /** No check starts from now on; resolves when the one running (if any) has ended. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     await this.checking;
   }
 
   private async run(): Promise<void> {
-    const fs = statfsSync(this.dataDir);
-    const disk = { freeBytes: fs.bavail * fs.bsize, sizeBytes: fs.blocks * fs.bsize };
+    const disk = diskOf(this.dataDir);
     // Programs writing: the next check will do, unless the disk cannot wait.
     const quick = await this.call<StatsResult>('stats', {});
     if (!quick || (quick.dirty.totalBytes > 0 && !diskRunsLow(disk))) return;
