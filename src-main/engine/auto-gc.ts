@@ -80,7 +80,7 @@ export class AutoGc {
   }
 
   /** Scans, and collects if worth it; one check at a time. */
-  check(): Promise<void> {
+  private check(): Promise<void> {
     this.checking ??= this.run()
       .catch((error: unknown) => this.log(`bazil: automatic garbage collection failed: ${String(error)}`))
       .finally(() => (this.checking = null));

@@ -20,7 +20,6 @@
  * A reader that looked a chunk up before the move reads the old pack: each thread closes its
  * descriptor of an old pack (waiting for reads in flight) before the file is deleted.
  */
-import { statSync } from 'node:fs';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GcResult, ProgressSink } from '../../common/api.js';
@@ -300,7 +299,7 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
     moves.length = 0;
     copiedBytes = 0;
     punched = packs.filter((pack) => pack.left.length > 0);
-    for (const pack of punched) punchDead(join(store.packsDir, packFileName(pack.packId)), pack.left);
+    for (const pack of punched) punchDead(join(store.packsDir, packFileName(pack.packId)), pack.fileBytes, pack.left);
   }
   if (written.size > 0) await syncDir(store.packsDir);
 
@@ -350,7 +349,7 @@ export async function sweep(deps: SweepDeps, plan: CollectPlan, announced: Named
  * Gives back the disk blocks of a pack that hold no live chunk: every whole block outside the
  * header and the live chunks' bytes (a block a live chunk touches stays).
  */
-function punchDead(path: string, live: readonly { location: PackLocation }[]): void {
+function punchDead(path: string, fileBytes: number, live: readonly { location: PackLocation }[]): void {
   const extents = live.map(({ location }) => location).sort((a, b) => a.offset - b.offset);
   const ranges: number[] = [];
   let from = PACK_HEADER_BYTES;
@@ -363,6 +362,6 @@ function punchDead(path: string, live: readonly { location: PackLocation }[]): v
     hole(offset);
     from = Math.max(from, offset + sizeBytes);
   }
-  hole(alignUp(statSync(path).size));
+  hole(alignUp(fileBytes));
   loadAddon().punchHoles(path, Float64Array.from(ranges));
 }
